@@ -1,0 +1,290 @@
+//! `Env`: the job being built, its configuration, its sources, and `execute`.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::stream::DataStream;
+use super::{op_name, Data};
+use crate::error::{Result, SpateError};
+use crate::graph::{JobConfig, NodeFactory, NodeId, NodeSpec, SpecSummary};
+use crate::io::{GenerateSource, IterSource, LinesSource};
+use crate::operators::source::{Source, SourceFactory};
+use crate::runtime::{run_job, JobState};
+use crate::time::{Clock, SystemClock};
+
+pub(crate) struct EnvInner {
+    pub(crate) nodes: Vec<NodeSpec>,
+    shards: usize,
+    batch_size: usize,
+    max_parallelism: usize,
+    channel_capacity: usize,
+    io_memory: usize,
+    pub(crate) watermark_interval_ms: i64,
+    clock: Arc<dyn Clock>,
+}
+
+/// A job under construction and the settings it will run with (Flink's
+/// `StreamExecutionEnvironment`).
+///
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// let env = Env::new().shards(2);
+/// let evens = env.from_iter(1..=6u32).filter(|x| x % 2 == 0).map(|x| x * 10).collect();
+/// let result = env.execute().unwrap();
+/// assert_eq!(evens.sorted(), vec![20, 40, 60]);
+/// assert!(result.records_out("filter").unwrap() == 3);
+/// ```
+#[derive(Clone)]
+pub struct Env {
+    pub(crate) inner: Rc<RefCell<EnvInner>>,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Metrics of one logical operator, summed over shards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorMetrics {
+    /// The operator's name: its kind and the line of code that built it.
+    pub name: String,
+    /// Records it emitted (for sinks: records it received).
+    pub records_out: u64,
+}
+
+/// The outcome of a finished job.
+#[derive(Debug, Clone)]
+pub struct JobResult {
+    /// The job's final state.
+    pub state: JobState,
+    /// Every operator, in the order they were built.
+    pub operators: Vec<OperatorMetrics>,
+    /// Wall-clock time from start to the last shard joined.
+    pub elapsed: Duration,
+}
+
+impl JobResult {
+    /// Records emitted by the first operator whose name starts with `kind`.
+    pub fn records_out(&self, kind: &str) -> Option<u64> {
+        self.operators
+            .iter()
+            .find(|o| o.name.starts_with(kind))
+            .map(|o| o.records_out)
+    }
+}
+
+impl EnvInner {
+    pub(crate) fn max_parallelism_value(&self) -> usize {
+        self.max_parallelism
+    }
+}
+
+impl Env {
+    /// A new job with one shard per available core, batches of 1,024 records and 128 key
+    /// groups.
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Env {
+            inner: Rc::new(RefCell::new(EnvInner {
+                nodes: Vec::new(),
+                shards: cores,
+                batch_size: 1024,
+                max_parallelism: 128,
+                channel_capacity: 16,
+                io_memory: 256 * 1024,
+                watermark_interval_ms: 200,
+                clock: Arc::new(SystemClock),
+            })),
+        }
+    }
+
+    /// Runs the job on `n` shards (threads, each pinned to a core when `n` ≤ cores).
+    pub fn shards(self, n: usize) -> Self {
+        self.inner.borrow_mut().shards = n;
+        self
+    }
+
+    /// Records per batch (default 1,024). Smaller batches lower latency; 1 is allowed.
+    pub fn batch_size(self, n: usize) -> Self {
+        self.inner.borrow_mut().batch_size = n;
+        self
+    }
+
+    /// Number of key groups (default 128): the most shards keyed state can be split over.
+    pub fn max_parallelism(self, n: usize) -> Self {
+        self.inner.borrow_mut().max_parallelism = n;
+        self
+    }
+
+    /// Batches a shard-to-shard channel holds before its sender waits (default 16).
+    pub fn channel_capacity(self, n: usize) -> Self {
+        self.inner.borrow_mut().channel_capacity = n;
+        self
+    }
+
+    /// Interval of periodic watermark emission (default 200 ms).
+    pub fn watermark_interval_ms(self, ms: i64) -> Self {
+        self.inner.borrow_mut().watermark_interval_ms = ms;
+        self
+    }
+
+    /// The processing-time clock (default: the system clock). Tests pass a
+    /// [`ManualClock`](crate::time::ManualClock).
+    pub fn clock(self, clock: impl Clock) -> Self {
+        self.inner.borrow_mut().clock = Arc::new(clock);
+        self
+    }
+
+    /// The configured number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.inner.borrow().shards
+    }
+
+    pub(crate) fn add_node(
+        &self,
+        name: String,
+        inputs: Vec<(NodeId, usize)>,
+        factory: Box<dyn NodeFactory>,
+    ) -> NodeId {
+        let mut inner = self.inner.borrow_mut();
+        inner.nodes.push(NodeSpec {
+            name: name.into(),
+            inputs,
+            side_ports: Vec::new(),
+            factory,
+        });
+        inner.nodes.len() - 1
+    }
+
+    /// A bounded stream of the items, read on shard 0 in order (like Flink's
+    /// `fromCollection`, a non-parallel source), so per-key order is the iterator's order.
+    #[track_caller]
+    pub fn from_iter<T: Data, I: IntoIterator<Item = T>>(&self, items: I) -> DataStream<T> {
+        let name = op_name("from_iter");
+        self.add_source(&name, IterSource::new(items.into_iter().collect()))
+    }
+
+    /// A bounded stream of the vector's items (see [`from_iter`](Env::from_iter)).
+    #[track_caller]
+    pub fn from_collection<T: Data>(&self, items: Vec<T>) -> DataStream<T> {
+        let name = op_name("from_collection");
+        self.add_source(&name, IterSource::new(items))
+    }
+
+    /// The lines of a text file, without their line ending. The file is split across shards
+    /// by byte range at line boundaries; invalid UTF-8 is replaced (as Flink decodes text).
+    #[track_caller]
+    pub fn read_lines(&self, path: impl AsRef<Path>) -> DataStream<String> {
+        let name = op_name("read_lines");
+        self.add_source(&name, LinesSource::new(path.as_ref()))
+    }
+
+    /// `f(seq)` for sequence numbers `0..count` (endless with `None`), spread over shards:
+    /// shard `s` of `n` generates `s, s+n, s+2n, …`. Replayable from any sequence number.
+    #[track_caller]
+    pub fn generate<T, F>(&self, count: Option<u64>, f: F) -> DataStream<T>
+    where
+        T: Data,
+        F: Fn(u64) -> T + Clone + Send + 'static,
+    {
+        let name = op_name("generate");
+        self.add_source(&name, GenerateSource::new(count, f))
+    }
+
+    /// A stream from a custom [`Source`].
+    pub fn add_source<T: Data, S: Source<T>>(&self, name: &str, source: S) -> DataStream<T> {
+        let id = self.add_node(name.to_string(), Vec::new(), Box::new(SourceFactory(source, std::marker::PhantomData::<fn() -> T>)));
+        DataStream::new(self.clone(), id, 0)
+    }
+
+    /// Runs the job to completion on its shards and returns its metrics, or the first error
+    /// (naming the operator and shard that failed). Every shard thread is joined first.
+    pub fn execute(self) -> Result<JobResult> {
+        let (mut nodes, cfg, io_memory) = {
+            let mut inner = self.inner.borrow_mut();
+            let cfg = JobConfig {
+                shards: inner.shards,
+                batch_size: inner.batch_size,
+                max_parallelism: inner.max_parallelism,
+                channel_capacity: inner.channel_capacity,
+                clock: inner.clock.clone(),
+                cancel: Arc::new(AtomicBool::new(false)),
+            };
+            (std::mem::take(&mut inner.nodes), cfg, inner.io_memory)
+        };
+        validate(&cfg, &nodes)?;
+        for n in &mut nodes {
+            n.factory.prepare(&cfg)?;
+        }
+        let mut instances = Vec::with_capacity(cfg.shards);
+        for shard in 0..cfg.shards {
+            let mut row = Vec::with_capacity(nodes.len());
+            for n in &mut nodes {
+                row.push(n.factory.instantiate(shard, &cfg)?);
+            }
+            instances.push(row);
+        }
+        let specs: Vec<SpecSummary> = nodes
+            .iter()
+            .map(|n| SpecSummary {
+                name: n.name.to_string().into(),
+                inputs: n.inputs.clone(),
+                side_ports: n.side_ports.clone(),
+            })
+            .collect();
+        let started = Instant::now();
+        let plan = crate::runtime::JobPlan {
+            specs,
+            instances,
+            cfg,
+            io_memory,
+        };
+        let (state, result) = run_job(plan);
+        let per_shard = result?;
+        let mut sums: BTreeMap<(NodeId, Arc<str>), u64> = BTreeMap::new();
+        for shard in per_shard {
+            for (node, name, n) in shard {
+                *sums.entry((node, name)).or_default() += n;
+            }
+        }
+        Ok(JobResult {
+            state,
+            operators: sums
+                .into_iter()
+                .map(|((_, name), records_out)| OperatorMetrics {
+                    name: name.to_string(),
+                    records_out,
+                })
+                .collect(),
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+fn validate(cfg: &JobConfig, nodes: &[NodeSpec]) -> Result<()> {
+    if cfg.shards == 0 {
+        return Err(SpateError::Config("shards must be at least 1".into()));
+    }
+    if cfg.shards > cfg.max_parallelism {
+        return Err(SpateError::Config(format!(
+            "{} shards exceed max_parallelism {}: raise max_parallelism or use fewer shards",
+            cfg.shards, cfg.max_parallelism
+        )));
+    }
+    if cfg.batch_size == 0 {
+        return Err(SpateError::Config("batch_size must be at least 1".into()));
+    }
+    if nodes.is_empty() {
+        return Err(SpateError::Config("the job has no operators".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! The exchange node: a partitioning send side and a merging receive side on every shard.
+
+use std::any::Any;
+use std::cell::{OnceCell, RefCell};
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use super::outbox::Outbox;
+use super::{Msg, Partition};
+use crate::error::{Result, SpateError};
+use crate::graph::{flush_all, Flush, JobConfig, NodeFactory, ShardBuild, ShardNode, Wired};
+use crate::operators::union::Merge;
+use crate::operators::{Batch, Port, Push};
+use crate::runtime::channel::{bounded, Rx, RxEnd, TxEnd};
+use crate::time::Timestamp;
+
+/// Makes the exchange's channels and its per-shard instances.
+pub(crate) struct ExchangeFactory<T: Send + 'static, P> {
+    part: P,
+    ends: Vec<(Vec<Option<TxEnd<Msg<T>>>>, Vec<Option<RxEnd<Msg<T>>>>)>,
+}
+
+impl<T: Send + 'static, P> ExchangeFactory<T, P> {
+    pub(crate) fn new(part: P) -> Self {
+        ExchangeFactory {
+            part,
+            ends: Vec::new(),
+        }
+    }
+}
+
+impl<T, P> NodeFactory for ExchangeFactory<T, P>
+where
+    T: Clone + Send + 'static,
+    P: Partition<T> + Clone,
+{
+    fn prepare(&mut self, cfg: &JobConfig) -> Result<()> {
+        let n = cfg.shards;
+        let mut txs: Vec<Vec<Option<TxEnd<Msg<T>>>>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        let mut rxs: Vec<Vec<Option<RxEnd<Msg<T>>>>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        for (src, src_txs) in txs.iter_mut().enumerate() {
+            for (dst, slot) in src_txs.iter_mut().enumerate() {
+                if src != dst {
+                    let (tx, rx) = bounded(cfg.channel_capacity);
+                    *slot = Some(tx);
+                    rxs[dst][src] = Some(rx);
+                }
+            }
+        }
+        self.ends = txs.into_iter().zip(rxs).collect();
+        Ok(())
+    }
+
+    fn instantiate(&mut self, shard: usize, _cfg: &JobConfig) -> Result<Box<dyn ShardNode>> {
+        let (txs, rxs) = std::mem::take(&mut self.ends[shard]);
+        Ok(Box::new(ExchangeShard {
+            part: self.part.clone(),
+            txs,
+            rxs,
+            _t: PhantomData::<fn() -> T>,
+        }))
+    }
+}
+
+struct ExchangeShard<T: Send + 'static, P> {
+    part: P,
+    txs: Vec<Option<TxEnd<Msg<T>>>>,
+    rxs: Vec<Option<RxEnd<Msg<T>>>>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T, P> ShardNode for ExchangeShard<T, P>
+where
+    T: Clone + Send + 'static,
+    P: Partition<T>,
+{
+    fn wire(self: Box<Self>, mut outputs: Vec<Vec<Box<dyn Any>>>, cx: &mut ShardBuild) -> Result<Box<dyn Wired>> {
+        let this = *self;
+        let (n, me, node) = (cx.cfg.shards, cx.shard, cx.node);
+        let out = cx.output::<T>(outputs.swap_remove(0))?;
+        let merge = Rc::new(RefCell::new(Merge::new(n, out)));
+        let outbox = Rc::new(Outbox::<T>::new(n, me));
+        for (dst, end) in this.txs.into_iter().enumerate() {
+            if let Some(end) = end {
+                let ob = outbox.clone();
+                cx.connects.push(Box::pin(async move {
+                    let tx = end.connect().await;
+                    ob.lanes[dst]
+                        .tx
+                        .set(tx)
+                        .map_err(|_| SpateError::Internal("exchange lane connected twice".into()))
+                }));
+            }
+        }
+        for (src, end) in this.rxs.into_iter().enumerate() {
+            if let Some(end) = end {
+                let slot: Rc<OnceCell<Rx<Msg<T>>>> = Rc::new(OnceCell::new());
+                let s = slot.clone();
+                cx.connects.push(Box::pin(async move {
+                    let _ = s.set(end.connect().await);
+                    Ok(())
+                }));
+                let port = Port::<_, T>::new(merge.clone(), src, node);
+                let reach = cx.down_reach.clone();
+                cx.drive(receive(slot, port, reach, me));
+            }
+        }
+        cx.own_outbox = Some(outbox.clone() as Rc<dyn Flush>);
+        let send = ExchangeSend {
+            part: this.part,
+            lanes: (0..n).map(|_| Vec::new()).collect(),
+            outbox,
+            local: Box::new(Port::<_, T>::new(merge, me, node)),
+            me,
+        };
+        Ok(Box::new(SendSide(Some(Box::new(send) as Box<dyn Push<T>>))))
+    }
+}
+
+/// Runs one inbound channel into the merge until the peer ends.
+async fn receive<T: Clone + Send + 'static>(
+    slot: Rc<OnceCell<Rx<Msg<T>>>>,
+    mut port: Port<Merge<T>, T>,
+    reach: Vec<Rc<dyn Flush>>,
+    me: usize,
+) -> Result<()> {
+    let rx = slot
+        .get()
+        .ok_or_else(|| SpateError::Internal("receiver driven before connect".into()))?;
+    loop {
+        match rx.recv().await {
+            None => return Err(SpateError::PeerFailed { shard: me }),
+            Some(Msg::Data(mut b)) => port.push(&mut b)?,
+            Some(Msg::Watermark(w)) => port.watermark(w)?,
+            Some(Msg::Barrier(e)) => port.barrier(e)?,
+            Some(Msg::End) => {
+                port.end()?;
+                return flush_all(&reach).await;
+            }
+        }
+        flush_all(&reach).await?;
+    }
+}
+
+struct SendSide<T>(Option<Box<dyn Push<T>>>);
+
+impl<T: 'static> Wired for SendSide<T> {
+    fn input(&mut self, _input: usize) -> Box<dyn Any> {
+        match self.0.take() {
+            Some(p) => Box::new(p),
+            None => Box::new(()),
+        }
+    }
+}
+
+struct ExchangeSend<T: Send + 'static, P> {
+    part: P,
+    lanes: Vec<Batch<T>>,
+    outbox: Rc<Outbox<T>>,
+    local: Box<dyn Push<T>>,
+    me: usize,
+}
+
+impl<T: Clone + Send + 'static, P: Partition<T>> Push<T> for ExchangeSend<T, P> {
+    fn push(&mut self, batch: &mut Batch<T>) -> Result<()> {
+        self.part.partition(batch, &mut self.lanes);
+        for dst in 0..self.lanes.len() {
+            if self.lanes[dst].is_empty() {
+                continue;
+            }
+            if dst == self.me {
+                self.local.push(&mut self.lanes[dst])?;
+                self.lanes[dst].clear();
+            } else {
+                let b = std::mem::take(&mut self.lanes[dst]);
+                self.outbox.send(dst, Msg::Data(b));
+            }
+        }
+        Ok(())
+    }
+
+    fn watermark(&mut self, wm: Timestamp) -> Result<()> {
+        self.broadcast(|| Msg::Watermark(wm));
+        self.local.watermark(wm)
+    }
+
+    fn barrier(&mut self, epoch: u64) -> Result<()> {
+        self.broadcast(|| Msg::Barrier(epoch));
+        self.local.barrier(epoch)
+    }
+
+    fn end(&mut self) -> Result<()> {
+        self.broadcast(|| Msg::End);
+        self.local.end()
+    }
+}
+
+impl<T: Send + 'static, P> ExchangeSend<T, P> {
+    fn broadcast(&self, msg: impl Fn() -> Msg<T>) {
+        for dst in (0..self.lanes.len()).filter(|d| *d != self.me) {
+            self.outbox.send(dst, msg());
+        }
+    }
+}

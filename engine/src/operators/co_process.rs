@@ -1,0 +1,192 @@
+//! `connect(..).process(..)`: two inputs of possibly different types into one function.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::process::ProcessContext;
+use super::{Batch, OnInput, OpInfo, Output, Port, Push, SideOutputs};
+use crate::error::{Result, UserError};
+use crate::graph::{JobConfig, NodeFactory, ShardBuild, ShardNode, Wired};
+use crate::time::{Clock, Frontier, Timestamp};
+
+/// A function over two connected streams (Flink's `CoProcessFunction`): one method per
+/// input, one output. Records of the two inputs arrive interleaved in no fixed order.
+pub trait CoProcessFunction<A, B, O>: Clone + Send + 'static {
+    /// Called for every record of the first input.
+    fn process_element1(&mut self, value: A, ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError>;
+    /// Called for every record of the second input.
+    fn process_element2(&mut self, value: B, ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError>;
+    /// Called once when both inputs have ended.
+    fn finish(&mut self, _ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError> {
+        Ok(())
+    }
+}
+
+/// Marks the first input.
+pub(crate) struct First;
+/// Marks the second input.
+pub(crate) struct Second;
+
+pub(crate) struct CoProcessOp<P, A, B, O> {
+    f: P,
+    out: Output<O>,
+    sides: SideOutputs,
+    frontier: Frontier,
+    info: OpInfo,
+    clock: Arc<dyn Clock>,
+    barriers: [u64; 2],
+    _t: PhantomData<fn(A, B)>,
+}
+
+impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
+    fn run(&mut self, f: impl FnOnce(&mut P, &mut ProcessContext<'_, O>) -> Result<(), UserError>, ts: Timestamp) -> Result<()> {
+        let mut pc = ProcessContext {
+            ts,
+            out: &mut self.out,
+            sides: &mut self.sides,
+            watermark: self.frontier.current(),
+            now: self.clock.now_ms(),
+        };
+        f(&mut self.f, &mut pc).map_err(|e| self.info.user_error(e))
+    }
+
+    fn batch_done(&mut self) -> Result<()> {
+        self.out.flush()?;
+        self.sides.flush()
+    }
+
+    fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
+        if let Some(w) = self.frontier.advance(input, wm) {
+            self.out.watermark(w)?;
+            self.sides.watermark(w)?;
+        }
+        Ok(())
+    }
+
+    fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
+        self.barriers[input] = self.barriers[input].max(epoch);
+        if self.barriers[1 - input] >= epoch && self.barriers[1 - input] != u64::MAX {
+            self.out.barrier(epoch)?;
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, input: usize) -> Result<()> {
+        self.barriers[input] = u64::MAX;
+        if let Some(w) = self.frontier.end(input) {
+            self.out.watermark(w)?;
+            self.sides.watermark(w)?;
+        }
+        if self.frontier.all_ended() {
+            self.run(|f, pc| f.finish(pc), crate::time::NO_TIMESTAMP)?;
+            self.out.end()?;
+            self.sides.end()?;
+        }
+        Ok(())
+    }
+}
+
+impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> OnInput<A, First> for CoProcessOp<P, A, B, O> {
+    fn on_batch(&mut self, _input: usize, batch: &mut Batch<A>) -> Result<()> {
+        for (ts, v) in batch.drain(..) {
+            self.run(|f, pc| f.process_element1(v, pc), ts)?;
+        }
+        self.batch_done()
+    }
+    fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
+        self.watermark(0, wm)
+    }
+    fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
+        self.barrier(0, epoch)
+    }
+    fn on_end(&mut self, _input: usize) -> Result<()> {
+        self.end(0)
+    }
+}
+
+impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> OnInput<B, Second> for CoProcessOp<P, A, B, O> {
+    fn on_batch(&mut self, _input: usize, batch: &mut Batch<B>) -> Result<()> {
+        for (ts, v) in batch.drain(..) {
+            self.run(|f, pc| f.process_element2(v, pc), ts)?;
+        }
+        self.batch_done()
+    }
+    fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
+        self.watermark(1, wm)
+    }
+    fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
+        self.barrier(1, epoch)
+    }
+    fn on_end(&mut self, _input: usize) -> Result<()> {
+        self.end(1)
+    }
+}
+
+pub(crate) struct CoProcessFactory<P, A, B, O>(pub(crate) P, pub(crate) PhantomData<fn(A, B) -> O>);
+
+impl<P, A, B, O> NodeFactory for CoProcessFactory<P, A, B, O>
+where
+    P: CoProcessFunction<A, B, O>,
+    A: Clone + 'static,
+    B: Clone + 'static,
+    O: Clone + 'static,
+{
+    fn instantiate(&mut self, _shard: usize, _cfg: &JobConfig) -> Result<Box<dyn ShardNode>> {
+        Ok(Box::new(CoProcessShard::<P, A, B, O>(self.0.clone(), PhantomData)))
+    }
+}
+
+struct CoProcessShard<P, A, B, O>(P, PhantomData<fn(A, B) -> O>);
+
+impl<P, A, B, O> ShardNode for CoProcessShard<P, A, B, O>
+where
+    P: CoProcessFunction<A, B, O>,
+    A: Clone + 'static,
+    B: Clone + 'static,
+    O: Clone + 'static,
+{
+    fn wire(self: Box<Self>, mut outputs: Vec<Vec<Box<dyn Any>>>, cx: &mut ShardBuild) -> Result<Box<dyn Wired>> {
+        let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
+        let sides = cx.side_outputs(outputs.split_off(1))?;
+        let op = Rc::new(RefCell::new(CoProcessOp {
+            f: self.0,
+            out,
+            sides,
+            frontier: Frontier::new(2),
+            info: OpInfo {
+                name: cx.name.clone(),
+                shard: cx.shard,
+            },
+            clock: cx.cfg.clock.clone(),
+            barriers: [0; 2],
+            _t: PhantomData::<fn(A, B)>,
+        }));
+        Ok(Box::new(CoWired { op, node: cx.node }))
+    }
+}
+
+struct CoWired<P, A, B, O> {
+    op: Rc<RefCell<CoProcessOp<P, A, B, O>>>,
+    node: usize,
+}
+
+impl<P, A, B, O> Wired for CoWired<P, A, B, O>
+where
+    P: CoProcessFunction<A, B, O>,
+    A: Clone + 'static,
+    B: Clone + 'static,
+    O: Clone + 'static,
+{
+    fn input(&mut self, input: usize) -> Box<dyn Any> {
+        if input == 0 {
+            let p: Box<dyn Push<A>> = Box::new(Port::<_, A, First>::new(self.op.clone(), 0, self.node));
+            Box::new(p)
+        } else {
+            let p: Box<dyn Push<B>> = Box::new(Port::<_, B, Second>::new(self.op.clone(), 1, self.node));
+            Box::new(p)
+        }
+    }
+}

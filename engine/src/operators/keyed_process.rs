@@ -1,0 +1,251 @@
+//! `KeyedStream::process`: a function per record with keyed state, timers and side outputs.
+
+use std::cell::RefCell;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::unary::{Unary, UnaryCx, UnaryOp};
+use super::{Batch, OperatorGuard, Output, OutputTag, SideOutputs};
+use crate::error::{Result, SpateError, UserError};
+use crate::graph::{flush_all, ShardBuild};
+use crate::runtime::task::sleep;
+use crate::state::{hash_key, KeyScope};
+use crate::time::{TimeDomain, TimerService, Timestamp, NO_TIMESTAMP};
+
+/// What a [`KeyedProcessFunction`] can see and do for the current record or timer: the
+/// current key (for state handles, via [`KeyScope`]), time, timers, and outputs.
+pub struct KeyedContext<'a, K, O> {
+    pub(crate) key: &'a K,
+    pub(crate) hash: u64,
+    pub(crate) ts: Timestamp,
+    pub(crate) now: Timestamp,
+    pub(crate) watermark: Timestamp,
+    pub(crate) out: &'a mut Output<O>,
+    pub(crate) sides: &'a mut SideOutputs,
+    pub(crate) timers: &'a mut TimerService<K>,
+    pub(crate) domain: Option<TimeDomain>,
+}
+
+impl<K: Hash + Eq + Clone, O: Clone> KeyedContext<'_, K, O> {
+    /// The key of the current record or timer.
+    pub fn current_key(&self) -> &K {
+        self.key
+    }
+
+    /// The current record's timestamp (for an event-time timer, the timer's), if any.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        (self.ts != NO_TIMESTAMP).then_some(self.ts)
+    }
+
+    /// In `on_timer`, which kind of timer fired; `None` in `process_element`.
+    pub fn time_domain(&self) -> Option<TimeDomain> {
+        self.domain
+    }
+
+    /// Emits `value` with the current timestamp.
+    #[inline]
+    pub fn collect(&mut self, value: O) {
+        self.out.give(self.ts, value);
+    }
+
+    /// Emits `value` with timestamp `ts`.
+    #[inline]
+    pub fn collect_with_timestamp(&mut self, value: O, ts: Timestamp) {
+        self.out.give(ts, value);
+    }
+
+    /// Emits `value` to the side output `tag`.
+    #[inline]
+    pub fn output<X: Clone + 'static>(&mut self, tag: &OutputTag<X>, value: X) {
+        self.sides.give(tag, self.ts, value);
+    }
+
+    /// The operator's current watermark.
+    pub fn current_watermark(&self) -> Timestamp {
+        self.watermark
+    }
+
+    /// The processing time of the current batch.
+    pub fn current_processing_time(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Calls `on_timer` for the current key once the watermark reaches `ts`. Registering the
+    /// same time twice for a key makes one timer.
+    pub fn register_event_time_timer(&mut self, ts: Timestamp) {
+        self.timers.event.register(ts, self.key);
+    }
+
+    /// Removes the current key's event-time timer at `ts`, if any.
+    pub fn delete_event_time_timer(&mut self, ts: Timestamp) {
+        self.timers.event.delete(ts, self.key);
+    }
+
+    /// Calls `on_timer` for the current key once processing time reaches `ts`. Timers still
+    /// pending when the input ends are dropped, as in Flink.
+    pub fn register_processing_time_timer(&mut self, ts: Timestamp) {
+        self.timers.processing.register(ts, self.key);
+    }
+
+    /// Removes the current key's processing-time timer at `ts`, if any.
+    pub fn delete_processing_time_timer(&mut self, ts: Timestamp) {
+        self.timers.processing.delete(ts, self.key);
+    }
+}
+
+impl<K, O> KeyScope<K> for KeyedContext<'_, K, O> {
+    #[inline]
+    fn key(&self) -> &K {
+        self.key
+    }
+    #[inline]
+    fn key_hash(&self) -> u64 {
+        self.hash
+    }
+    #[inline]
+    fn now(&self) -> Timestamp {
+        self.now
+    }
+}
+
+/// A function per record of a keyed stream (Flink's `KeyedProcessFunction`). Keep state
+/// handles as fields and pass the context to them; register timers on the context.
+///
+/// The function is cloned once per shard before the job starts.
+pub trait KeyedProcessFunction<K, I, O>: Clone + Send + 'static {
+    /// Called for every record, with its key current.
+    fn process_element(&mut self, value: I, ctx: &mut KeyedContext<'_, K, O>) -> Result<(), UserError>;
+
+    /// Called when a timer of the current key fires.
+    fn on_timer(&mut self, _timestamp: Timestamp, _ctx: &mut KeyedContext<'_, K, O>) -> Result<(), UserError> {
+        Ok(())
+    }
+}
+
+/// The operator running a [`KeyedProcessFunction`].
+pub(crate) struct KeyedProcess<P, KF, K, I, O> {
+    pub(crate) f: P,
+    pub(crate) key_fn: KF,
+    pub(crate) timers: TimerService<K>,
+    pub(crate) _t: PhantomData<fn(I) -> O>,
+}
+
+impl<P: Clone, KF: Clone, K: Hash + Eq + Clone, I, O> Clone for KeyedProcess<P, KF, K, I, O> {
+    fn clone(&self) -> Self {
+        KeyedProcess {
+            f: self.f.clone(),
+            key_fn: self.key_fn.clone(),
+            timers: TimerService::new(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<P, KF, K, I, O> KeyedProcess<P, KF, K, I, O>
+where
+    P: KeyedProcessFunction<K, I, O>,
+    K: Hash + Eq + Clone + Send + 'static,
+    O: Clone + 'static,
+{
+    fn fire(&mut self, domain: TimeDomain, up_to: Timestamp, cx: &mut UnaryCx<'_, O>) -> Result<()> {
+        let now = cx.clock.now_ms();
+        loop {
+            let due = match domain {
+                TimeDomain::EventTime => self.timers.event.pop_due(up_to),
+                TimeDomain::ProcessingTime => self.timers.processing.pop_due(up_to),
+            };
+            let Some((ts, key)) = due else { return Ok(()) };
+            let mut kc = KeyedContext {
+                key: &key,
+                hash: hash_key(&key),
+                ts: if domain == TimeDomain::EventTime { ts } else { NO_TIMESTAMP },
+                now,
+                watermark: cx.watermark,
+                out: cx.out,
+                sides: cx.sides,
+                timers: &mut self.timers,
+                domain: Some(domain),
+            };
+            self.f.on_timer(ts, &mut kc).map_err(|e| cx.info.user_error(e))?;
+        }
+    }
+}
+
+impl<P, KF, K, I, O> Unary for KeyedProcess<P, KF, K, I, O>
+where
+    P: KeyedProcessFunction<K, I, O>,
+    KF: Fn(&I) -> K + Clone + Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    I: Clone + 'static,
+    O: Clone + 'static,
+{
+    type In = I;
+    type Out = O;
+
+    fn on_batch(&mut self, batch: &mut Batch<I>, cx: &mut UnaryCx<'_, O>) -> Result<()> {
+        let now = cx.clock.now_ms();
+        for (ts, v) in batch.drain(..) {
+            let key = (self.key_fn)(&v);
+            let mut kc = KeyedContext {
+                hash: hash_key(&key),
+                key: &key,
+                ts,
+                now,
+                watermark: cx.watermark,
+                out: cx.out,
+                sides: cx.sides,
+                timers: &mut self.timers,
+                domain: None,
+            };
+            self.f.process_element(v, &mut kc).map_err(|e| cx.info.user_error(e))?;
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, wm: Timestamp, cx: &mut UnaryCx<'_, O>) -> Result<bool> {
+        self.fire(TimeDomain::EventTime, wm, cx)?;
+        Ok(true)
+    }
+
+    fn on_end(&mut self, _cx: &mut UnaryCx<'_, O>) -> Result<()> {
+        self.timers.processing.clear();
+        Ok(())
+    }
+
+    fn on_wired(op: &Rc<RefCell<UnaryOp<Self>>>, cx: &mut ShardBuild) {
+        let op = op.clone();
+        let reach = cx.down_reach.clone();
+        let (cancel, clock, node) = (cx.cfg.cancel.clone(), cx.cfg.clock.clone(), cx.node);
+        cx.drive(async move {
+            loop {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(SpateError::Cancelled);
+                }
+                let (ended, next) = {
+                    let mut o = op.borrow_mut();
+                    let next = o.logic.timers.processing.peek();
+                    (o.ended, next)
+                };
+                if ended {
+                    return Ok(());
+                }
+                let now = clock.now_ms();
+                match next {
+                    Some(t) if t <= now => {
+                        {
+                            let _g = OperatorGuard::enter(node);
+                            op.borrow_mut()
+                                .with_cx(|l, cx| l.fire(TimeDomain::ProcessingTime, now, cx))?;
+                        }
+                        flush_all(&reach).await?;
+                    }
+                    Some(t) => sleep(Duration::from_millis((t - now).clamp(1, 5) as u64)).await,
+                    None => sleep(Duration::from_millis(5)).await,
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,125 @@
+//! `process`: a general function per record with access to time and side outputs.
+
+use std::marker::PhantomData;
+
+use super::unary::{Unary, UnaryCx};
+use super::{Batch, Output, OutputTag, SideOutputs};
+use crate::error::{Result, UserError};
+use crate::time::{Timestamp, NO_TIMESTAMP};
+
+/// What a [`ProcessFunction`] can see and do for the current record.
+pub struct ProcessContext<'a, O> {
+    pub(crate) ts: Timestamp,
+    pub(crate) out: &'a mut Output<O>,
+    pub(crate) sides: &'a mut SideOutputs,
+    pub(crate) watermark: Timestamp,
+    pub(crate) now: Timestamp,
+}
+
+impl<O: Clone> ProcessContext<'_, O> {
+    /// The current record's event-time timestamp, if it has one.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        (self.ts != NO_TIMESTAMP).then_some(self.ts)
+    }
+
+    /// Emits `value` with the current record's timestamp.
+    #[inline]
+    pub fn collect(&mut self, value: O) {
+        self.out.give(self.ts, value);
+    }
+
+    /// Emits `value` with timestamp `ts`.
+    #[inline]
+    pub fn collect_with_timestamp(&mut self, value: O, ts: Timestamp) {
+        self.out.give(ts, value);
+    }
+
+    /// Emits `value` to the side output `tag`, with the current record's timestamp.
+    #[inline]
+    pub fn output<X: Clone + 'static>(&mut self, tag: &OutputTag<X>, value: X) {
+        self.sides.give(tag, self.ts, value);
+    }
+
+    /// The operator's current watermark.
+    pub fn current_watermark(&self) -> Timestamp {
+        self.watermark
+    }
+
+    /// The processing time when the current batch started.
+    pub fn current_processing_time(&self) -> Timestamp {
+        self.now
+    }
+}
+
+/// A function over each record of a (non-keyed) stream that may emit any number of records,
+/// to the main output or to side outputs (Flink's `ProcessFunction`; timers need a keyed
+/// stream). Closures `FnMut(I, &mut ProcessContext<O>) -> Result<(), UserError>` implement it.
+pub trait ProcessFunction<I, O>: Clone + Send + 'static {
+    /// Called for every record.
+    fn process_element(&mut self, value: I, ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError>;
+
+    /// Called once when the input has ended (a bounded input), before the output ends.
+    fn finish(&mut self, _ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError> {
+        Ok(())
+    }
+}
+
+impl<I, O, F> ProcessFunction<I, O> for F
+where
+    F: FnMut(I, &mut ProcessContext<'_, O>) -> Result<(), UserError> + Clone + Send + 'static,
+{
+    #[inline]
+    fn process_element(&mut self, value: I, ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError> {
+        self(value, ctx)
+    }
+}
+
+/// The operator running a [`ProcessFunction`].
+pub(crate) struct Process<P, I, O> {
+    pub(crate) f: P,
+    pub(crate) _t: PhantomData<fn(I) -> O>,
+}
+
+impl<P: Clone, I, O> Clone for Process<P, I, O> {
+    fn clone(&self) -> Self {
+        Process { f: self.f.clone(), _t: PhantomData }
+    }
+}
+
+impl<P, I, O> Unary for Process<P, I, O>
+where
+    P: ProcessFunction<I, O>,
+    I: Clone + 'static,
+    O: Clone + 'static,
+{
+    type In = I;
+    type Out = O;
+
+    fn on_batch(&mut self, batch: &mut Batch<I>, cx: &mut UnaryCx<'_, O>) -> Result<()> {
+        let now = cx.clock.now_ms();
+        for (ts, v) in batch.drain(..) {
+            let mut pc = ProcessContext {
+                ts,
+                out: cx.out,
+                sides: cx.sides,
+                watermark: cx.watermark,
+                now,
+            };
+            self.f
+                .process_element(v, &mut pc)
+                .map_err(|e| cx.info.user_error(e))?;
+        }
+        Ok(())
+    }
+
+    fn on_end(&mut self, cx: &mut UnaryCx<'_, O>) -> Result<()> {
+        let mut pc = ProcessContext {
+            ts: NO_TIMESTAMP,
+            out: cx.out,
+            sides: cx.sides,
+            watermark: cx.watermark,
+            now: cx.clock.now_ms(),
+        };
+        self.f.finish(&mut pc).map_err(|e| cx.info.user_error(e))
+    }
+}

@@ -1,0 +1,153 @@
+//! Sources: the traits a source implements and the node that drives one split per shard.
+
+use std::any::Any;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::{Batch, OperatorGuard, Output};
+use crate::error::{Result, SpateError};
+use crate::graph::{flush_all, JobConfig, NodeFactory, ShardBuild, ShardNode, Wired};
+use crate::runtime::task::{sleep, yield_now};
+use crate::time::{Timestamp, MAX_WATERMARK, NO_TIMESTAMP};
+
+/// What a split reports after a poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceStatus {
+    /// More records may follow at once.
+    More,
+    /// Nothing right now; poll again a little later.
+    Idle,
+    /// The split is exhausted (a bounded input has ended).
+    Done,
+}
+
+/// Where a split writes the records of one poll.
+pub struct SourceOutput<'a, T> {
+    pub(crate) batch: &'a mut Batch<T>,
+    pub(crate) limit: usize,
+}
+
+impl<T> SourceOutput<'_, T> {
+    /// Emits a record without an event-time timestamp.
+    #[inline]
+    pub fn emit(&mut self, value: T) {
+        self.batch.push((NO_TIMESTAMP, value));
+    }
+
+    /// Emits a record with event-time timestamp `ts`.
+    #[inline]
+    pub fn emit_at(&mut self, ts: Timestamp, value: T) {
+        self.batch.push((ts, value));
+    }
+
+    /// How many more records fit in this poll's batch.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.limit.saturating_sub(self.batch.len())
+    }
+}
+
+/// One shard's part of a source. Polled by its shard until it reports
+/// [`SourceStatus::Done`].
+///
+/// Contract: `poll` returns promptly (it must not block the shard's thread for long) and
+/// emits at most `out.remaining()` records; an error fails the job, so report malformed
+/// records with [`SpateError::BadInput`] and their position.
+pub trait SourceSplit<T>: Send + 'static {
+    /// Emits the next records.
+    fn poll(&mut self, out: &mut SourceOutput<'_, T>) -> Result<SourceStatus, SpateError>;
+}
+
+/// A parallel source: makes one split per shard.
+///
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate::io::{Source, SourceOutput, SourceSplit, SourceStatus};
+///
+/// /// Counts from 0 to `n` on shard 0 only.
+/// #[derive(Clone)]
+/// struct Count(u64);
+/// struct CountSplit { next: u64, end: u64 }
+/// impl SourceSplit<u64> for CountSplit {
+///     fn poll(&mut self, out: &mut SourceOutput<'_, u64>) -> Result<SourceStatus, SpateError> {
+///         while self.next < self.end && out.remaining() > 0 {
+///             out.emit(self.next);
+///             self.next += 1;
+///         }
+///         Ok(if self.next == self.end { SourceStatus::Done } else { SourceStatus::More })
+///     }
+/// }
+/// impl Source<u64> for Count {
+///     fn split(&mut self, shard: usize, _shards: usize) -> Result<Box<dyn SourceSplit<u64>>, SpateError> {
+///         let end = if shard == 0 { self.0 } else { 0 };
+///         Ok(Box::new(CountSplit { next: 0, end }))
+///     }
+/// }
+///
+/// let env = Env::new().shards(2);
+/// let out = env.add_source("count", Count(5)).collect();
+/// env.execute().unwrap();
+/// assert_eq!(out.sorted(), vec![0, 1, 2, 3, 4]);
+/// ```
+pub trait Source<T>: 'static {
+    /// The split for `shard` of `shards`.
+    fn split(&mut self, shard: usize, shards: usize) -> Result<Box<dyn SourceSplit<T>>, SpateError>;
+}
+
+pub(crate) struct SourceFactory<S, T>(pub(crate) S, pub(crate) std::marker::PhantomData<fn() -> T>);
+
+impl<T: Clone + Send + 'static, S: Source<T>> NodeFactory for SourceFactory<S, T> {
+    fn instantiate(&mut self, shard: usize, cfg: &JobConfig) -> Result<Box<dyn ShardNode>> {
+        Ok(Box::new(SourceShard(self.0.split(shard, cfg.shards)?)))
+    }
+}
+
+struct SourceShard<T>(Box<dyn SourceSplit<T>>);
+
+struct NoInputs;
+impl Wired for NoInputs {
+    fn input(&mut self, _input: usize) -> Box<dyn Any> {
+        Box::new(())
+    }
+}
+
+impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
+    fn wire(self: Box<Self>, mut outputs: Vec<Vec<Box<dyn Any>>>, cx: &mut ShardBuild) -> Result<Box<dyn Wired>> {
+        let out = cx.output::<T>(std::mem::take(&mut outputs[0]))?;
+        let reach = cx.down_reach.clone();
+        let (cancel, batch_size, node) = (cx.cfg.cancel.clone(), cx.cfg.batch_size, cx.node);
+        let mut split = self.0;
+        cx.drive(async move {
+            let mut out: Output<T> = out;
+            let mut batch: Batch<T> = Vec::with_capacity(batch_size.min(4096));
+            loop {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(SpateError::Cancelled);
+                }
+                let status = {
+                    let _g = OperatorGuard::enter(node);
+                    let status = split.poll(&mut SourceOutput {
+                        batch: &mut batch,
+                        limit: batch_size,
+                    })?;
+                    out.give_batch(&mut batch)?;
+                    if status == SourceStatus::Done {
+                        out.watermark(MAX_WATERMARK)?;
+                        out.end()?;
+                    }
+                    status
+                };
+                flush_all(&reach).await?;
+                match status {
+                    SourceStatus::More => yield_now().await,
+                    SourceStatus::Idle => sleep(Duration::from_millis(1)).await,
+                    SourceStatus::Done => return Ok(()),
+                }
+            }
+        });
+        Ok(Box::new(NoInputs))
+    }
+}
+

@@ -1,0 +1,156 @@
+//! The generic single-input operator node: per-operator logic plus the shared plumbing
+//! (output, side outputs, watermark tracking, flushing, end-of-stream).
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::{Batch, OnInput, OpInfo, Output, Port, Push, SideOutputs};
+use crate::error::Result;
+use crate::graph::{JobConfig, NodeFactory, ShardBuild, ShardNode, Wired};
+use crate::time::{Clock, Timestamp, MIN_WATERMARK};
+
+/// What a single-input operator's logic sees besides its input.
+pub(crate) struct UnaryCx<'a, O> {
+    pub(crate) out: &'a mut Output<O>,
+    pub(crate) sides: &'a mut SideOutputs,
+    pub(crate) info: &'a OpInfo,
+    pub(crate) watermark: Timestamp,
+    pub(crate) clock: &'a dyn Clock,
+    pub(crate) shards: usize,
+}
+
+/// The logic of a single-input operator. Instances are cloned once per shard.
+pub(crate) trait Unary: Clone + Send + 'static {
+    type In: Clone + 'static;
+    type Out: Clone + 'static;
+    /// Processes a batch (may drain it).
+    fn on_batch(&mut self, batch: &mut Batch<Self::In>, cx: &mut UnaryCx<'_, Self::Out>) -> Result<()>;
+    /// Event time reached `wm`, before it is forwarded. `false` swallows it.
+    fn on_watermark(&mut self, _wm: Timestamp, _cx: &mut UnaryCx<'_, Self::Out>) -> Result<bool> {
+        Ok(true)
+    }
+    /// The input ended, before the outputs end.
+    fn on_end(&mut self, _cx: &mut UnaryCx<'_, Self::Out>) -> Result<()> {
+        Ok(())
+    }
+    /// Called after wiring with the shared operator, to start driver tasks (timers).
+    fn on_wired(_op: &Rc<RefCell<UnaryOp<Self>>>, _cx: &mut ShardBuild) {}
+}
+
+/// A wired single-input operator instance.
+pub(crate) struct UnaryOp<U: Unary> {
+    pub(crate) logic: U,
+    pub(crate) out: Output<U::Out>,
+    pub(crate) sides: SideOutputs,
+    pub(crate) info: OpInfo,
+    pub(crate) watermark: Timestamp,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ended: bool,
+    pub(crate) shards: usize,
+}
+
+impl<U: Unary> UnaryOp<U> {
+    /// Runs `f` with the logic and its context, then flushes all outputs.
+    pub(crate) fn with_cx<R>(
+        &mut self,
+        f: impl FnOnce(&mut U, &mut UnaryCx<'_, U::Out>) -> Result<R>,
+    ) -> Result<R> {
+        let mut cx = UnaryCx {
+            out: &mut self.out,
+            sides: &mut self.sides,
+            info: &self.info,
+            watermark: self.watermark,
+            clock: &*self.clock,
+            shards: self.shards,
+        };
+        let r = f(&mut self.logic, &mut cx)?;
+        self.out.flush()?;
+        self.sides.flush()?;
+        Ok(r)
+    }
+}
+
+impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
+    #[inline]
+    fn on_batch(&mut self, _input: usize, batch: &mut Batch<U::In>) -> Result<()> {
+        self.with_cx(|l, cx| l.on_batch(batch, cx))
+    }
+
+    fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
+        if wm <= self.watermark {
+            return Ok(());
+        }
+        self.watermark = wm;
+        if self.with_cx(|l, cx| l.on_watermark(wm, cx))? {
+            self.out.watermark(wm)?;
+            self.sides.watermark(wm)?;
+        }
+        Ok(())
+    }
+
+    fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
+        self.out.barrier(epoch)
+    }
+
+    fn on_end(&mut self, _input: usize) -> Result<()> {
+        self.with_cx(|l, cx| l.on_end(cx))?;
+        self.ended = true;
+        self.out.end()?;
+        self.sides.end()
+    }
+}
+
+/// Makes per-shard instances of a [`Unary`] logic by cloning a prototype.
+pub(crate) struct UnaryFactory<U>(pub(crate) U);
+
+impl<U: Unary> NodeFactory for UnaryFactory<U> {
+    fn instantiate(&mut self, _shard: usize, _cfg: &JobConfig) -> Result<Box<dyn ShardNode>> {
+        Ok(Box::new(UnaryShard(self.0.clone())))
+    }
+}
+
+struct UnaryShard<U>(U);
+
+impl<U: Unary> ShardNode for UnaryShard<U> {
+    fn wire(self: Box<Self>, mut outputs: Vec<Vec<Box<dyn Any>>>, cx: &mut ShardBuild) -> Result<Box<dyn Wired>> {
+        let main = std::mem::take(&mut outputs[0]);
+        let out = cx.output::<U::Out>(main)?;
+        let sides = cx.side_outputs(outputs.split_off(1))?;
+        let op = Rc::new(RefCell::new(UnaryOp {
+            logic: self.0,
+            out,
+            sides,
+            info: OpInfo {
+                name: cx.name.clone(),
+                shard: cx.shard,
+            },
+            watermark: MIN_WATERMARK,
+            clock: cx.cfg.clock.clone(),
+            ended: false,
+            shards: cx.cfg.shards,
+        }));
+        U::on_wired(&op, cx);
+        Ok(Box::new(OpWired {
+            op,
+            node: cx.node,
+            _t: PhantomData::<fn(U::In)>,
+        }))
+    }
+}
+
+/// Hands out ports into a shared operator whose inputs all have type `T`.
+pub(crate) struct OpWired<O, T> {
+    pub(crate) op: Rc<RefCell<O>>,
+    pub(crate) node: usize,
+    pub(crate) _t: PhantomData<fn(T)>,
+}
+
+impl<O: OnInput<T> + 'static, T: 'static> Wired for OpWired<O, T> {
+    fn input(&mut self, input: usize) -> Box<dyn Any> {
+        let p: Box<dyn Push<T>> = Box::new(Port::<O, T>::new(self.op.clone(), input, self.node));
+        Box::new(p)
+    }
+}

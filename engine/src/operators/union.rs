@@ -1,0 +1,111 @@
+//! `union` and the receiving side of exchanges: several inputs of one type merged into one
+//! stream, with watermark = minimum over live inputs, end once all inputs ended, and a
+//! barrier forwarded once every live input delivered it.
+
+use super::{Batch, OnInput, Output};
+use crate::error::Result;
+use crate::time::{Frontier, Timestamp};
+
+/// Merges `n` inputs.
+pub(crate) struct Merge<T> {
+    out: Output<T>,
+    frontier: Frontier,
+    barriers: Vec<u64>,
+    forwarded_barrier: u64,
+}
+
+impl<T: Clone> Merge<T> {
+    pub(crate) fn new(inputs: usize, out: Output<T>) -> Self {
+        Merge {
+            out,
+            frontier: Frontier::new(inputs),
+            barriers: vec![0; inputs],
+            forwarded_barrier: 0,
+        }
+    }
+}
+
+impl<T: Clone> OnInput<T> for Merge<T> {
+    #[inline]
+    fn on_batch(&mut self, _input: usize, batch: &mut Batch<T>) -> Result<()> {
+        self.out.give_batch(batch)
+    }
+
+    fn on_watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
+        match self.frontier.advance(input, wm) {
+            Some(w) => self.out.watermark(w),
+            None => Ok(()),
+        }
+    }
+
+    fn on_barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
+        self.barriers[input] = self.barriers[input].max(epoch);
+        let min = self.barriers.iter().copied().min().unwrap_or(epoch);
+        if min > self.forwarded_barrier {
+            self.forwarded_barrier = min;
+            self.out.barrier(min)?;
+        }
+        Ok(())
+    }
+
+    fn on_end(&mut self, input: usize) -> Result<()> {
+        // An ended input no longer holds barriers back.
+        self.barriers[input] = u64::MAX;
+        if let Some(w) = self.frontier.end(input) {
+            self.out.watermark(w)?;
+        }
+        if self.frontier.all_ended() {
+            self.out.end()?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes per-shard `Merge` instances for a `union` of `inputs` streams.
+pub(crate) struct MergeFactory<T> {
+    inputs: usize,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T> MergeFactory<T> {
+    pub(crate) fn new(inputs: usize) -> Self {
+        MergeFactory {
+            inputs,
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> crate::graph::NodeFactory for MergeFactory<T> {
+    fn instantiate(
+        &mut self,
+        _shard: usize,
+        _cfg: &crate::graph::JobConfig,
+    ) -> Result<Box<dyn crate::graph::ShardNode>> {
+        Ok(Box::new(MergeShard::<T> {
+            inputs: self.inputs,
+            _t: std::marker::PhantomData,
+        }))
+    }
+}
+
+struct MergeShard<T> {
+    inputs: usize,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T: Clone + Send + 'static> crate::graph::ShardNode for MergeShard<T> {
+    fn wire(
+        self: Box<Self>,
+        mut outputs: Vec<Vec<Box<dyn std::any::Any>>>,
+        cx: &mut crate::graph::ShardBuild,
+    ) -> Result<Box<dyn crate::graph::Wired>> {
+        let out = cx.output::<T>(std::mem::take(&mut outputs[0]))?;
+        let op = std::rc::Rc::new(std::cell::RefCell::new(Merge::new(self.inputs, out)));
+        Ok(Box::new(super::unary::OpWired {
+            op,
+            node: cx.node,
+            _t: std::marker::PhantomData::<fn(T)>,
+        }))
+    }
+}

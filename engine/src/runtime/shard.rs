@@ -1,0 +1,201 @@
+//! Shard threads: start, wire, run the drivers, report, and always join.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+
+use futures_lite::FutureExt;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use super::lifecycle::{JobEvent, JobState};
+use super::task::spawn;
+use crate::error::{Result, SpateError};
+use crate::graph::{wire_shard, JobConfig, NodeId, ShardNode, SpecSummary};
+use crate::operators::current_operator;
+
+/// A job ready to run: the graph summary and every shard's node instances.
+pub(crate) struct JobPlan {
+    pub(crate) specs: Vec<SpecSummary>,
+    pub(crate) instances: Vec<Vec<Box<dyn ShardNode>>>,
+    pub(crate) cfg: JobConfig,
+    pub(crate) io_memory: usize,
+}
+
+/// Records emitted per node on one shard.
+pub(crate) type ShardCounts = Vec<(NodeId, Arc<str>, u64)>;
+
+/// Runs the plan to completion on its shards; returns the final state and every shard's
+/// counts, or the job's error.
+pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
+    let JobPlan {
+        specs,
+        instances,
+        cfg,
+        io_memory,
+    } = plan;
+    let shards = instances.len();
+    let cpus: Vec<usize> = glommio::CpuSet::online()
+        .map(|s| s.iter().map(|l| l.cpu).collect())
+        .unwrap_or_default();
+    let pin = shards <= cpus.len();
+    let startup = Arc::new(Barrier::new(shards));
+    let startup_failed = Arc::new(AtomicBool::new(false));
+    let mut state = JobState::Building;
+    let mut handles = Vec::with_capacity(shards);
+    let mut spawn_error = None;
+    for (shard, nodes) in instances.into_iter().enumerate() {
+        let placement = if pin {
+            Placement::Fixed(cpus[shard])
+        } else {
+            Placement::Unbound
+        };
+        let (specs, cfg) = (specs.clone(), cfg.clone());
+        let (barrier, failed) = (startup.clone(), startup_failed.clone());
+        let h = std::thread::Builder::new()
+            .name(format!("spate-shard-{shard}"))
+            .spawn(move || {
+                let ex = LocalExecutorBuilder::new(placement)
+                    .name(&format!("spate-shard-{shard}"))
+                    .io_memory(io_memory)
+                    .make();
+                if ex.is_err() {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                barrier.wait();
+                let ex = ex.map_err(|e| {
+                    SpateError::Runtime(format!("cannot start the executor of shard {shard}: {e}"))
+                })?;
+                if failed.load(Ordering::SeqCst) {
+                    return Err(SpateError::PeerFailed { shard });
+                }
+                let names: Vec<Arc<str>> = specs.iter().map(|s| s.name.clone()).collect();
+                let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    ex.run(shard_main(shard, specs, nodes, cfg.clone()))
+                }));
+                let r = run.unwrap_or_else(|p| Err(panic_error(p, &names, shard, "shard")));
+                if r.is_err() {
+                    cfg.cancel.store(true, Ordering::SeqCst);
+                }
+                r
+            });
+        match h {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                // The threads already started wait at the startup barrier for this one:
+                // mark the start failed and let them through with stand-in waits.
+                startup_failed.store(true, Ordering::SeqCst);
+                spawn_error = Some(SpateError::Runtime(format!("cannot start shard thread: {e}")));
+                for _ in handles.len()..shards {
+                    let b = startup.clone();
+                    std::thread::spawn(move || b.wait());
+                }
+                break;
+            }
+        }
+    }
+    if spawn_error.is_none() {
+        state = state.on(JobEvent::Started);
+    }
+    let mut results = Vec::with_capacity(shards);
+    for h in handles {
+        let r = h
+            .join()
+            .unwrap_or_else(|_| Err(SpateError::Internal("a shard thread panicked".into())));
+        state = state.on(if r.is_ok() {
+            JobEvent::ShardFinished
+        } else {
+            JobEvent::ShardFailed
+        });
+        results.push(r);
+    }
+    if let Some(e) = spawn_error {
+        state = state.on(JobEvent::ShardFailed);
+        results.push(Err(e));
+    }
+    state = state.on(JobEvent::AllJoined);
+    (state, pick_result(results))
+}
+
+/// All counts, or the first error that is not a consequence of another shard's failure.
+fn pick_result(results: Vec<Result<ShardCounts>>) -> Result<Vec<ShardCounts>> {
+    let mut secondary = None;
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(c) => out.push(c),
+            Err(e) if e.is_secondary() => {
+                secondary.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match secondary {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+fn panic_error(
+    payload: Box<dyn std::any::Any + Send>,
+    names: &[Arc<str>],
+    shard: usize,
+    fallback: &str,
+) -> SpateError {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into());
+    let node = current_operator();
+    let operator = names
+        .get(node)
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| fallback.to_string());
+    SpateError::OperatorPanicked {
+        operator,
+        shard,
+        message,
+    }
+}
+
+async fn shard_main(
+    shard: usize,
+    specs: Vec<SpecSummary>,
+    nodes: Vec<Box<dyn ShardNode>>,
+    cfg: JobConfig,
+) -> Result<ShardCounts> {
+    let names: Vec<Arc<str>> = specs.iter().map(|s| s.name.clone()).collect();
+    let mut cx = wire_shard(&specs, nodes, shard, cfg)?;
+    // Every end waits for its peer to connect, so connect them all concurrently.
+    let connects: Vec<_> = cx.connects.drain(..).map(spawn).collect();
+    for c in connects {
+        c.await?;
+    }
+    let (done_tx, done_rx) = glommio::channels::local_channel::new_unbounded();
+    let done_tx = std::rc::Rc::new(done_tx);
+    let mut tasks = Vec::with_capacity(cx.drivers.len());
+    for (name, driver) in cx.drivers.drain(..) {
+        let done_tx = done_tx.clone();
+        let names = names.clone();
+        tasks.push(spawn(async move {
+            let r = AssertUnwindSafe(driver)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|p| Err(panic_error(p, &names, shard, &name)));
+            let _ = done_tx.send(r).await;
+        }));
+    }
+    drop(done_tx);
+    for _ in 0..tasks.len() {
+        match done_rx.recv().await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(e), // dropping `tasks` cancels the rest
+            None => return Err(SpateError::Internal("a driver task vanished".into())),
+        }
+    }
+    Ok(cx
+        .counters
+        .iter()
+        .map(|(n, name, c)| (*n, name.clone(), c.get()))
+        .collect())
+}

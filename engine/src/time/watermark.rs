@@ -1,0 +1,175 @@
+//! Watermark generation at sources and combination across inputs.
+
+use super::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
+
+/// How a stream's records get their event-time timestamps and how watermarks follow them.
+///
+/// Applied with `DataStream::assign_timestamps_and_watermarks`. The watermark is emitted
+/// after every batch (and, with [`punctuated`](Self::punctuated), after every record), so it
+/// follows the data without a timer.
+///
+/// # Examples
+///
+/// ```
+/// use spate::time::WatermarkStrategy;
+/// // Records are `(key, timestamp)`; allow them to be up to 5 ms out of order.
+/// let s = WatermarkStrategy::for_bounded_out_of_orderness(5)
+///     .with_timestamp_assigner(|r: &(u32, i64)| r.1);
+/// assert_eq!(s.watermark_for(100), 94);
+/// ```
+pub struct WatermarkStrategy<T> {
+    pub(crate) assigner: Option<std::sync::Arc<dyn Fn(&T) -> Timestamp + Send + Sync>>,
+    pub(crate) out_of_orderness: i64,
+    pub(crate) punctuated: bool,
+}
+
+impl<T> Clone for WatermarkStrategy<T> {
+    fn clone(&self) -> Self {
+        WatermarkStrategy {
+            assigner: self.assigner.clone(),
+            out_of_orderness: self.out_of_orderness,
+            punctuated: self.punctuated,
+        }
+    }
+}
+
+impl<T> WatermarkStrategy<T> {
+    /// Watermark = highest timestamp seen − `max_out_of_orderness_ms` − 1, as Flink's
+    /// `BoundedOutOfOrdernessWatermarks`.
+    pub fn for_bounded_out_of_orderness(max_out_of_orderness_ms: i64) -> Self {
+        WatermarkStrategy {
+            assigner: None,
+            out_of_orderness: max_out_of_orderness_ms.max(0),
+            punctuated: false,
+        }
+    }
+
+    /// Timestamps never decrease: watermark = highest timestamp seen − 1.
+    pub fn for_monotonous_timestamps() -> Self {
+        Self::for_bounded_out_of_orderness(0)
+    }
+
+    /// Takes each record's timestamp from the record.
+    pub fn with_timestamp_assigner(
+        mut self,
+        f: impl Fn(&T) -> Timestamp + Send + Sync + 'static,
+    ) -> Self {
+        self.assigner = Some(std::sync::Arc::new(f));
+        self
+    }
+
+    /// Emits a watermark after every record instead of after every batch: deterministic
+    /// results for tests, at a per-record cost.
+    pub fn punctuated(mut self) -> Self {
+        self.punctuated = true;
+        self
+    }
+
+    /// The watermark this strategy derives from the highest timestamp seen so far.
+    pub fn watermark_for(&self, max_timestamp: Timestamp) -> Timestamp {
+        if max_timestamp == MIN_WATERMARK {
+            return MIN_WATERMARK;
+        }
+        max_timestamp
+            .saturating_sub(self.out_of_orderness)
+            .saturating_sub(1)
+    }
+}
+
+/// The combined progress of an operator's inputs: the minimum watermark over inputs that have
+/// not ended (an ended input counts as `+∞`), never going back, and end-of-stream once every
+/// input has ended. Pure: the caller forwards what it returns.
+#[derive(Debug, Clone)]
+pub struct Frontier {
+    watermarks: Vec<Timestamp>,
+    ended: Vec<bool>,
+    live: usize,
+    current: Timestamp,
+}
+
+impl Frontier {
+    /// A frontier over `inputs` inputs, all at the minimum watermark.
+    pub fn new(inputs: usize) -> Self {
+        Frontier {
+            watermarks: vec![MIN_WATERMARK; inputs],
+            ended: vec![false; inputs],
+            live: inputs,
+            current: MIN_WATERMARK,
+        }
+    }
+
+    /// The combined watermark so far.
+    pub fn current(&self) -> Timestamp {
+        self.current
+    }
+
+    /// `true` once every input has ended.
+    pub fn all_ended(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Input `i` reports watermark `wm`; returns the new combined watermark if it advanced.
+    pub fn advance(&mut self, i: usize, wm: Timestamp) -> Option<Timestamp> {
+        if self.ended[i] || wm <= self.watermarks[i] {
+            return None;
+        }
+        self.watermarks[i] = wm;
+        self.recompute()
+    }
+
+    /// Input `i` ended; returns the new combined watermark if that advanced it.
+    /// Ending an input twice is ignored.
+    pub fn end(&mut self, i: usize) -> Option<Timestamp> {
+        if self.ended[i] {
+            return None;
+        }
+        self.ended[i] = true;
+        self.live -= 1;
+        self.recompute()
+    }
+
+    fn recompute(&mut self) -> Option<Timestamp> {
+        let min = self
+            .watermarks
+            .iter()
+            .zip(&self.ended)
+            .filter(|(_, e)| !**e)
+            .map(|(w, _)| *w)
+            .min()
+            .unwrap_or(MAX_WATERMARK);
+        if min > self.current {
+            self.current = min;
+            Some(min)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frontier_is_min_over_live_inputs_and_never_goes_back() {
+        let mut f = Frontier::new(3);
+        assert_eq!(f.advance(0, 10), None);
+        assert_eq!(f.advance(1, 5), None);
+        assert_eq!(f.advance(2, 7), Some(5));
+        assert_eq!(f.advance(1, 3), None, "a watermark never goes back");
+        assert_eq!(f.advance(1, 20), Some(7));
+        assert_eq!(f.end(2), Some(10));
+        assert!(!f.all_ended());
+        assert_eq!(f.end(0), Some(20));
+        assert_eq!(f.end(1), Some(MAX_WATERMARK));
+        assert!(f.all_ended());
+        assert_eq!(f.end(1), None);
+    }
+
+    #[test]
+    fn bounded_out_of_orderness_subtracts_one_like_flink() {
+        let s = WatermarkStrategy::<i64>::for_bounded_out_of_orderness(0);
+        assert_eq!(s.watermark_for(1000), 999);
+        assert_eq!(s.watermark_for(MIN_WATERMARK), MIN_WATERMARK);
+    }
+}
