@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::stream::DataStream;
 use super::{op_name, Data};
 use crate::error::{Result, SpateError};
-use crate::graph::{JobConfig, NodeFactory, NodeId, NodeSpec, SpecSummary};
+use crate::graph::{Instantiate, JobConfig, NodeFactory, NodeId, NodeSpec, SpecSummary};
 use crate::io::{GenerateSource, IterSource, LinesSource};
 use crate::operators::source::{Source, SourceFactory};
 use crate::runtime::{run_job, JobState};
@@ -225,13 +225,20 @@ impl Env {
         for n in &mut nodes {
             n.factory.prepare(&cfg)?;
         }
-        let mut instances = Vec::with_capacity(cfg.shards);
-        for shard in 0..cfg.shards {
-            let mut row = Vec::with_capacity(nodes.len());
-            for n in &mut nodes {
-                row.push(n.factory.instantiate(shard, &cfg)?);
+        // Node by node, so that each factory knows which of its inputs can emit on which
+        // shard (`live[node][shard]`).
+        let mut instances: Vec<Vec<_>> = (0..cfg.shards).map(|_| Vec::with_capacity(nodes.len())).collect();
+        let mut live: Vec<Vec<bool>> = Vec::with_capacity(nodes.len());
+        for n in &mut nodes {
+            let inputs_live: Vec<Vec<bool>> = n.inputs.iter().map(|(i, _)| live[*i].clone()).collect();
+            let mut row = Vec::with_capacity(cfg.shards);
+            for (shard, shard_instances) in instances.iter_mut().enumerate() {
+                let cx = Instantiate { shard, cfg: &cfg, inputs_live: &inputs_live };
+                let inst = n.factory.instantiate(&cx)?;
+                row.push(inst.live().unwrap_or_else(|| inputs_live.iter().any(|l| l[shard])));
+                shard_instances.push(inst);
             }
-            instances.push(row);
+            live.push(row);
         }
         let specs: Vec<SpecSummary> = nodes
             .iter()

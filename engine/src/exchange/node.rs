@@ -8,7 +8,7 @@ use std::rc::Rc;
 use super::outbox::Outbox;
 use super::{Msg, Partition};
 use crate::error::{Result, SpateError};
-use crate::graph::{flush_all, Flush, JobConfig, NodeFactory, ShardBuild, ShardNode, Wired};
+use crate::graph::{flush_all, Flush, Instantiate, JobConfig, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::operators::union::Merge;
 use crate::operators::{Batch, Port, Push};
 use crate::runtime::channel::{bounded, Rx, RxEnd, TxEnd};
@@ -51,12 +51,13 @@ where
         Ok(())
     }
 
-    fn instantiate(&mut self, shard: usize, _cfg: &JobConfig) -> Result<Box<dyn ShardNode>> {
-        let (txs, rxs) = std::mem::take(&mut self.ends[shard]);
+    fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
+        let (txs, rxs) = std::mem::take(&mut self.ends[cx.shard]);
         Ok(Box::new(ExchangeShard {
             part: self.part.clone(),
             txs,
             rxs,
+            senders_live: cx.inputs_live[0].clone(),
             _t: PhantomData::<fn() -> T>,
         }))
     }
@@ -66,6 +67,8 @@ struct ExchangeShard<T: Send + 'static, P> {
     part: P,
     txs: Vec<Option<TxEnd<Msg<T>>>>,
     rxs: Vec<Option<RxEnd<Msg<T>>>>,
+    /// Which shards' upstream can send anything at all.
+    senders_live: Vec<bool>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -74,11 +77,15 @@ where
     T: Clone + Send + 'static,
     P: Partition<T>,
 {
+    fn live(&self) -> Option<bool> {
+        Some(self.senders_live.iter().any(|l| *l))
+    }
+
     fn wire(self: Box<Self>, mut outputs: Vec<Vec<Box<dyn Any>>>, cx: &mut ShardBuild) -> Result<Box<dyn Wired>> {
         let this = *self;
         let (n, me, node) = (cx.cfg.shards, cx.shard, cx.node);
         let out = cx.output::<T>(outputs.swap_remove(0))?;
-        let merge = Rc::new(RefCell::new(Merge::new(n, out)));
+        let merge = Rc::new(RefCell::new(Merge::new(&this.senders_live, out)));
         let outbox = Rc::new(Outbox::<T>::new(n, me));
         for (dst, end) in this.txs.into_iter().enumerate() {
             if let Some(end) = end {

@@ -52,18 +52,40 @@ pub(crate) struct NodeSpec {
     pub(crate) factory: Box<dyn NodeFactory>,
 }
 
+/// What a factory knows when it makes the instance for one shard.
+pub(crate) struct Instantiate<'a> {
+    pub(crate) shard: usize,
+    pub(crate) cfg: &'a JobConfig,
+    /// `inputs_live[k][s]`: whether input `k`'s producer can emit anything on shard `s`.
+    /// An input that cannot starts idle, so it never holds the watermark back (Flink marks
+    /// source subtasks without splits idle; a non-parallel source has one consumer input).
+    pub(crate) inputs_live: &'a [Vec<bool>],
+}
+
+impl Instantiate<'_> {
+    /// Whether input `k` can emit anything on this shard.
+    pub(crate) fn input_live(&self, k: usize) -> bool {
+        self.inputs_live[k][self.shard]
+    }
+}
+
 /// Makes a node's per-shard instances on the building thread.
 pub(crate) trait NodeFactory {
     /// Called once before any `instantiate` (exchanges create their channels here).
     fn prepare(&mut self, _cfg: &JobConfig) -> Result<()> {
         Ok(())
     }
-    /// The instance for `shard`.
-    fn instantiate(&mut self, shard: usize, cfg: &JobConfig) -> Result<Box<dyn ShardNode>>;
+    /// The instance for one shard.
+    fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>>;
 }
 
 /// One node's instance on one shard, before wiring. Moves to the shard's thread.
 pub(crate) trait ShardNode: Send {
+    /// Whether this instance can emit anything; `None` means "if any input can".
+    fn live(&self) -> Option<bool> {
+        None
+    }
+
     /// `outputs[p]` are the consumers of output port `p`, each a `Box<dyn Push<T_p>>` in an
     /// `Any`. Returns the node's own input ports.
     fn wire(self: Box<Self>, outputs: Vec<Vec<Box<dyn Any>>>, cx: &mut ShardBuild)

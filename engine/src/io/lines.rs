@@ -60,6 +60,10 @@ impl Source<String> for LinesSource {
 }
 
 impl SourceSplit<String> for LinesSplit {
+    fn is_empty(&self) -> bool {
+        self.pos >= self.end
+    }
+
     fn poll(&mut self, out: &mut SourceOutput<'_, String>) -> Result<SourceStatus, SpateError> {
         while out.remaining() > 0 {
             if self.pos >= self.end {

@@ -19,6 +19,10 @@ struct IterSplit<T> {
 }
 
 impl<T: Send + 'static> SourceSplit<T> for IterSplit<T> {
+    fn is_empty(&self) -> bool {
+        self.items.len() == 0
+    }
+
     fn poll(&mut self, out: &mut SourceOutput<'_, T>) -> Result<SourceStatus, SpateError> {
         for _ in 0..out.remaining() {
             match self.items.next() {
@@ -68,6 +72,10 @@ pub(crate) struct GenerateSplit<F> {
 }
 
 impl<T, F: Fn(u64) -> T + Send + 'static> SourceSplit<T> for GenerateSplit<F> {
+    fn is_empty(&self) -> bool {
+        self.next >= self.end
+    }
+
     #[inline]
     fn poll(&mut self, out: &mut SourceOutput<'_, T>) -> Result<SourceStatus, SpateError> {
         for _ in 0..out.remaining() {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::process::ProcessContext;
 use super::{Batch, OnInput, OpInfo, Output, Port, Push, SideOutputs};
 use crate::error::{Result, UserError};
-use crate::graph::{JobConfig, NodeFactory, ShardBuild, ShardNode, Wired};
+use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::time::{Clock, Frontier, Timestamp};
 
 /// A function over two connected streams (Flink's `CoProcessFunction`): one method per
@@ -134,12 +134,13 @@ where
     B: Clone + 'static,
     O: Clone + 'static,
 {
-    fn instantiate(&mut self, _shard: usize, _cfg: &JobConfig) -> Result<Box<dyn ShardNode>> {
-        Ok(Box::new(CoProcessShard::<P, A, B, O>(self.0.clone(), PhantomData)))
+    fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
+        let live = [cx.input_live(0), cx.input_live(1)];
+        Ok(Box::new(CoProcessShard::<P, A, B, O>(self.0.clone(), live, PhantomData)))
     }
 }
 
-struct CoProcessShard<P, A, B, O>(P, PhantomData<fn(A, B) -> O>);
+struct CoProcessShard<P, A, B, O>(P, [bool; 2], PhantomData<fn(A, B) -> O>);
 
 impl<P, A, B, O> ShardNode for CoProcessShard<P, A, B, O>
 where
@@ -151,11 +152,17 @@ where
     fn wire(self: Box<Self>, mut outputs: Vec<Vec<Box<dyn Any>>>, cx: &mut ShardBuild) -> Result<Box<dyn Wired>> {
         let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
         let sides = cx.side_outputs(outputs.split_off(1))?;
+        let mut frontier = Frontier::new(2);
+        for (i, live) in self.1.iter().enumerate() {
+            if !live {
+                frontier.set_idle(i, true);
+            }
+        }
         let op = Rc::new(RefCell::new(CoProcessOp {
             f: self.0,
             out,
             sides,
-            frontier: Frontier::new(2),
+            frontier,
             info: OpInfo {
                 name: cx.name.clone(),
                 shard: cx.shard,

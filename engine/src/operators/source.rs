@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Batch, OperatorGuard, Output};
 use crate::error::{Result, SpateError};
-use crate::graph::{flush_all, JobConfig, NodeFactory, ShardBuild, ShardNode, Wired};
+use crate::graph::{flush_all, Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::runtime::task::{sleep, yield_now};
 use crate::time::{Timestamp, MAX_WATERMARK, NO_TIMESTAMP};
 
@@ -56,6 +56,12 @@ impl<T> SourceOutput<'_, T> {
 pub trait SourceSplit<T>: Send + 'static {
     /// Emits the next records.
     fn poll(&mut self, out: &mut SourceOutput<'_, T>) -> Result<SourceStatus, SpateError>;
+
+    /// `true` when this split will certainly emit nothing (it then never holds back the
+    /// watermark of the operators it feeds). The default, `false`, is always safe.
+    fn is_empty(&self) -> bool {
+        false
+    }
 }
 
 /// A parallel source: makes one split per shard.
@@ -99,8 +105,8 @@ pub trait Source<T>: 'static {
 pub(crate) struct SourceFactory<S, T>(pub(crate) S, pub(crate) std::marker::PhantomData<fn() -> T>);
 
 impl<T: Clone + Send + 'static, S: Source<T>> NodeFactory for SourceFactory<S, T> {
-    fn instantiate(&mut self, shard: usize, cfg: &JobConfig) -> Result<Box<dyn ShardNode>> {
-        Ok(Box::new(SourceShard(self.0.split(shard, cfg.shards)?)))
+    fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
+        Ok(Box::new(SourceShard(self.0.split(cx.shard, cx.cfg.shards)?)))
     }
 }
 
@@ -114,6 +120,10 @@ impl Wired for NoInputs {
 }
 
 impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
+    fn live(&self) -> Option<bool> {
+        Some(!self.0.is_empty())
+    }
+
     fn wire(self: Box<Self>, mut outputs: Vec<Vec<Box<dyn Any>>>, cx: &mut ShardBuild) -> Result<Box<dyn Wired>> {
         let out = cx.output::<T>(std::mem::take(&mut outputs[0]))?;
         let reach = cx.down_reach.clone();

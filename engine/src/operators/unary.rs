@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::{Batch, OnInput, OpInfo, Output, Port, Push, SideOutputs};
 use crate::error::Result;
-use crate::graph::{JobConfig, NodeFactory, ShardBuild, ShardNode, Wired};
+use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::time::{Clock, Timestamp, MIN_WATERMARK};
 
 /// What a single-input operator's logic sees besides its input.
@@ -107,7 +107,7 @@ impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
 pub(crate) struct UnaryFactory<U>(pub(crate) U);
 
 impl<U: Unary> NodeFactory for UnaryFactory<U> {
-    fn instantiate(&mut self, _shard: usize, _cfg: &JobConfig) -> Result<Box<dyn ShardNode>> {
+    fn instantiate(&mut self, _cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
         Ok(Box::new(UnaryShard(self.0.clone())))
     }
 }

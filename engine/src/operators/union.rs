@@ -15,10 +15,18 @@ pub(crate) struct Merge<T> {
 }
 
 impl<T: Clone> Merge<T> {
-    pub(crate) fn new(inputs: usize, out: Output<T>) -> Self {
+    /// A merge of `live.len()` inputs; inputs that cannot emit anything start idle.
+    pub(crate) fn new(live: &[bool], out: Output<T>) -> Self {
+        let mut frontier = Frontier::new(live.len());
+        for (i, l) in live.iter().enumerate() {
+            if !l {
+                frontier.set_idle(i, true);
+            }
+        }
+        let inputs = live.len();
         Merge {
             out,
-            frontier: Frontier::new(inputs),
+            frontier,
             barriers: vec![0; inputs],
             forwarded_barrier: 0,
         }
@@ -79,18 +87,17 @@ impl<T> MergeFactory<T> {
 impl<T: Clone + Send + 'static> crate::graph::NodeFactory for MergeFactory<T> {
     fn instantiate(
         &mut self,
-        _shard: usize,
-        _cfg: &crate::graph::JobConfig,
+        cx: &crate::graph::Instantiate<'_>,
     ) -> Result<Box<dyn crate::graph::ShardNode>> {
         Ok(Box::new(MergeShard::<T> {
-            inputs: self.inputs,
+            live: (0..self.inputs).map(|k| cx.input_live(k)).collect(),
             _t: std::marker::PhantomData,
         }))
     }
 }
 
 struct MergeShard<T> {
-    inputs: usize,
+    live: Vec<bool>,
     _t: std::marker::PhantomData<fn(T)>,
 }
 
@@ -101,7 +108,7 @@ impl<T: Clone + Send + 'static> crate::graph::ShardNode for MergeShard<T> {
         cx: &mut crate::graph::ShardBuild,
     ) -> Result<Box<dyn crate::graph::Wired>> {
         let out = cx.output::<T>(std::mem::take(&mut outputs[0]))?;
-        let op = std::rc::Rc::new(std::cell::RefCell::new(Merge::new(self.inputs, out)));
+        let op = std::rc::Rc::new(std::cell::RefCell::new(Merge::new(&self.live, out)));
         Ok(Box::new(super::unary::OpWired {
             op,
             node: cx.node,

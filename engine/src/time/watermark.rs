@@ -76,13 +76,16 @@ impl<T> WatermarkStrategy<T> {
     }
 }
 
-/// The combined progress of an operator's inputs: the minimum watermark over inputs that have
-/// not ended (an ended input counts as `+∞`), never going back, and end-of-stream once every
-/// input has ended. Pure: the caller forwards what it returns.
+/// The combined progress of an operator's inputs: the minimum watermark over inputs that
+/// have neither ended (an ended input counts as `+∞`) nor gone idle, never going back, and
+/// end-of-stream once every input has ended. When every input that has not ended is idle,
+/// the watermark stays where it is (as Flink's `StatusWatermarkValve`). Pure: the caller
+/// forwards what it returns.
 #[derive(Debug, Clone)]
 pub struct Frontier {
     watermarks: Vec<Timestamp>,
     ended: Vec<bool>,
+    idle: Vec<bool>,
     live: usize,
     current: Timestamp,
 }
@@ -93,6 +96,7 @@ impl Frontier {
         Frontier {
             watermarks: vec![MIN_WATERMARK; inputs],
             ended: vec![false; inputs],
+            idle: vec![false; inputs],
             live: inputs,
             current: MIN_WATERMARK,
         }
@@ -108,12 +112,24 @@ impl Frontier {
         self.live == 0
     }
 
-    /// Input `i` reports watermark `wm`; returns the new combined watermark if it advanced.
+    /// Input `i` reports watermark `wm` (which also makes an idle input active again);
+    /// returns the new combined watermark if it advanced.
     pub fn advance(&mut self, i: usize, wm: Timestamp) -> Option<Timestamp> {
-        if self.ended[i] || wm <= self.watermarks[i] {
+        if self.ended[i] || (wm <= self.watermarks[i] && !self.idle[i]) {
             return None;
         }
-        self.watermarks[i] = wm;
+        self.idle[i] = false;
+        self.watermarks[i] = self.watermarks[i].max(wm);
+        self.recompute()
+    }
+
+    /// Marks input `i` idle (it no longer holds the watermark back) or active again;
+    /// returns the new combined watermark if that advanced it.
+    pub fn set_idle(&mut self, i: usize, idle: bool) -> Option<Timestamp> {
+        if self.ended[i] || self.idle[i] == idle {
+            return None;
+        }
+        self.idle[i] = idle;
         self.recompute()
     }
 
@@ -129,14 +145,14 @@ impl Frontier {
     }
 
     fn recompute(&mut self) -> Option<Timestamp> {
-        let min = self
-            .watermarks
-            .iter()
-            .zip(&self.ended)
-            .filter(|(_, e)| !**e)
-            .map(|(w, _)| *w)
-            .min()
-            .unwrap_or(MAX_WATERMARK);
+        let min = if self.live == 0 {
+            MAX_WATERMARK
+        } else {
+            (0..self.watermarks.len())
+                .filter(|&i| !self.ended[i] && !self.idle[i])
+                .map(|i| self.watermarks[i])
+                .min()?
+        };
         if min > self.current {
             self.current = min;
             Some(min)
@@ -164,6 +180,24 @@ mod tests {
         assert_eq!(f.end(1), Some(MAX_WATERMARK));
         assert!(f.all_ended());
         assert_eq!(f.end(1), None);
+    }
+
+    #[test]
+    fn idle_inputs_do_not_hold_the_watermark_back_but_must_still_end() {
+        let mut f = Frontier::new(3);
+        assert_eq!(f.set_idle(1, true), None);
+        assert_eq!(f.advance(0, 10), None);
+        assert_eq!(f.advance(2, 20), Some(10));
+        assert_eq!(f.set_idle(0, true), Some(20));
+        assert_eq!(f.set_idle(2, true), None, "all idle: the watermark stays");
+        assert_eq!(f.current(), 20);
+        assert_eq!(f.advance(1, 15), None, "an input that wakes up below the watermark");
+        assert_eq!(f.advance(1, 40), Some(40));
+        assert_eq!(f.end(1), None);
+        assert_eq!(f.end(0), None);
+        assert!(!f.all_ended());
+        assert_eq!(f.end(2), Some(MAX_WATERMARK));
+        assert!(f.all_ended());
     }
 
     #[test]
