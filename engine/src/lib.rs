@@ -73,3 +73,8 @@ pub mod prelude {
     pub use crate::error::{SpateError, UserError};
     pub use crate::time::{Timestamp, WatermarkStrategy};
 }
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -31,9 +31,16 @@ fn a_panicking_map_fails_the_job_and_names_the_operator_and_shard() {
             env.execute().expect_err("the job must fail")
         });
         match err {
-            SpateError::OperatorPanicked { operator, shard, message } => {
+            SpateError::OperatorPanicked {
+                operator,
+                shard,
+                message,
+            } => {
                 assert!(operator.starts_with("map at"), "operator named: {operator}");
-                assert!(operator.contains("failures.rs"), "names the user's line: {operator}");
+                assert!(
+                    operator.contains("failures.rs"),
+                    "names the user's line: {operator}"
+                );
                 assert!(shard < shards);
                 assert!(message.contains("cursed"));
             }
@@ -60,7 +67,9 @@ fn an_error_from_a_process_function_fails_the_job_with_its_message() {
             env.execute().expect_err("the job must fail")
         });
         match err {
-            SpateError::OperatorFailed { operator, message, .. } => {
+            SpateError::OperatorFailed {
+                operator, message, ..
+            } => {
                 assert!(operator.starts_with("process at"), "{operator}");
                 assert_eq!(message, "value 777 is not allowed");
             }
@@ -107,12 +116,20 @@ fn a_failing_sink_and_a_failing_keyed_function_fail_the_job() {
     #[derive(Clone)]
     struct Explodes;
     impl KeyedProcessFunction<u64, u64, u64> for Explodes {
-        fn process_element(&mut self, v: u64, ctx: &mut KeyedContext<'_, u64, u64>) -> Result<(), UserError> {
+        fn process_element(
+            &mut self,
+            v: u64,
+            ctx: &mut KeyedContext<'_, u64, u64>,
+        ) -> Result<(), UserError> {
             ctx.register_event_time_timer(i64::MAX);
             ctx.collect(v);
             Ok(())
         }
-        fn on_timer(&mut self, _ts: i64, ctx: &mut KeyedContext<'_, u64, u64>) -> Result<(), UserError> {
+        fn on_timer(
+            &mut self,
+            _ts: i64,
+            ctx: &mut KeyedContext<'_, u64, u64>,
+        ) -> Result<(), UserError> {
             if *ctx.current_key() == 5 {
                 panic!("timer of key 5");
             }
@@ -125,10 +142,16 @@ fn a_failing_sink_and_a_failing_keyed_function_fail_the_job() {
             env.generate(Some(1_000), |s| s).add_sink("picky", Picky);
             env.execute().expect_err("the job must fail")
         });
-        assert!(matches!(&err, SpateError::OperatorFailed { operator, .. } if operator == "picky"), "{err}");
+        assert!(
+            matches!(&err, SpateError::OperatorFailed { operator, .. } if operator == "picky"),
+            "{err}"
+        );
         let err = common::within(LIMIT, move || {
             let env = Env::new().shards(shards);
-            env.generate(Some(1_000), |s| s % 10).key_by(|s| *s).process(Explodes).collect();
+            env.generate(Some(1_000), |s| s % 10)
+                .key_by(|s| *s)
+                .process(Explodes)
+                .collect();
             env.execute().expect_err("the job must fail")
         });
         assert!(
@@ -143,15 +166,21 @@ fn failed_jobs_leave_no_threads_behind() {
     let before = threads();
     for _ in 0..5 {
         let env = Env::new().shards(3);
-        env.generate(None, |s| s).key_by(|s| s % 7).as_stream().map(|s| {
-            assert!(s < 50_000, "enough");
-            s
-        });
+        env.generate(None, |s| s)
+            .key_by(|s| s % 7)
+            .as_stream()
+            .map(|s| {
+                assert!(s < 50_000, "enough");
+                s
+            });
         assert!(env.execute().is_err());
     }
     // Threads of other tests may come and go; ours must all have been joined.
     let after = threads();
-    assert!(after <= before + 4, "threads before {before}, after {after}");
+    assert!(
+        after <= before + 4,
+        "threads before {before}, after {after}"
+    );
 }
 
 #[test]
@@ -166,7 +195,14 @@ fn bad_configuration_is_reported_before_anything_runs() {
 
     let env = Env::new().shards(2);
     let tag = OutputTag::<i32>::new("nothing");
-    env.from_iter(vec![1]).key_by(|x| *x).as_stream().side_output(&tag).collect();
+    env.from_iter(vec![1])
+        .key_by(|x| *x)
+        .as_stream()
+        .side_output(&tag)
+        .collect();
     let err = env.execute().expect_err("side output of an exchange");
-    assert!(matches!(&err, SpateError::Config(m) if m.contains("key_by")), "{err}");
+    assert!(
+        matches!(&err, SpateError::Config(m) if m.contains("key_by")),
+        "{err}"
+    );
 }

@@ -84,7 +84,11 @@ struct Tally {
 type Fired = (u8, i64, i64, i64, i64);
 
 impl KeyedProcessFunction<u8, Rec, Fired> for Tally {
-    fn process_element(&mut self, r: Rec, ctx: &mut KeyedContext<'_, u8, Fired>) -> Result<(), UserError> {
+    fn process_element(
+        &mut self,
+        r: Rec,
+        ctx: &mut KeyedContext<'_, u8, Fired>,
+    ) -> Result<(), UserError> {
         let n = self.count.value(ctx).copied().unwrap_or(0) + 1;
         self.count.update(ctx, n);
         self.values.add(ctx, r.2);
@@ -93,7 +97,11 @@ impl KeyedProcessFunction<u8, Rec, Fired> for Tally {
         Ok(())
     }
 
-    fn on_timer(&mut self, ts: i64, ctx: &mut KeyedContext<'_, u8, Fired>) -> Result<(), UserError> {
+    fn on_timer(
+        &mut self,
+        ts: i64,
+        ctx: &mut KeyedContext<'_, u8, Fired>,
+    ) -> Result<(), UserError> {
         let count = self.count.value(ctx).copied().unwrap_or(0);
         let sum: i64 = self.values.get(ctx).sum();
         let buckets = self.buckets.entries(ctx).map(|(_, v)| *v).sum();
@@ -117,14 +125,23 @@ fn tally_model(input: &[Rec], delay: i64) -> Vec<Fired> {
     let mut out = Vec::new();
     let mut max_ts = i64::MIN;
     let mut wm = i64::MIN;
-    let mut fire = |upto: i64, keys: &mut BTreeMap<u8, K>, timers: &mut std::collections::BTreeSet<(i64, u8)>, out: &mut Vec<Fired>| {
+    let fire = |upto: i64,
+                keys: &mut BTreeMap<u8, K>,
+                timers: &mut std::collections::BTreeSet<(i64, u8)>,
+                out: &mut Vec<Fired>| {
         while let Some(&(t, k)) = timers.iter().next() {
             if t > upto {
                 break;
             }
             timers.remove(&(t, k));
             let s = keys.entry(k).or_default();
-            out.push((k, t, s.count, s.values.iter().sum(), s.buckets.values().sum()));
+            out.push((
+                k,
+                t,
+                s.count,
+                s.values.iter().sum(),
+                s.buckets.values().sum(),
+            ));
             s.values.clear();
         }
     };

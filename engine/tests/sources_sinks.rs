@@ -86,6 +86,9 @@ fn write_lines_and_write_csv_produce_one_file_with_every_record() {
         assert_eq!(got, (0..100).collect::<Vec<_>>());
         let csv_text = std::fs::read_to_string(&csv).expect("output exists");
         assert_eq!(csv_text.lines().count(), 100);
-        assert!(csv_text.lines().any(|l| l == "\"k,42\",42,\"q\"\"x\""), "RFC 4180 quoting");
+        assert!(
+            csv_text.lines().any(|l| l == "\"k,42\",42,\"q\"\"x\""),
+            "RFC 4180 quoting"
+        );
     }
 }

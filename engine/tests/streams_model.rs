@@ -20,13 +20,21 @@ struct FinalSum {
 }
 
 impl KeyedProcessFunction<u8, (u8, i64), (u8, i64, u64)> for FinalSum {
-    fn process_element(&mut self, r: (u8, i64), ctx: &mut KeyedContext<'_, u8, (u8, i64, u64)>) -> Result<(), UserError> {
+    fn process_element(
+        &mut self,
+        r: (u8, i64),
+        ctx: &mut KeyedContext<'_, u8, (u8, i64, u64)>,
+    ) -> Result<(), UserError> {
         let (s, n) = self.acc.value(ctx).copied().unwrap_or((0, 0));
         self.acc.update(ctx, (s + r.1, n + 1));
         ctx.register_event_time_timer(i64::MAX);
         Ok(())
     }
-    fn on_timer(&mut self, _ts: i64, ctx: &mut KeyedContext<'_, u8, (u8, i64, u64)>) -> Result<(), UserError> {
+    fn on_timer(
+        &mut self,
+        _ts: i64,
+        ctx: &mut KeyedContext<'_, u8, (u8, i64, u64)>,
+    ) -> Result<(), UserError> {
         let (s, n) = self.acc.value(ctx).copied().unwrap_or((0, 0));
         ctx.collect((*ctx.current_key(), s, n));
         Ok(())
@@ -118,7 +126,11 @@ fn parallel_generator_covers_every_sequence_number_once_on_every_shard_count() {
             env.execute().expect("job fails");
             out.sorted()
         });
-        assert_eq!(got, final_sums((0..5_000u64).map(|s| ((s % 8) as u8, s as i64))), "{shards} shards, batch {batch}");
+        assert_eq!(
+            got,
+            final_sums((0..5_000u64).map(|s| ((s % 8) as u8, s as i64))),
+            "{shards} shards, batch {batch}"
+        );
     }
 }
 
@@ -138,10 +150,16 @@ fn broadcast_delivers_every_record_to_every_shard_and_rebalance_spreads_them() {
             env.execute().expect("job fails");
             (b.sorted(), r.sorted())
         });
-        let mut expected: Vec<u32> = (0..50).flat_map(|v| std::iter::repeat_n(v, shards)).collect();
+        let mut expected: Vec<u32> = (0..50)
+            .flat_map(|v| std::iter::repeat_n(v, shards))
+            .collect();
         expected.sort();
         assert_eq!(b, expected, "broadcast on {shards} shards");
-        assert_eq!(r, (0..50).collect::<Vec<_>>(), "rebalance on {shards} shards");
+        assert_eq!(
+            r,
+            (0..50).collect::<Vec<_>>(),
+            "rebalance on {shards} shards"
+        );
     }
 }
 
@@ -153,22 +171,28 @@ fn side_outputs_of_two_types_and_the_main_output_partition_the_input() {
             let small = OutputTag::<i64>::new("small");
             let odd_names = OutputTag::<String>::new("odd names");
             let (s2, n2) = (small.clone(), odd_names.clone());
-            let main = env.generate(Some(300), |s| s as i64).process(move |v: i64, ctx: &mut ProcessContext<'_, i64>| {
-                if v < 100 {
-                    ctx.output(&s2, v);
-                } else {
-                    ctx.collect(v);
-                }
-                if v % 2 == 1 {
-                    ctx.output(&n2, format!("n{v}"));
-                }
-                Ok(())
-            });
+            let main = env.generate(Some(300), |s| s as i64).process(
+                move |v: i64, ctx: &mut ProcessContext<'_, i64>| {
+                    if v < 100 {
+                        ctx.output(&s2, v);
+                    } else {
+                        ctx.collect(v);
+                    }
+                    if v % 2 == 1 {
+                        ctx.output(&n2, format!("n{v}"));
+                    }
+                    Ok(())
+                },
+            );
             let small_out = main.side_output(&small).map(|v| v * 10).collect();
             let names_out = main.side_output(&odd_names).collect();
             let main_out = main.collect();
             env.execute().expect("job fails");
-            (main_out.sorted(), small_out.sorted(), names_out.take().len())
+            (
+                main_out.sorted(),
+                small_out.sorted(),
+                names_out.take().len(),
+            )
         });
         assert_eq!(main, (100..300).collect::<Vec<_>>(), "{shards} shards");
         assert_eq!(small, (0..100).map(|v| v * 10).collect::<Vec<_>>());
@@ -181,7 +205,11 @@ fn process_finish_runs_once_per_shard_when_the_input_ends() {
     #[derive(Clone, Default)]
     struct CountThenReport(u64);
     impl ProcessFunction<u64, u64> for CountThenReport {
-        fn process_element(&mut self, _v: u64, _ctx: &mut ProcessContext<'_, u64>) -> Result<(), UserError> {
+        fn process_element(
+            &mut self,
+            _v: u64,
+            _ctx: &mut ProcessContext<'_, u64>,
+        ) -> Result<(), UserError> {
             self.0 += 1;
             Ok(())
         }
@@ -193,7 +221,10 @@ fn process_finish_runs_once_per_shard_when_the_input_ends() {
     for shards in common::SHARDS {
         let out = common::within(LIMIT, move || {
             let env = Env::new().shards(shards).batch_size(7);
-            let out = env.generate(Some(1_000), |s| s).process(CountThenReport::default()).collect();
+            let out = env
+                .generate(Some(1_000), |s| s)
+                .process(CountThenReport::default())
+                .collect();
             env.execute().expect("job fails");
             out.take()
         });
@@ -222,7 +253,9 @@ fn a_full_channel_blocks_the_sender_and_nothing_is_lost() {
 #[test]
 fn job_result_counts_records_per_operator() {
     let env = Env::new().shards(2);
-    env.generate(Some(1_000), |s| s).filter(|s| s % 4 == 0).collect();
+    env.generate(Some(1_000), |s| s)
+        .filter(|s| s % 4 == 0)
+        .collect();
     let r = env.execute().expect("job fails");
     assert_eq!(r.records_out("generate"), Some(1_000));
     assert_eq!(r.records_out("filter"), Some(250));

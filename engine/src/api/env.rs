@@ -202,7 +202,11 @@ impl Env {
 
     /// A stream from a custom [`Source`].
     pub fn add_source<T: Data, S: Source<T>>(&self, name: &str, source: S) -> DataStream<T> {
-        let id = self.add_node(name.to_string(), Vec::new(), Box::new(SourceFactory(source, std::marker::PhantomData::<fn() -> T>)));
+        let id = self.add_node(
+            name.to_string(),
+            Vec::new(),
+            Box::new(SourceFactory(source, std::marker::PhantomData::<fn() -> T>)),
+        );
         DataStream::new(self.clone(), id, 0)
     }
 
@@ -227,15 +231,25 @@ impl Env {
         }
         // Node by node, so that each factory knows which of its inputs can emit on which
         // shard (`live[node][shard]`).
-        let mut instances: Vec<Vec<_>> = (0..cfg.shards).map(|_| Vec::with_capacity(nodes.len())).collect();
+        let mut instances: Vec<Vec<_>> = (0..cfg.shards)
+            .map(|_| Vec::with_capacity(nodes.len()))
+            .collect();
         let mut live: Vec<Vec<bool>> = Vec::with_capacity(nodes.len());
         for n in &mut nodes {
-            let inputs_live: Vec<Vec<bool>> = n.inputs.iter().map(|(i, _)| live[*i].clone()).collect();
+            let inputs_live: Vec<Vec<bool>> =
+                n.inputs.iter().map(|(i, _)| live[*i].clone()).collect();
             let mut row = Vec::with_capacity(cfg.shards);
             for (shard, shard_instances) in instances.iter_mut().enumerate() {
-                let cx = Instantiate { shard, cfg: &cfg, inputs_live: &inputs_live };
+                let cx = Instantiate {
+                    shard,
+                    cfg: &cfg,
+                    inputs_live: &inputs_live,
+                };
                 let inst = n.factory.instantiate(&cx)?;
-                row.push(inst.live().unwrap_or_else(|| inputs_live.iter().any(|l| l[shard])));
+                row.push(
+                    inst.live()
+                        .unwrap_or_else(|| inputs_live.iter().any(|l| l[shard])),
+                );
                 shard_instances.push(inst);
             }
             live.push(row);

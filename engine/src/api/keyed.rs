@@ -114,7 +114,11 @@ where
         self.reduce_named(op_name("reduce"), f)
     }
 
-    fn reduce_named<R: FnMut(T, T) -> T + Clone + Send + 'static>(&self, name: String, f: R) -> DataStream<T> {
+    fn reduce_named<R: FnMut(T, T) -> T + Clone + Send + 'static>(
+        &self,
+        name: String,
+        f: R,
+    ) -> DataStream<T> {
         self.stream.unary(
             name,
             Reduce {

@@ -9,7 +9,7 @@ use super::keyed::KeyedStream;
 use super::{op_name, Data, Key};
 use crate::exchange::{Broadcast, ExchangeFactory, KeyPartitioner, Partition, Rebalance};
 use crate::graph::{downcast_pushes, NodeId};
-use crate::io::{Collected, CollectSink, CsvRow, CsvSink, LinesSink, PrintSink};
+use crate::io::{CollectSink, Collected, CsvRow, CsvSink, LinesSink, PrintSink};
 use crate::operators::co_process::{CoProcessFactory, CoProcessFunction};
 use crate::operators::filter::Filter;
 use crate::operators::flat_map::FlatMap;
@@ -58,9 +58,11 @@ impl<T: Data> DataStream<T> {
     where
         U::Out: Data,
     {
-        let id = self
-            .env
-            .add_node(name, vec![(self.node, self.port)], Box::new(UnaryFactory(logic)));
+        let id = self.env.add_node(
+            name,
+            vec![(self.node, self.port)],
+            Box::new(UnaryFactory(logic)),
+        );
         DataStream::new(self.env.clone(), id, 0)
     }
 
@@ -234,7 +236,9 @@ impl<T: Data> DataStream<T> {
         let mut inputs = vec![(self.node, self.port)];
         inputs.extend(others.iter().map(|o| (o.node, o.port)));
         let factory = crate::operators::union::MergeFactory::<T>::new(inputs.len());
-        let id = self.env.add_node(op_name("union"), inputs, Box::new(factory));
+        let id = self
+            .env
+            .add_node(op_name("union"), inputs, Box::new(factory));
         DataStream::new(self.env.clone(), id, 0)
     }
 
@@ -284,7 +288,10 @@ impl<T: Data> DataStream<T> {
     /// assert_eq!(stamped.take(), vec![0, 0]);
     /// ```
     #[track_caller]
-    pub fn assign_timestamps_and_watermarks(&self, strategy: WatermarkStrategy<T>) -> DataStream<T> {
+    pub fn assign_timestamps_and_watermarks(
+        &self,
+        strategy: WatermarkStrategy<T>,
+    ) -> DataStream<T> {
         let interval_ms = self.env.inner.borrow().watermark_interval_ms;
         self.unary(
             op_name("assign_timestamps_and_watermarks"),
@@ -415,4 +422,3 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
         DataStream::new(self.a.env.clone(), id, 0)
     }
 }
-

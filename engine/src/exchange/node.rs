@@ -8,16 +8,21 @@ use std::rc::Rc;
 use super::outbox::Outbox;
 use super::{Msg, Partition};
 use crate::error::{Result, SpateError};
-use crate::graph::{flush_all, Flush, Instantiate, JobConfig, NodeFactory, ShardBuild, ShardNode, Wired};
+use crate::graph::{
+    flush_all, Flush, Instantiate, JobConfig, NodeFactory, ShardBuild, ShardNode, Wired,
+};
 use crate::operators::union::Merge;
 use crate::operators::{Batch, Port, Push};
 use crate::runtime::channel::{bounded, Rx, RxEnd, TxEnd};
 use crate::time::Timestamp;
 
+/// One shard's channel ends of an exchange: senders to, and receivers from, each shard.
+type ShardEnds<T> = (Vec<Option<TxEnd<Msg<T>>>>, Vec<Option<RxEnd<Msg<T>>>>);
+
 /// Makes the exchange's channels and its per-shard instances.
 pub(crate) struct ExchangeFactory<T: Send + 'static, P> {
     part: P,
-    ends: Vec<(Vec<Option<TxEnd<Msg<T>>>>, Vec<Option<RxEnd<Msg<T>>>>)>,
+    ends: Vec<ShardEnds<T>>,
 }
 
 impl<T: Send + 'static, P> ExchangeFactory<T, P> {
@@ -36,8 +41,10 @@ where
 {
     fn prepare(&mut self, cfg: &JobConfig) -> Result<()> {
         let n = cfg.shards;
-        let mut txs: Vec<Vec<Option<TxEnd<Msg<T>>>>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
-        let mut rxs: Vec<Vec<Option<RxEnd<Msg<T>>>>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        let mut txs: Vec<Vec<Option<TxEnd<Msg<T>>>>> =
+            (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        let mut rxs: Vec<Vec<Option<RxEnd<Msg<T>>>>> =
+            (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
         for (src, src_txs) in txs.iter_mut().enumerate() {
             for (dst, slot) in src_txs.iter_mut().enumerate() {
                 if src != dst {
@@ -81,7 +88,11 @@ where
         Some(self.senders_live.iter().any(|l| *l))
     }
 
-    fn wire(self: Box<Self>, mut outputs: Vec<Vec<Box<dyn Any>>>, cx: &mut ShardBuild) -> Result<Box<dyn Wired>> {
+    fn wire(
+        self: Box<Self>,
+        mut outputs: Vec<Vec<Box<dyn Any>>>,
+        cx: &mut ShardBuild,
+    ) -> Result<Box<dyn Wired>> {
         let this = *self;
         let (n, me, node) = (cx.cfg.shards, cx.shard, cx.node);
         let out = cx.output::<T>(outputs.swap_remove(0))?;

@@ -76,7 +76,9 @@ impl<T: Send + 'static> Outbox<T> {
                 let next = lane.pending.borrow_mut().pop_front();
                 let Some(msg) = next else { break };
                 let Some(tx) = lane.tx.get() else {
-                    return Err(SpateError::Internal("exchange lane used before connect".into()));
+                    return Err(SpateError::Internal(
+                        "exchange lane used before connect".into(),
+                    ));
                 };
                 lane.busy.set(true);
                 let r = tx.send(msg).await;

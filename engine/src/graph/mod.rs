@@ -88,8 +88,11 @@ pub(crate) trait ShardNode: Send {
 
     /// `outputs[p]` are the consumers of output port `p`, each a `Box<dyn Push<T_p>>` in an
     /// `Any`. Returns the node's own input ports.
-    fn wire(self: Box<Self>, outputs: Vec<Vec<Box<dyn Any>>>, cx: &mut ShardBuild)
-        -> Result<Box<dyn Wired>>;
+    fn wire(
+        self: Box<Self>,
+        outputs: Vec<Vec<Box<dyn Any>>>,
+        cx: &mut ShardBuild,
+    ) -> Result<Box<dyn Wired>>;
 }
 
 /// A wired node: hands out pushes into its inputs.
@@ -136,12 +139,16 @@ impl ShardBuild {
     /// A new record counter for the current node.
     pub(crate) fn counter(&mut self) -> Counter {
         let c = Counter::default();
-        self.counters.push((self.node, self.name.clone(), c.clone()));
+        self.counters
+            .push((self.node, self.name.clone(), c.clone()));
         c
     }
 
     /// The main output over the consumers of port 0.
-    pub(crate) fn output<T: Clone + 'static>(&mut self, consumers: Vec<Box<dyn Any>>) -> Result<Output<T>> {
+    pub(crate) fn output<T: Clone + 'static>(
+        &mut self,
+        consumers: Vec<Box<dyn Any>>,
+    ) -> Result<Output<T>> {
         let targets = downcast_pushes::<T>(consumers, &self.name)?;
         let counter = self.counter();
         Ok(Output::new(targets, self.cfg.batch_size, counter))
@@ -212,8 +219,9 @@ pub(crate) fn wire_shard(
     };
     let mut instances: Vec<Option<Box<dyn ShardNode>>> = instances.into_iter().map(Some).collect();
     for i in (0..n).rev() {
-        let mut outputs: Vec<Vec<Box<dyn Any>>> =
-            (0..=specs[i].side_ports.len()).map(|_| Vec::new()).collect();
+        let mut outputs: Vec<Vec<Box<dyn Any>>> = (0..=specs[i].side_ports.len())
+            .map(|_| Vec::new())
+            .collect();
         let mut down: Vec<Rc<dyn Flush>> = Vec::new();
         for &(j, k, port) in &consumers[i] {
             let w = wired[j]

@@ -32,7 +32,11 @@ struct LinesSplit {
 }
 
 impl Source<String> for LinesSource {
-    fn split(&mut self, shard: usize, shards: usize) -> Result<Box<dyn SourceSplit<String>>, SpateError> {
+    fn split(
+        &mut self,
+        shard: usize,
+        shards: usize,
+    ) -> Result<Box<dyn SourceSplit<String>>, SpateError> {
         let io = |e| SpateError::io(&self.path, e);
         let mut file = File::open(&self.path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();

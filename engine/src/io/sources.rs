@@ -39,7 +39,11 @@ impl<T: Send + 'static> SourceSplit<T> for IterSplit<T> {
 }
 
 impl<T: Send + 'static> Source<T> for IterSource<T> {
-    fn split(&mut self, shard: usize, _shards: usize) -> Result<Box<dyn SourceSplit<T>>, SpateError> {
+    fn split(
+        &mut self,
+        shard: usize,
+        _shards: usize,
+    ) -> Result<Box<dyn SourceSplit<T>>, SpateError> {
         let items = if shard == 0 {
             self.items.take().unwrap_or_default()
         } else {
@@ -94,7 +98,11 @@ impl<T, F: Fn(u64) -> T + Send + 'static> SourceSplit<T> for GenerateSplit<F> {
 }
 
 impl<T, F: Fn(u64) -> T + Clone + Send + 'static> Source<T> for GenerateSource<F> {
-    fn split(&mut self, shard: usize, shards: usize) -> Result<Box<dyn SourceSplit<T>>, SpateError> {
+    fn split(
+        &mut self,
+        shard: usize,
+        shards: usize,
+    ) -> Result<Box<dyn SourceSplit<T>>, SpateError> {
         Ok(Box::new(GenerateSplit {
             next: shard as u64,
             step: shards as u64,

@@ -16,9 +16,17 @@ use crate::time::{Clock, Frontier, Timestamp};
 /// input, one output. Records of the two inputs arrive interleaved in no fixed order.
 pub trait CoProcessFunction<A, B, O>: Clone + Send + 'static {
     /// Called for every record of the first input.
-    fn process_element1(&mut self, value: A, ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError>;
+    fn process_element1(
+        &mut self,
+        value: A,
+        ctx: &mut ProcessContext<'_, O>,
+    ) -> Result<(), UserError>;
     /// Called for every record of the second input.
-    fn process_element2(&mut self, value: B, ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError>;
+    fn process_element2(
+        &mut self,
+        value: B,
+        ctx: &mut ProcessContext<'_, O>,
+    ) -> Result<(), UserError>;
     /// Called once when both inputs have ended.
     fn finish(&mut self, _ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError> {
         Ok(())
@@ -42,7 +50,11 @@ pub(crate) struct CoProcessOp<P, A, B, O> {
 }
 
 impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
-    fn run(&mut self, f: impl FnOnce(&mut P, &mut ProcessContext<'_, O>) -> Result<(), UserError>, ts: Timestamp) -> Result<()> {
+    fn run(
+        &mut self,
+        f: impl FnOnce(&mut P, &mut ProcessContext<'_, O>) -> Result<(), UserError>,
+        ts: Timestamp,
+    ) -> Result<()> {
         let mut pc = ProcessContext {
             ts,
             out: &mut self.out,
@@ -136,7 +148,11 @@ where
 {
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
         let live = [cx.input_live(0), cx.input_live(1)];
-        Ok(Box::new(CoProcessShard::<P, A, B, O>(self.0.clone(), live, PhantomData)))
+        Ok(Box::new(CoProcessShard::<P, A, B, O>(
+            self.0.clone(),
+            live,
+            PhantomData,
+        )))
     }
 }
 
@@ -149,7 +165,11 @@ where
     B: Clone + 'static,
     O: Clone + 'static,
 {
-    fn wire(self: Box<Self>, mut outputs: Vec<Vec<Box<dyn Any>>>, cx: &mut ShardBuild) -> Result<Box<dyn Wired>> {
+    fn wire(
+        self: Box<Self>,
+        mut outputs: Vec<Vec<Box<dyn Any>>>,
+        cx: &mut ShardBuild,
+    ) -> Result<Box<dyn Wired>> {
         let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
         let sides = cx.side_outputs(outputs.split_off(1))?;
         let mut frontier = Frontier::new(2);
@@ -189,10 +209,12 @@ where
 {
     fn input(&mut self, input: usize) -> Box<dyn Any> {
         if input == 0 {
-            let p: Box<dyn Push<A>> = Box::new(Port::<_, A, First>::new(self.op.clone(), 0, self.node));
+            let p: Box<dyn Push<A>> =
+                Box::new(Port::<_, A, First>::new(self.op.clone(), 0, self.node));
             Box::new(p)
         } else {
-            let p: Box<dyn Push<B>> = Box::new(Port::<_, B, Second>::new(self.op.clone(), 1, self.node));
+            let p: Box<dyn Push<B>> =
+                Box::new(Port::<_, B, Second>::new(self.op.clone(), 1, self.node));
             Box::new(p)
         }
     }

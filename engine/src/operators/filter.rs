@@ -14,7 +14,10 @@ pub(crate) struct Filter<F, T> {
 
 impl<F: Clone, T> Clone for Filter<F, T> {
     fn clone(&self) -> Self {
-        Filter { f: self.f.clone(), _t: PhantomData }
+        Filter {
+            f: self.f.clone(),
+            _t: PhantomData,
+        }
     }
 }
 

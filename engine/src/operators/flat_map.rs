@@ -14,7 +14,10 @@ pub(crate) struct FlatMap<F, I, R> {
 
 impl<F: Clone, I, R> Clone for FlatMap<F, I, R> {
     fn clone(&self) -> Self {
-        FlatMap { f: self.f.clone(), _t: PhantomData }
+        FlatMap {
+            f: self.f.clone(),
+            _t: PhantomData,
+        }
     }
 }
 

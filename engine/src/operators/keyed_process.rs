@@ -117,10 +117,18 @@ impl<K, O> KeyScope<K> for KeyedContext<'_, K, O> {
 /// The function is cloned once per shard before the job starts.
 pub trait KeyedProcessFunction<K, I, O>: Clone + Send + 'static {
     /// Called for every record, with its key current.
-    fn process_element(&mut self, value: I, ctx: &mut KeyedContext<'_, K, O>) -> Result<(), UserError>;
+    fn process_element(
+        &mut self,
+        value: I,
+        ctx: &mut KeyedContext<'_, K, O>,
+    ) -> Result<(), UserError>;
 
     /// Called when a timer of the current key fires.
-    fn on_timer(&mut self, _timestamp: Timestamp, _ctx: &mut KeyedContext<'_, K, O>) -> Result<(), UserError> {
+    fn on_timer(
+        &mut self,
+        _timestamp: Timestamp,
+        _ctx: &mut KeyedContext<'_, K, O>,
+    ) -> Result<(), UserError> {
         Ok(())
     }
 }
@@ -150,7 +158,12 @@ where
     K: Hash + Eq + Clone + Send + 'static,
     O: Clone + 'static,
 {
-    fn fire(&mut self, domain: TimeDomain, up_to: Timestamp, cx: &mut UnaryCx<'_, O>) -> Result<()> {
+    fn fire(
+        &mut self,
+        domain: TimeDomain,
+        up_to: Timestamp,
+        cx: &mut UnaryCx<'_, O>,
+    ) -> Result<()> {
         let now = cx.clock.now_ms();
         loop {
             let due = match domain {
@@ -161,7 +174,11 @@ where
             let mut kc = KeyedContext {
                 key: &key,
                 hash: hash_key(&key),
-                ts: if domain == TimeDomain::EventTime { ts } else { NO_TIMESTAMP },
+                ts: if domain == TimeDomain::EventTime {
+                    ts
+                } else {
+                    NO_TIMESTAMP
+                },
                 now,
                 watermark: cx.watermark,
                 out: cx.out,
@@ -169,7 +186,9 @@ where
                 timers: &mut self.timers,
                 domain: Some(domain),
             };
-            self.f.on_timer(ts, &mut kc).map_err(|e| cx.info.user_error(e))?;
+            self.f
+                .on_timer(ts, &mut kc)
+                .map_err(|e| cx.info.user_error(e))?;
         }
     }
 }
@@ -200,7 +219,9 @@ where
                 timers: &mut self.timers,
                 domain: None,
             };
-            self.f.process_element(v, &mut kc).map_err(|e| cx.info.user_error(e))?;
+            self.f
+                .process_element(v, &mut kc)
+                .map_err(|e| cx.info.user_error(e))?;
         }
         Ok(())
     }

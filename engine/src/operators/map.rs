@@ -14,7 +14,10 @@ pub(crate) struct Map<F, I, O> {
 
 impl<F: Clone, I, O> Clone for Map<F, I, O> {
     fn clone(&self) -> Self {
-        Map { f: self.f.clone(), _t: PhantomData }
+        Map {
+            f: self.f.clone(),
+            _t: PhantomData,
+        }
     }
 }
 

@@ -19,8 +19,8 @@ pub(crate) mod reduce;
 pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod timestamps;
-pub(crate) mod union;
 pub(crate) mod unary;
+pub(crate) mod union;
 
 mod output;
 mod port;
@@ -28,8 +28,8 @@ mod side;
 
 pub(crate) use output::{Counter, Output};
 pub(crate) use port::{current_operator, OnInput, OperatorGuard, Port};
-pub(crate) use side::SideOutputs;
 pub use side::OutputTag;
+pub(crate) use side::SideOutputs;
 
 use crate::error::Result;
 use crate::time::Timestamp;

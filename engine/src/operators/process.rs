@@ -56,7 +56,11 @@ impl<O: Clone> ProcessContext<'_, O> {
 /// stream). Closures `FnMut(I, &mut ProcessContext<O>) -> Result<(), UserError>` implement it.
 pub trait ProcessFunction<I, O>: Clone + Send + 'static {
     /// Called for every record.
-    fn process_element(&mut self, value: I, ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError>;
+    fn process_element(
+        &mut self,
+        value: I,
+        ctx: &mut ProcessContext<'_, O>,
+    ) -> Result<(), UserError>;
 
     /// Called once when the input has ended (a bounded input), before the output ends.
     fn finish(&mut self, _ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError> {
@@ -69,7 +73,11 @@ where
     F: FnMut(I, &mut ProcessContext<'_, O>) -> Result<(), UserError> + Clone + Send + 'static,
 {
     #[inline]
-    fn process_element(&mut self, value: I, ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError> {
+    fn process_element(
+        &mut self,
+        value: I,
+        ctx: &mut ProcessContext<'_, O>,
+    ) -> Result<(), UserError> {
         self(value, ctx)
     }
 }
@@ -82,7 +90,10 @@ pub(crate) struct Process<P, I, O> {
 
 impl<P: Clone, I, O> Clone for Process<P, I, O> {
     fn clone(&self) -> Self {
-        Process { f: self.f.clone(), _t: PhantomData }
+        Process {
+            f: self.f.clone(),
+            _t: PhantomData,
+        }
     }
 }
 

@@ -60,7 +60,10 @@ where
     fn on_batch(&mut self, batch: &mut Batch<T>, cx: &mut UnaryCx<'_, T>) -> Result<()> {
         for (ts, v) in batch.drain(..) {
             let key = (self.key_fn)(&v);
-            let scope = KeyRef { hash: hash_key(&key), key: &key };
+            let scope = KeyRef {
+                hash: hash_key(&key),
+                key: &key,
+            };
             let acc = match self.state.value_mut(&scope) {
                 Some(slot) => {
                     let acc = match slot.take() {

@@ -41,7 +41,11 @@ pub struct OutputTag<X> {
 
 impl<X> Clone for OutputTag<X> {
     fn clone(&self) -> Self {
-        OutputTag { id: self.id, name: self.name.clone(), _t: std::marker::PhantomData }
+        OutputTag {
+            id: self.id,
+            name: self.name.clone(),
+            _t: std::marker::PhantomData,
+        }
     }
 }
 
@@ -55,7 +59,11 @@ impl<X> OutputTag<X> {
     /// A tag named `name`. Tags with the same name and element type are the same side output.
     pub fn new(name: &str) -> Self {
         let id = crate::state::hash_key(&(name, std::any::type_name::<X>()));
-        OutputTag { id, name: name.into(), _t: std::marker::PhantomData }
+        OutputTag {
+            id,
+            name: name.into(),
+            _t: std::marker::PhantomData,
+        }
     }
 
     /// The tag's name.
@@ -134,17 +142,23 @@ impl SideOutputs {
 
     pub(crate) fn flush(&mut self) -> Result<()> {
         // SAFETY: each fn pointer matches the slot's type (set together in `add`).
-        self.slots.iter().try_for_each(|s| unsafe { (s.flush)(s.ptr) })
+        self.slots
+            .iter()
+            .try_for_each(|s| unsafe { (s.flush)(s.ptr) })
     }
 
     pub(crate) fn watermark(&mut self, wm: Timestamp) -> Result<()> {
         // SAFETY: as in `flush`.
-        self.slots.iter().try_for_each(|s| unsafe { (s.watermark)(s.ptr, wm) })
+        self.slots
+            .iter()
+            .try_for_each(|s| unsafe { (s.watermark)(s.ptr, wm) })
     }
 
     pub(crate) fn end(&mut self) -> Result<()> {
         // SAFETY: as in `flush`.
-        self.slots.iter().try_for_each(|s| unsafe { (s.end)(s.ptr) })
+        self.slots
+            .iter()
+            .try_for_each(|s| unsafe { (s.end)(s.ptr) })
     }
 }
 

@@ -100,7 +100,9 @@ impl<S: Sink<T>, T: Clone + 'static> Unary for SinkOp<S, T> {
 
     fn on_watermark(&mut self, wm: Timestamp, cx: &mut UnaryCx<'_, ()>) -> Result<bool> {
         self.ensure_open(cx)?;
-        self.sink.on_watermark(wm).map_err(|e| cx.info.user_error(e))?;
+        self.sink
+            .on_watermark(wm)
+            .map_err(|e| cx.info.user_error(e))?;
         Ok(false)
     }
 

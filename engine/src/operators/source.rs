@@ -99,14 +99,17 @@ pub trait SourceSplit<T>: Send + 'static {
 /// ```
 pub trait Source<T>: 'static {
     /// The split for `shard` of `shards`.
-    fn split(&mut self, shard: usize, shards: usize) -> Result<Box<dyn SourceSplit<T>>, SpateError>;
+    fn split(&mut self, shard: usize, shards: usize)
+        -> Result<Box<dyn SourceSplit<T>>, SpateError>;
 }
 
 pub(crate) struct SourceFactory<S, T>(pub(crate) S, pub(crate) std::marker::PhantomData<fn() -> T>);
 
 impl<T: Clone + Send + 'static, S: Source<T>> NodeFactory for SourceFactory<S, T> {
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
-        Ok(Box::new(SourceShard(self.0.split(cx.shard, cx.cfg.shards)?)))
+        Ok(Box::new(SourceShard(
+            self.0.split(cx.shard, cx.cfg.shards)?,
+        )))
     }
 }
 
@@ -124,7 +127,11 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
         Some(!self.0.is_empty())
     }
 
-    fn wire(self: Box<Self>, mut outputs: Vec<Vec<Box<dyn Any>>>, cx: &mut ShardBuild) -> Result<Box<dyn Wired>> {
+    fn wire(
+        self: Box<Self>,
+        mut outputs: Vec<Vec<Box<dyn Any>>>,
+        cx: &mut ShardBuild,
+    ) -> Result<Box<dyn Wired>> {
         let out = cx.output::<T>(std::mem::take(&mut outputs[0]))?;
         let reach = cx.down_reach.clone();
         let (cancel, batch_size, node) = (cx.cfg.cancel.clone(), cx.cfg.batch_size, cx.node);
@@ -160,4 +167,3 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
         Ok(Box::new(NoInputs))
     }
 }
-

@@ -27,7 +27,11 @@ pub(crate) trait Unary: Clone + Send + 'static {
     type In: Clone + 'static;
     type Out: Clone + 'static;
     /// Processes a batch (may drain it).
-    fn on_batch(&mut self, batch: &mut Batch<Self::In>, cx: &mut UnaryCx<'_, Self::Out>) -> Result<()>;
+    fn on_batch(
+        &mut self,
+        batch: &mut Batch<Self::In>,
+        cx: &mut UnaryCx<'_, Self::Out>,
+    ) -> Result<()>;
     /// Event time reached `wm`, before it is forwarded. `false` swallows it.
     fn on_watermark(&mut self, _wm: Timestamp, _cx: &mut UnaryCx<'_, Self::Out>) -> Result<bool> {
         Ok(true)
@@ -115,7 +119,11 @@ impl<U: Unary> NodeFactory for UnaryFactory<U> {
 struct UnaryShard<U>(U);
 
 impl<U: Unary> ShardNode for UnaryShard<U> {
-    fn wire(self: Box<Self>, mut outputs: Vec<Vec<Box<dyn Any>>>, cx: &mut ShardBuild) -> Result<Box<dyn Wired>> {
+    fn wire(
+        self: Box<Self>,
+        mut outputs: Vec<Vec<Box<dyn Any>>>,
+        cx: &mut ShardBuild,
+    ) -> Result<Box<dyn Wired>> {
         let main = std::mem::take(&mut outputs[0]);
         let out = cx.output::<U::Out>(main)?;
         let sides = cx.side_outputs(outputs.split_off(1))?;

@@ -72,7 +72,13 @@ mod tests {
         let f = Running.on(ShardFinished).on(ShardFailed).on(ShardFinished);
         assert_eq!(f, Failed);
         assert_eq!(f.on(AllJoined), Done { failed: true });
-        assert_eq!(Building.on(ShardFailed).on(AllJoined), Done { failed: true });
-        assert_eq!(Done { failed: false }.on(ShardFailed), Done { failed: false });
+        assert_eq!(
+            Building.on(ShardFailed).on(AllJoined),
+            Done { failed: true }
+        );
+        assert_eq!(
+            Done { failed: false }.on(ShardFailed),
+            Done { failed: false }
+        );
     }
 }

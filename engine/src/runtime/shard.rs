@@ -84,7 +84,9 @@ pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
                 // The threads already started wait at the startup barrier for this one:
                 // mark the start failed and let them through with stand-in waits.
                 startup_failed.store(true, Ordering::SeqCst);
-                spawn_error = Some(SpateError::Runtime(format!("cannot start shard thread: {e}")));
+                spawn_error = Some(SpateError::Runtime(format!(
+                    "cannot start shard thread: {e}"
+                )));
                 for _ in handles.len()..shards {
                     let b = startup.clone();
                     std::thread::spawn(move || b.wait());

@@ -118,8 +118,9 @@ mod tests {
         // These values are part of the savepoint format: changing them re-partitions state.
         assert_eq!(hash_key(&42u64), hash_key(&42u64));
         assert_ne!(hash_key("a"), hash_key("b"));
-        let spread: std::collections::HashSet<usize> =
-            (0u64..10_000).map(|k| key_group(hash_key(&k), 128)).collect();
+        let spread: std::collections::HashSet<usize> = (0u64..10_000)
+            .map(|k| key_group(hash_key(&k), 128))
+            .collect();
         assert_eq!(spread.len(), 128, "every key group gets keys");
     }
 

@@ -66,9 +66,7 @@ impl<K: Eq + Clone, V> KeyedTable<K, V> {
         }
         let key = s.key();
         let hash = s.key_hash();
-        let entry = self
-            .table
-            .entry(hash, |e| e.key == *key, |e| e.hash);
+        let entry = self.table.entry(hash, |e| e.key == *key, |e| e.hash);
         let slot = match entry {
             hashbrown::hash_table::Entry::Occupied(o) => {
                 let slot = o.into_mut();

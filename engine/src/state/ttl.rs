@@ -100,7 +100,8 @@ impl TtlClock {
 
     #[inline]
     pub(crate) fn touch_on_read(&self) -> bool {
-        self.ttl.is_some_and(|t| t.update == TtlUpdate::OnReadAndWrite)
+        self.ttl
+            .is_some_and(|t| t.update == TtlUpdate::OnReadAndWrite)
     }
 
     /// Counts a write; `true` when a sweep of `len` entries is due.

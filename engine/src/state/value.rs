@@ -60,7 +60,9 @@ impl<K: Hash + Eq + Clone, V> ValueState<K, V> {
     /// Sets the current key's value.
     pub fn update<S: KeyScope<K> + ?Sized>(&mut self, scope: &S, value: V) {
         let mut value = Some(value);
-        let slot = self.table.upsert_with(scope, || value.take().expect("init runs once"));
+        let slot = self
+            .table
+            .upsert_with(scope, || value.take().expect("init runs once"));
         if let Some(v) = value {
             *slot = v;
         }

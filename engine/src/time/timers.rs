@@ -37,7 +37,7 @@ impl<K: Hash + Eq + Clone> TimerQueue<K> {
     pub(crate) fn new() -> Self {
         TimerQueue {
             by_time: BTreeMap::new(),
-            live: HashSet::with_hasher(FixedState::default()),
+            live: HashSet::with_hasher(FixedState),
         }
     }
 

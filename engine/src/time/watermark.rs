@@ -2,6 +2,9 @@
 
 use super::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
 
+/// Extracts a record's event-time timestamp.
+pub(crate) type TimestampAssigner<T> = std::sync::Arc<dyn Fn(&T) -> Timestamp + Send + Sync>;
+
 /// How a stream's records get their event-time timestamps and how watermarks follow them.
 ///
 /// Applied with `DataStream::assign_timestamps_and_watermarks`. The watermark is emitted
@@ -18,7 +21,7 @@ use super::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
 /// assert_eq!(s.watermark_for(100), 94);
 /// ```
 pub struct WatermarkStrategy<T> {
-    pub(crate) assigner: Option<std::sync::Arc<dyn Fn(&T) -> Timestamp + Send + Sync>>,
+    pub(crate) assigner: Option<TimestampAssigner<T>>,
     pub(crate) out_of_orderness: i64,
     pub(crate) punctuated: bool,
 }
@@ -191,7 +194,11 @@ mod tests {
         assert_eq!(f.set_idle(0, true), Some(20));
         assert_eq!(f.set_idle(2, true), None, "all idle: the watermark stays");
         assert_eq!(f.current(), 20);
-        assert_eq!(f.advance(1, 15), None, "an input that wakes up below the watermark");
+        assert_eq!(
+            f.advance(1, 15),
+            None,
+            "an input that wakes up below the watermark"
+        );
         assert_eq!(f.advance(1, 40), Some(40));
         assert_eq!(f.end(1), None);
         assert_eq!(f.end(0), None);
