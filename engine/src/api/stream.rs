@@ -19,7 +19,7 @@ use crate::operators::sink::{Sink, SinkOp};
 use crate::operators::timestamps::AssignTimestamps;
 use crate::operators::unary::{Unary, UnaryFactory};
 use crate::operators::{Counter, Output, OutputTag, SideOutputs};
-use crate::time::{WatermarkStrategy, MIN_WATERMARK};
+use crate::time::{TimestampAssigner, WatermarkStrategy, MIN_WATERMARK};
 
 /// A stream of records of type `T` (Flink's `DataStream`).
 ///
@@ -288,9 +288,9 @@ impl<T: Data> DataStream<T> {
     /// assert_eq!(stamped.take(), vec![0, 0]);
     /// ```
     #[track_caller]
-    pub fn assign_timestamps_and_watermarks(
+    pub fn assign_timestamps_and_watermarks<A: TimestampAssigner<T>>(
         &self,
-        strategy: WatermarkStrategy<T>,
+        strategy: WatermarkStrategy<T, A>,
     ) -> DataStream<T> {
         let interval_ms = self.env.inner.borrow().watermark_interval_ms;
         self.unary(

@@ -5,17 +5,17 @@
 use super::unary::{Unary, UnaryCx};
 use super::Batch;
 use crate::error::Result;
-use crate::time::{Timestamp, WatermarkStrategy, MAX_WATERMARK, MIN_WATERMARK};
+use crate::time::{Timestamp, TimestampAssigner, WatermarkStrategy, MAX_WATERMARK, MIN_WATERMARK};
 
-pub(crate) struct AssignTimestamps<T> {
-    pub(crate) strategy: WatermarkStrategy<T>,
+pub(crate) struct AssignTimestamps<T, A> {
+    pub(crate) strategy: WatermarkStrategy<T, A>,
     pub(crate) interval_ms: i64,
     pub(crate) max_ts: Timestamp,
     pub(crate) emitted: Timestamp,
     pub(crate) last_emit_at: Option<Timestamp>,
 }
 
-impl<T> Clone for AssignTimestamps<T> {
+impl<T, A: Clone> Clone for AssignTimestamps<T, A> {
     fn clone(&self) -> Self {
         AssignTimestamps {
             strategy: self.strategy.clone(),
@@ -27,7 +27,7 @@ impl<T> Clone for AssignTimestamps<T> {
     }
 }
 
-impl<T: Clone + Send + 'static> AssignTimestamps<T> {
+impl<T: Clone + Send + 'static, A> AssignTimestamps<T, A> {
     fn emit(&mut self, cx: &mut UnaryCx<'_, T>) -> Result<()> {
         let wm = self.strategy.watermark_for(self.max_ts);
         if wm > self.emitted {
@@ -39,17 +39,14 @@ impl<T: Clone + Send + 'static> AssignTimestamps<T> {
     }
 }
 
-impl<T: Clone + Send + 'static> Unary for AssignTimestamps<T> {
+impl<T: Clone + Send + 'static, A: TimestampAssigner<T>> Unary for AssignTimestamps<T, A> {
     type In = T;
     type Out = T;
 
     fn on_batch(&mut self, batch: &mut Batch<T>, cx: &mut UnaryCx<'_, T>) -> Result<()> {
         let punctuated = self.strategy.punctuated;
         for (ts, v) in batch.drain(..) {
-            let ts = match &self.strategy.assigner {
-                Some(a) => a(&v),
-                None => ts,
-            };
+            let ts = self.strategy.assigner.extract(&v, ts);
             self.max_ts = self.max_ts.max(ts);
             cx.out.give(ts, v);
             if punctuated {

@@ -13,7 +13,7 @@ mod watermark;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use timers::TimeDomain;
 pub(crate) use timers::TimerService;
-pub use watermark::{Frontier, WatermarkStrategy};
+pub use watermark::{Frontier, RecordTimestamps, TimestampAssigner, WatermarkStrategy};
 
 /// Event time or processing time, in milliseconds since the Unix epoch.
 pub type Timestamp = i64;

@@ -1,15 +1,41 @@
 //! Watermark generation at sources and combination across inputs.
 
+use std::marker::PhantomData;
+
 use super::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
 
-/// Extracts a record's event-time timestamp.
-pub(crate) type TimestampAssigner<T> = std::sync::Arc<dyn Fn(&T) -> Timestamp + Send + Sync>;
+/// Takes a record's event-time timestamp from the record (Flink's `TimestampAssigner`).
+///
+/// Implemented by closures `Fn(&T) -> Timestamp`, and by [`RecordTimestamps`], which keeps
+/// the timestamp the record already has. Generic, so extraction is inlined per record.
+pub trait TimestampAssigner<T>: Clone + Send + 'static {
+    /// The timestamp of `value`, whose current timestamp is `previous`.
+    fn extract(&self, value: &T, previous: Timestamp) -> Timestamp;
+}
+
+impl<T, F: Fn(&T) -> Timestamp + Clone + Send + 'static> TimestampAssigner<T> for F {
+    #[inline]
+    fn extract(&self, value: &T, _previous: Timestamp) -> Timestamp {
+        self(value)
+    }
+}
+
+/// Keeps the timestamps records already carry (set by their source).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordTimestamps;
+
+impl<T> TimestampAssigner<T> for RecordTimestamps {
+    #[inline]
+    fn extract(&self, _value: &T, previous: Timestamp) -> Timestamp {
+        previous
+    }
+}
 
 /// How a stream's records get their event-time timestamps and how watermarks follow them.
 ///
-/// Applied with `DataStream::assign_timestamps_and_watermarks`. The watermark is emitted
-/// after every batch (and, with [`punctuated`](Self::punctuated), after every record), so it
-/// follows the data without a timer.
+/// Applied with `DataStream::assign_timestamps_and_watermarks`. Watermarks are emitted
+/// periodically (the environment's watermark interval, checked once per batch) or, with
+/// [`punctuated`](Self::punctuated), after every record.
 ///
 /// # Examples
 ///
@@ -20,18 +46,20 @@ pub(crate) type TimestampAssigner<T> = std::sync::Arc<dyn Fn(&T) -> Timestamp + 
 ///     .with_timestamp_assigner(|r: &(u32, i64)| r.1);
 /// assert_eq!(s.watermark_for(100), 94);
 /// ```
-pub struct WatermarkStrategy<T> {
-    pub(crate) assigner: Option<TimestampAssigner<T>>,
+pub struct WatermarkStrategy<T, A = RecordTimestamps> {
+    pub(crate) assigner: A,
     pub(crate) out_of_orderness: i64,
     pub(crate) punctuated: bool,
+    _t: PhantomData<fn(&T)>,
 }
 
-impl<T> Clone for WatermarkStrategy<T> {
+impl<T, A: Clone> Clone for WatermarkStrategy<T, A> {
     fn clone(&self) -> Self {
         WatermarkStrategy {
             assigner: self.assigner.clone(),
             out_of_orderness: self.out_of_orderness,
             punctuated: self.punctuated,
+            _t: PhantomData,
         }
     }
 }
@@ -41,9 +69,10 @@ impl<T> WatermarkStrategy<T> {
     /// `BoundedOutOfOrdernessWatermarks`.
     pub fn for_bounded_out_of_orderness(max_out_of_orderness_ms: i64) -> Self {
         WatermarkStrategy {
-            assigner: None,
+            assigner: RecordTimestamps,
             out_of_orderness: max_out_of_orderness_ms.max(0),
             punctuated: false,
+            _t: PhantomData,
         }
     }
 
@@ -51,18 +80,24 @@ impl<T> WatermarkStrategy<T> {
     pub fn for_monotonous_timestamps() -> Self {
         Self::for_bounded_out_of_orderness(0)
     }
+}
 
+impl<T, A> WatermarkStrategy<T, A> {
     /// Takes each record's timestamp from the record.
-    pub fn with_timestamp_assigner(
-        mut self,
-        f: impl Fn(&T) -> Timestamp + Send + Sync + 'static,
-    ) -> Self {
-        self.assigner = Some(std::sync::Arc::new(f));
-        self
+    pub fn with_timestamp_assigner<F>(self, f: F) -> WatermarkStrategy<T, F>
+    where
+        F: Fn(&T) -> Timestamp + Clone + Send + 'static,
+    {
+        WatermarkStrategy {
+            assigner: f,
+            out_of_orderness: self.out_of_orderness,
+            punctuated: self.punctuated,
+            _t: PhantomData,
+        }
     }
 
-    /// Emits a watermark after every record instead of after every batch: deterministic
-    /// results for tests, at a per-record cost.
+    /// Emits a watermark after every record instead of periodically: deterministic results
+    /// for tests, at a per-record cost.
     pub fn punctuated(mut self) -> Self {
         self.punctuated = true;
         self
