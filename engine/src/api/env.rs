@@ -197,7 +197,29 @@ impl Env {
         F: Fn(u64) -> T + Clone + Send + 'static,
     {
         let name = op_name("generate");
-        self.add_source(&name, GenerateSource::new(count, f))
+        self.add_source(&name, GenerateSource::new(0, count, f))
+    }
+
+    /// Like [`generate`](Env::generate), replaying from sequence number `start`: the records
+    /// are exactly those `generate` makes from `start` on (`count` of them, or endless).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// let env = Env::new().shards(3);
+    /// let out = env.generate_from(100, Some(5), |seq| seq * 2).collect();
+    /// env.execute().unwrap();
+    /// assert_eq!(out.sorted(), vec![200, 202, 204, 206, 208]);
+    /// ```
+    #[track_caller]
+    pub fn generate_from<T, F>(&self, start: u64, count: Option<u64>, f: F) -> DataStream<T>
+    where
+        T: Data,
+        F: Fn(u64) -> T + Clone + Send + 'static,
+    {
+        let name = op_name("generate");
+        self.add_source(&name, GenerateSource::new(start, count, f))
     }
 
     /// A stream from a custom [`Source`].

@@ -55,15 +55,17 @@ impl<T: Send + 'static> Source<T> for IterSource<T> {
     }
 }
 
-/// `f(seq)` for every sequence number, shard `s` of `n` taking `s, s+n, …`.
+/// `f(seq)` for sequence numbers `start..end`, shard `s` of `n` taking `start+s, start+s+n, …`.
 pub(crate) struct GenerateSource<F> {
-    count: Option<u64>,
+    start: u64,
+    end: u64,
     f: F,
 }
 
 impl<F> GenerateSource<F> {
-    pub(crate) fn new(count: Option<u64>, f: F) -> Self {
-        GenerateSource { count, f }
+    pub(crate) fn new(start: u64, count: Option<u64>, f: F) -> Self {
+        let end = count.map_or(u64::MAX, |c| start.saturating_add(c));
+        GenerateSource { start, end, f }
     }
 }
 
@@ -104,9 +106,9 @@ impl<T, F: Fn(u64) -> T + Clone + Send + 'static> Source<T> for GenerateSource<F
         shards: usize,
     ) -> Result<Box<dyn SourceSplit<T>>, SpateError> {
         Ok(Box::new(GenerateSplit {
-            next: shard as u64,
+            next: self.start.saturating_add(shard as u64),
             step: shards as u64,
-            end: self.count.unwrap_or(u64::MAX),
+            end: self.end,
             f: self.f.clone(),
         }))
     }
