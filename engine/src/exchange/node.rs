@@ -181,6 +181,10 @@ struct ExchangeSend<T: Send + 'static, P> {
 
 impl<T: Clone + Send + 'static, P: Partition<T>> Push<T> for ExchangeSend<T, P> {
     fn push(&mut self, batch: &mut Batch<T>) -> Result<()> {
+        if self.lanes.len() == 1 {
+            // One shard: every record stays here, no routing to do.
+            return self.local.push(batch);
+        }
         self.part.partition(batch, &mut self.lanes);
         for dst in 0..self.lanes.len() {
             if self.lanes[dst].is_empty() {

@@ -19,8 +19,12 @@ pub(crate) struct JobPlan {
     pub(crate) instances: Vec<Vec<Box<dyn ShardNode>>>,
     pub(crate) cfg: JobConfig,
     pub(crate) io_memory: usize,
+    /// How long an idle shard polls before it sleeps (only when pinned: with more shards
+    /// than cores a spinning shard would take the core another one needs).
+    pub(crate) idle_spin: std::time::Duration,
 }
 
+/// Records emitted per node on one shard.
 /// Records emitted per node on one shard.
 pub(crate) type ShardCounts = Vec<(NodeId, Arc<str>, u64)>;
 
@@ -32,6 +36,7 @@ pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
         instances,
         cfg,
         io_memory,
+        idle_spin,
     } = plan;
     let shards = instances.len();
     let cpus: Vec<usize> = glommio::CpuSet::online()
@@ -57,6 +62,11 @@ pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
                 let ex = LocalExecutorBuilder::new(placement)
                     .name(&format!("spate-shard-{shard}"))
                     .io_memory(io_memory)
+                    .spin_before_park(if pin {
+                        idle_spin
+                    } else {
+                        std::time::Duration::ZERO
+                    })
                     .make();
                 if ex.is_err() {
                     failed.store(true, Ordering::SeqCst);
