@@ -97,7 +97,7 @@ where
         let (n, me, node) = (cx.cfg.shards, cx.shard, cx.node);
         let out = cx.output::<T>(outputs.swap_remove(0))?;
         let merge = Rc::new(RefCell::new(Merge::new(&this.senders_live, out)));
-        let outbox = Rc::new(Outbox::<T>::new(n, me));
+        let outbox = Rc::new(Outbox::<T>::new(n, me, cx.cfg.batch_size));
         for (dst, end) in this.txs.into_iter().enumerate() {
             if let Some(end) = end {
                 let ob = outbox.clone();
@@ -126,7 +126,6 @@ where
         cx.own_outbox = Some(outbox.clone() as Rc<dyn Flush>);
         let send = ExchangeSend {
             part: this.part,
-            lanes: (0..n).map(|_| Vec::new()).collect(),
             outbox,
             local: Box::new(Port::<_, T>::new(merge, me, node)),
             me,
@@ -153,10 +152,10 @@ async fn receive<T: Clone + Send + 'static>(
             Some(Msg::Barrier(e)) => port.barrier(e)?,
             Some(Msg::End) => {
                 port.end()?;
-                return flush_all(&reach).await;
+                return flush_all(&reach, false).await;
             }
         }
-        flush_all(&reach).await?;
+        flush_all(&reach, false).await?;
     }
 }
 
@@ -173,7 +172,6 @@ impl<T: 'static> Wired for SendSide<T> {
 
 struct ExchangeSend<T: Send + 'static, P> {
     part: P,
-    lanes: Vec<Batch<T>>,
     outbox: Rc<Outbox<T>>,
     local: Box<dyn Push<T>>,
     me: usize,
@@ -181,24 +179,29 @@ struct ExchangeSend<T: Send + 'static, P> {
 
 impl<T: Clone + Send + 'static, P: Partition<T>> Push<T> for ExchangeSend<T, P> {
     fn push(&mut self, batch: &mut Batch<T>) -> Result<()> {
-        if self.lanes.len() == 1 {
+        if self.outbox.lanes.len() == 1 {
             // One shard: every record stays here, no routing to do.
             return self.local.push(batch);
         }
-        self.part.partition(batch, &mut self.lanes);
-        for dst in 0..self.lanes.len() {
-            if self.lanes[dst].is_empty() {
-                continue;
-            }
-            if dst == self.me {
-                self.local.push(&mut self.lanes[dst])?;
-                self.lanes[dst].clear();
-            } else {
-                let b = std::mem::take(&mut self.lanes[dst]);
-                self.outbox.send(dst, Msg::Data(b));
-            }
+        // Records for this shard go straight on; the others wait in their lane until it
+        // holds a full batch (or the driver's step ends with nothing more coming).
+        let mut local = {
+            let mut staged = self.outbox.staged.borrow_mut();
+            self.part.partition(batch, &mut staged);
+            std::mem::take(&mut staged[self.me])
+        };
+        self.outbox.send_full_lanes();
+        let r = if local.is_empty() {
+            Ok(())
+        } else {
+            self.local.push(&mut local)
+        };
+        local.clear();
+        let mut staged = self.outbox.staged.borrow_mut();
+        if staged[self.me].capacity() < local.capacity() {
+            staged[self.me] = local; // hand the buffer back for reuse
         }
-        Ok(())
+        r
     }
 
     fn watermark(&mut self, wm: Timestamp) -> Result<()> {
@@ -218,8 +221,11 @@ impl<T: Clone + Send + 'static, P: Partition<T>> Push<T> for ExchangeSend<T, P> 
 }
 
 impl<T: Send + 'static, P> ExchangeSend<T, P> {
+    /// Sends held-back records, then `msg`, to every peer: control messages stay behind the
+    /// data that preceded them.
     fn broadcast(&self, msg: impl Fn() -> Msg<T>) {
-        for dst in (0..self.lanes.len()).filter(|d| *d != self.me) {
+        self.outbox.send_staged();
+        for dst in (0..self.outbox.lanes.len()).filter(|d| *d != self.me) {
             self.outbox.send(dst, msg());
         }
     }

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use super::Msg;
 use crate::error::{Result, SpateError};
 use crate::graph::Flush;
+use crate::operators::Batch;
 use crate::runtime::channel::Tx;
 use crate::runtime::task::AsyncLock;
 
@@ -22,15 +23,30 @@ pub(crate) struct Lane<T: Send + 'static> {
 }
 
 /// Messages for peer shards, sent in order per lane.
+///
+/// Records bound for a peer first collect in its `staged` batch, which is sent once it holds
+/// `batch_size` records, so channels carry full batches however many shards there are.
+/// Partial batches are sent before any control message, when the driver's step ends with
+/// nothing more coming, and at least every [`MAX_HELD_STEPS`] steps (a bound on latency
+/// for sparse lanes).
 pub(crate) struct Outbox<T: Send + 'static> {
     pub(crate) lanes: Vec<Lane<T>>,
+    pub(crate) staged: RefCell<Vec<Batch<T>>>,
+    batch_size: usize,
+    held_steps: Cell<u32>,
     lock: AsyncLock,
     shard: usize,
 }
 
+/// Driver steps a partial batch may wait for more records.
+const MAX_HELD_STEPS: u32 = 64;
+
 impl<T: Send + 'static> Outbox<T> {
-    pub(crate) fn new(shards: usize, shard: usize) -> Self {
+    pub(crate) fn new(shards: usize, shard: usize, batch_size: usize) -> Self {
         Outbox {
+            staged: RefCell::new((0..shards).map(|_| Vec::new()).collect()),
+            batch_size: batch_size.max(1),
+            held_steps: Cell::new(0),
             lanes: (0..shards)
                 .map(|_| Lane {
                     tx: OnceCell::new(),
@@ -41,6 +57,30 @@ impl<T: Send + 'static> Outbox<T> {
                 .collect(),
             lock: AsyncLock::new(),
             shard,
+        }
+    }
+
+    /// Sends every staged batch that is full.
+    #[inline]
+    pub(crate) fn send_full_lanes(&self) {
+        let mut staged = self.staged.borrow_mut();
+        for dst in 0..staged.len() {
+            if dst != self.shard && staged[dst].len() >= self.batch_size {
+                let b = std::mem::take(&mut staged[dst]);
+                self.send(dst, Msg::Data(b));
+            }
+        }
+    }
+
+    /// Sends every non-empty staged batch.
+    pub(crate) fn send_staged(&self) {
+        self.held_steps.set(0);
+        let mut staged = self.staged.borrow_mut();
+        for dst in 0..staged.len() {
+            if dst != self.shard && !staged[dst].is_empty() {
+                let b = std::mem::take(&mut staged[dst]);
+                self.send(dst, Msg::Data(b));
+            }
         }
     }
 
@@ -93,6 +133,16 @@ impl<T: Send + 'static> Outbox<T> {
 }
 
 impl<T: Send + 'static> Flush for Outbox<T> {
+    #[inline]
+    fn end_of_step(&self, more_coming: bool) {
+        let held = self.held_steps.get() + 1;
+        if !more_coming || held >= MAX_HELD_STEPS {
+            self.send_staged();
+        } else {
+            self.held_steps.set(held);
+        }
+    }
+
     #[inline]
     fn pending(&self) -> bool {
         self.lanes

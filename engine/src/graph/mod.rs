@@ -103,15 +103,21 @@ pub(crate) trait Wired {
 
 /// Something whose pending output a driver must wait for (an exchange outbox).
 pub(crate) trait Flush {
+    /// The driver finished a step; `more_coming` when its input has more records ready at
+    /// once. Partly filled batches are held back while more is coming (so that channels
+    /// carry full batches) and released otherwise.
+    fn end_of_step(&self, more_coming: bool);
     /// `true` when records wait to be sent.
     fn pending(&self) -> bool;
     /// Sends what waits, in order, waiting for channel space (back-pressure).
     fn flush(&self) -> Pin<Box<dyn Future<Output = Result<()>> + '_>>;
 }
 
-/// Waits until every outbox in `reach` has sent what it holds.
-pub(crate) async fn flush_all(reach: &[Rc<dyn Flush>]) -> Result<()> {
+/// Ends a driver step: releases held-back batches unless `more_coming`, then waits until
+/// every outbox in `reach` has sent what it holds.
+pub(crate) async fn flush_all(reach: &[Rc<dyn Flush>], more_coming: bool) -> Result<()> {
     for o in reach {
+        o.end_of_step(more_coming);
         if o.pending() {
             o.flush().await?;
         }

@@ -261,7 +261,7 @@ where
                             op.borrow_mut()
                                 .with_cx(|l, cx| l.fire(TimeDomain::ProcessingTime, now, cx))?;
                         }
-                        flush_all(&reach).await?;
+                        flush_all(&reach, false).await?;
                     }
                     Some(t) => sleep(Duration::from_millis((t - now).clamp(1, 5) as u64)).await,
                     None => sleep(Duration::from_millis(5)).await,

@@ -156,7 +156,7 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
                     }
                     status
                 };
-                flush_all(&reach).await?;
+                flush_all(&reach, status == SourceStatus::More).await?;
                 match status {
                     SourceStatus::More => yield_now().await,
                     SourceStatus::Idle => sleep(Duration::from_millis(1)).await,
