@@ -2,6 +2,7 @@
 # The test suite: an end-to-end check of the word_count example against coreutils, then
 # every unit, integration, example and doc test of the workspace.
 set -euo pipefail
+shopt -s inherit_errexit 2>/dev/null || true
 cd "$(dirname "$0")/.."
 
 tmp=$(mktemp -d)
@@ -20,4 +21,13 @@ if ! diff -q "$tmp/spate.sorted" "$tmp/plain.sorted" >/dev/null; then
 fi
 echo "word_count end-to-end: $(wc -l < "$tmp/spate.sorted") words match the plain count"
 
-cargo test --workspace --locked
+status=0
+cargo test --workspace --locked 2>&1 | tee "$tmp/test.log" || status=$?
+# One closing line over every suite (cargo prints one `test result` line per binary).
+passed=$(grep -E '^test result:' "$tmp/test.log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -E '^test result:' "$tmp/test.log" | awk '{s += $6} END {print s + 0}')
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    failed=1 # the build or a test binary failed before reporting
+fi
+echo "spate: $passed passed, $failed failed"
+exit "$status"

@@ -80,9 +80,13 @@ struct Slot {
     tag: u64,
     type_id: TypeId,
     ptr: *mut (),
+    // SAFETY: (all four) call only with this slot's own `ptr`; they were made for its type.
     flush: unsafe fn(*mut ()) -> Result<()>,
+    // SAFETY: see above.
     watermark: unsafe fn(*mut (), Timestamp) -> Result<()>,
+    // SAFETY: see above.
     end: unsafe fn(*mut ()) -> Result<()>,
+    // SAFETY: see above; called once, from `Drop`.
     drop: unsafe fn(*mut ()),
 }
 
@@ -93,18 +97,35 @@ pub(crate) struct SideOutputs {
     slots: Vec<Slot>,
 }
 
+/// Flushes the `Output<X>` behind `p`.
+///
+/// # Safety
+/// `p` must come from `Box::<Output<X>>::into_raw` and not have been freed.
 unsafe fn flush_fn<X: Clone + 'static>(p: *mut ()) -> Result<()> {
     // SAFETY: `p` came from `Box::<Output<X>>::into_raw` in `add` and is live until `drop`.
     unsafe { (*(p as *mut Output<X>)).flush() }
 }
+/// Forwards a watermark through the `Output<X>` behind `p`.
+///
+/// # Safety
+/// As for [`flush_fn`].
 unsafe fn watermark_fn<X: Clone + 'static>(p: *mut (), wm: Timestamp) -> Result<()> {
     // SAFETY: as in `flush_fn`.
     unsafe { (*(p as *mut Output<X>)).watermark(wm) }
 }
+/// Ends the `Output<X>` behind `p`.
+///
+/// # Safety
+/// As for [`flush_fn`].
 unsafe fn end_fn<X: Clone + 'static>(p: *mut ()) -> Result<()> {
     // SAFETY: as in `flush_fn`.
     unsafe { (*(p as *mut Output<X>)).end() }
 }
+/// Frees the `Output<X>` behind `p`.
+///
+/// # Safety
+/// `p` must come from `Box::<Output<X>>::into_raw`; it is freed, so it must not be used or
+/// freed again.
 unsafe fn drop_fn<X: 'static>(p: *mut ()) {
     // SAFETY: `p` came from `Box::into_raw` and `SideOutputs::drop` calls this exactly once.
     drop(unsafe { Box::from_raw(p as *mut Output<X>) });
