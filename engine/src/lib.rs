@@ -67,8 +67,9 @@ pub use error::{Result, SpateError, UserError};
 /// The names most jobs need.
 pub mod prelude {
     pub use crate::api::{
-        CoProcessFunction, ConnectedStreams, DataStream, Env, JobResult, KeyedContext,
-        KeyedProcessFunction, KeyedStream, OutputTag, ProcessContext, ProcessFunction,
+        CoProcessFunction, ConnectedStreams, DataStream, Env, JobResult, KeyedCoProcessFunction,
+        KeyedConnectedStreams, KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag,
+        ProcessContext, ProcessFunction,
     };
     pub use crate::error::{SpateError, UserError};
     pub use crate::time::{Timestamp, WatermarkStrategy};

@@ -189,3 +189,97 @@ proptest! {
         }
     }
 }
+
+/// Two keyed inputs sharing state: counts side-A records and sums side-B values per key,
+/// emits the totals at the end of input, and reports every event-time timer `(key, ts + 10)`
+/// when it fires. A timer re-registered after it fired (a late record of the other input)
+/// fires again, as in Flink; how often that happens depends on how the inputs interleave,
+/// so the test compares the set of fired timers.
+#[derive(Clone, Default)]
+struct TwoSided {
+    count_a: ValueState<u8, i64>,
+    sum_b: ValueState<u8, i64>,
+}
+
+type TwoOut = (u8, i64, i64, i64); // (key, timer or -1, count of A, sum of B)
+
+impl KeyedCoProcessFunction<u8, Rec, Rec, TwoOut> for TwoSided {
+    fn process_element1(
+        &mut self,
+        r: Rec,
+        ctx: &mut KeyedContext<'_, u8, TwoOut>,
+    ) -> Result<(), UserError> {
+        let n = self.count_a.value(ctx).copied().unwrap_or(0);
+        self.count_a.update(ctx, n + 1);
+        ctx.register_event_time_timer(r.1 + 10);
+        ctx.register_event_time_timer(i64::MAX);
+        Ok(())
+    }
+    fn process_element2(
+        &mut self,
+        r: Rec,
+        ctx: &mut KeyedContext<'_, u8, TwoOut>,
+    ) -> Result<(), UserError> {
+        let s = self.sum_b.value(ctx).copied().unwrap_or(0);
+        self.sum_b.update(ctx, s + r.2);
+        ctx.register_event_time_timer(r.1 + 10);
+        ctx.register_event_time_timer(i64::MAX);
+        Ok(())
+    }
+    fn on_timer(
+        &mut self,
+        ts: i64,
+        ctx: &mut KeyedContext<'_, u8, TwoOut>,
+    ) -> Result<(), UserError> {
+        let k = *ctx.current_key();
+        if ts == i64::MAX {
+            let a = self.count_a.value(ctx).copied().unwrap_or(0);
+            let b = self.sum_b.value(ctx).copied().unwrap_or(0);
+            ctx.collect((k, -1, a, b));
+        } else {
+            ctx.collect((k, ts, 0, 0));
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10))]
+
+    #[test]
+    fn keyed_co_process_shares_state_and_timers_across_inputs(a in records(), b in records(), delay in 0i64..30) {
+        let mut expected: Vec<TwoOut> = Vec::new();
+        let mut timers = std::collections::BTreeSet::new();
+        let mut totals: BTreeMap<u8, (i64, i64)> = BTreeMap::new();
+        for r in &a {
+            timers.insert((r.0, r.1 + 10));
+            totals.entry(r.0).or_default().0 += 1;
+        }
+        for r in &b {
+            timers.insert((r.0, r.1 + 10));
+            totals.entry(r.0).or_default().1 += r.2;
+        }
+        expected.extend(timers.into_iter().map(|(k, t)| (k, t, 0, 0)));
+        expected.extend(totals.into_iter().map(|(k, (n, s))| (k, -1, n, s)));
+        expected.sort();
+        for (shards, batch) in common::configs() {
+            let (a, b) = (a.clone(), b.clone());
+            let got = common::within(Duration::from_secs(60), move || {
+                let env = Env::new().shards(shards).batch_size(batch);
+                let strategy = || {
+                    WatermarkStrategy::for_bounded_out_of_orderness(delay)
+                        .with_timestamp_assigner(|r: &Rec| r.1)
+                        .punctuated()
+                };
+                let left = env.from_iter(a).assign_timestamps_and_watermarks(strategy()).key_by(|r| r.0);
+                let right = env.from_iter(b).assign_timestamps_and_watermarks(strategy()).key_by(|r| r.0);
+                let out = left.connect(&right).process(TwoSided::default()).collect();
+                env.execute().expect("job fails");
+                let mut got = out.sorted();
+                got.dedup();
+                got
+            });
+            prop_assert_eq!(&got, &expected, "{} shards, batch {}", shards, batch);
+        }
+    }
+}

@@ -5,6 +5,7 @@ use std::ops::AddAssign;
 
 use super::stream::DataStream;
 use super::{op_name, Data, Key};
+use crate::operators::keyed_co_process::{KeyedCoProcessFactory, KeyedCoProcessFunction};
 use crate::operators::keyed_process::{KeyedProcess, KeyedProcessFunction};
 use crate::operators::reduce::Reduce;
 use crate::state::ValueState;
@@ -47,6 +48,22 @@ where
     /// The partitioned stream itself (for non-keyed operators after the exchange).
     pub fn as_stream(&self) -> DataStream<T> {
         self.stream.clone()
+    }
+
+    /// Connects this keyed stream with another keyed by the same key type, for a
+    /// [`KeyedCoProcessFunction`](crate::api::KeyedCoProcessFunction) with state and timers
+    /// shared by both inputs.
+    pub fn connect<B: Data, FB>(
+        &self,
+        other: &KeyedStream<K, B, FB>,
+    ) -> KeyedConnectedStreams<K, T, B, F, FB>
+    where
+        FB: Fn(&B) -> K + Clone + Send + 'static,
+    {
+        KeyedConnectedStreams {
+            a: self.clone(),
+            b: other.clone(),
+        }
     }
 
     /// Runs a [`KeyedProcessFunction`] with keyed state and timers.
@@ -263,5 +280,73 @@ where
                 acc
             }
         })
+    }
+}
+
+/// Two keyed streams connected for a keyed two-input function (Flink's keyed
+/// `ConnectedStreams`).
+pub struct KeyedConnectedStreams<K, A, B, FA, FB> {
+    a: KeyedStream<K, A, FA>,
+    b: KeyedStream<K, B, FB>,
+}
+
+impl<K, A, B, FA, FB> KeyedConnectedStreams<K, A, B, FA, FB>
+where
+    K: Key,
+    A: Data,
+    B: Data,
+    FA: Fn(&A) -> K + Clone + Send + 'static,
+    FB: Fn(&B) -> K + Clone + Send + 'static,
+{
+    /// Runs a [`KeyedCoProcessFunction`] over both inputs; the watermark is the minimum of
+    /// the two inputs', and event-time timers fire as it passes them.
+    ///
+    /// # Examples
+    ///
+    /// Pair each order with its payment, whichever arrives first:
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// use spate::state::ValueState;
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Match { order: ValueState<u32, String>, paid: ValueState<u32, u64> }
+    /// impl KeyedCoProcessFunction<u32, (u32, String), (u32, u64), (u32, String, u64)> for Match {
+    ///     fn process_element1(&mut self, o: (u32, String), ctx: &mut KeyedContext<'_, u32, (u32, String, u64)>) -> Result<(), UserError> {
+    ///         match self.paid.value(ctx).copied() {
+    ///             Some(amount) => ctx.collect((o.0, o.1, amount)),
+    ///             None => self.order.update(ctx, o.1),
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     fn process_element2(&mut self, p: (u32, u64), ctx: &mut KeyedContext<'_, u32, (u32, String, u64)>) -> Result<(), UserError> {
+    ///         match self.order.value(ctx).cloned() {
+    ///             Some(item) => ctx.collect((p.0, item, p.1)),
+    ///             None => self.paid.update(ctx, p.1),
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let env = Env::new().shards(2);
+    /// let orders = env.from_iter(vec![(1, "book".to_string()), (2, "pen".to_string())]).key_by(|o| o.0);
+    /// let payments = env.from_iter(vec![(2, 3u64), (1, 20)]).key_by(|p| p.0);
+    /// let out = orders.connect(&payments).process(Match::default()).collect();
+    /// env.execute().unwrap();
+    /// assert_eq!(out.sorted(), vec![(1, "book".to_string(), 20), (2, "pen".to_string(), 3)]);
+    /// ```
+    #[track_caller]
+    pub fn process<O: Data, P: KeyedCoProcessFunction<K, A, B, O>>(&self, f: P) -> DataStream<O> {
+        let (a, b) = (&self.a.stream, &self.b.stream);
+        let id = a.env.add_node(
+            op_name("keyed_co_process"),
+            vec![(a.node, a.port), (b.node, b.port)],
+            Box::new(KeyedCoProcessFactory {
+                f,
+                key_a: self.a.key.clone(),
+                key_b: self.b.key.clone(),
+                _t: PhantomData,
+            }),
+        );
+        DataStream::new(a.env.clone(), id, 0)
     }
 }

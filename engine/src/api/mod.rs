@@ -10,11 +10,12 @@ mod keyed;
 mod stream;
 
 pub use crate::operators::co_process::CoProcessFunction;
+pub use crate::operators::keyed_co_process::KeyedCoProcessFunction;
 pub use crate::operators::keyed_process::{KeyedContext, KeyedProcessFunction};
 pub use crate::operators::process::{ProcessContext, ProcessFunction};
 pub use crate::operators::OutputTag;
 pub use env::{Env, JobResult, OperatorMetrics};
-pub use keyed::KeyedStream;
+pub use keyed::{KeyedConnectedStreams, KeyedStream};
 pub use stream::{ConnectedStreams, DataStream};
 
 /// What a stream's records must be: cloneable (for fan-out and broadcast), sendable between

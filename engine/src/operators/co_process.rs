@@ -191,21 +191,26 @@ where
             barriers: [0; 2],
             _t: PhantomData::<fn(A, B)>,
         }));
-        Ok(Box::new(CoWired { op, node: cx.node }))
+        Ok(Box::new(TwoInputWired {
+            op,
+            node: cx.node,
+            _t: PhantomData::<fn(A, B)>,
+        }))
     }
 }
 
-struct CoWired<P, A, B, O> {
-    op: Rc<RefCell<CoProcessOp<P, A, B, O>>>,
-    node: usize,
+/// Hands out the two input ports of a two-input operator `Op` with inputs `A` and `B`.
+pub(crate) struct TwoInputWired<Op, A, B> {
+    pub(crate) op: Rc<RefCell<Op>>,
+    pub(crate) node: usize,
+    pub(crate) _t: PhantomData<fn(A, B)>,
 }
 
-impl<P, A, B, O> Wired for CoWired<P, A, B, O>
+impl<Op, A, B> Wired for TwoInputWired<Op, A, B>
 where
-    P: CoProcessFunction<A, B, O>,
-    A: Clone + 'static,
-    B: Clone + 'static,
-    O: Clone + 'static,
+    Op: OnInput<A, First> + OnInput<B, Second> + 'static,
+    A: 'static,
+    B: 'static,
 {
     fn input(&mut self, input: usize) -> Box<dyn Any> {
         if input == 0 {

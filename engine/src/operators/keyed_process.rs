@@ -4,14 +4,12 @@ use std::cell::RefCell;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
+use super::timer_driver::{drive_processing_timers, ProcessingTimers};
 use super::unary::{Unary, UnaryCx, UnaryOp};
-use super::{Batch, OperatorGuard, Output, OutputTag, SideOutputs};
-use crate::error::{Result, SpateError, UserError};
-use crate::graph::{flush_all, ShardBuild};
-use crate::runtime::task::sleep;
+use super::{Batch, Output, OutputTag, SideOutputs};
+use crate::error::{Result, UserError};
+use crate::graph::ShardBuild;
 use crate::state::{hash_key, KeyScope};
 use crate::time::{TimeDomain, TimerService, Timestamp, NO_TIMESTAMP};
 
@@ -237,36 +235,25 @@ where
     }
 
     fn on_wired(op: &Rc<RefCell<UnaryOp<Self>>>, cx: &mut ShardBuild) {
-        let op = op.clone();
-        let reach = cx.down_reach.clone();
-        let (cancel, clock, node) = (cx.cfg.cancel.clone(), cx.cfg.clock.clone(), cx.node);
-        cx.drive(async move {
-            loop {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(SpateError::Cancelled);
-                }
-                let (ended, next) = {
-                    let mut o = op.borrow_mut();
-                    let next = o.logic.timers.processing.peek();
-                    (o.ended, next)
-                };
-                if ended {
-                    return Ok(());
-                }
-                let now = clock.now_ms();
-                match next {
-                    Some(t) if t <= now => {
-                        {
-                            let _g = OperatorGuard::enter(node);
-                            op.borrow_mut()
-                                .with_cx(|l, cx| l.fire(TimeDomain::ProcessingTime, now, cx))?;
-                        }
-                        flush_all(&reach, false).await?;
-                    }
-                    Some(t) => sleep(Duration::from_millis((t - now).clamp(1, 5) as u64)).await,
-                    None => sleep(Duration::from_millis(5)).await,
-                }
-            }
-        });
+        drive_processing_timers(op.clone(), cx);
+    }
+}
+
+impl<P, KF, K, I, O> ProcessingTimers for UnaryOp<KeyedProcess<P, KF, K, I, O>>
+where
+    P: KeyedProcessFunction<K, I, O>,
+    KF: Fn(&I) -> K + Clone + Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    I: Clone + 'static,
+    O: Clone + 'static,
+{
+    fn ended(&self) -> bool {
+        self.ended
+    }
+    fn next_processing_timer(&mut self) -> Option<Timestamp> {
+        self.logic.timers.processing.peek()
+    }
+    fn fire_processing_timers(&mut self, now: Timestamp) -> Result<()> {
+        self.with_cx(|l, cx| l.fire(TimeDomain::ProcessingTime, now, cx))
     }
 }

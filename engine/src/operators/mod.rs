@@ -12,12 +12,14 @@
 pub(crate) mod co_process;
 pub(crate) mod filter;
 pub(crate) mod flat_map;
+pub(crate) mod keyed_co_process;
 pub(crate) mod keyed_process;
 pub(crate) mod map;
 pub(crate) mod process;
 pub(crate) mod reduce;
 pub(crate) mod sink;
 pub(crate) mod source;
+pub(crate) mod timer_driver;
 pub(crate) mod timestamps;
 pub(crate) mod unary;
 pub(crate) mod union;

@@ -1,0 +1,283 @@
+//! `keyed_a.connect(&keyed_b).process(..)`: two keyed inputs sharing keyed state and timers
+//! (Flink's `KeyedCoProcessFunction`). Both inputs are partitioned by the same key groups,
+//! so a key's records from either side meet on one shard.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::co_process::{First, Second, TwoInputWired};
+use super::keyed_process::KeyedContext;
+use super::timer_driver::{drive_processing_timers, ProcessingTimers};
+use super::{Batch, OnInput, OpInfo, Output, SideOutputs};
+use crate::error::{Result, UserError};
+use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
+use crate::state::hash_key;
+use crate::time::{Clock, Frontier, TimeDomain, TimerService, Timestamp, NO_TIMESTAMP};
+
+/// A function over two keyed streams with the same key type: one method per input, shared
+/// keyed state (fields passed the context) and timers.
+pub trait KeyedCoProcessFunction<K, A, B, O>: Clone + Send + 'static {
+    /// Called for every record of the first input, with its key current.
+    fn process_element1(
+        &mut self,
+        value: A,
+        ctx: &mut KeyedContext<'_, K, O>,
+    ) -> Result<(), UserError>;
+    /// Called for every record of the second input, with its key current.
+    fn process_element2(
+        &mut self,
+        value: B,
+        ctx: &mut KeyedContext<'_, K, O>,
+    ) -> Result<(), UserError>;
+    /// Called when a timer of the current key fires.
+    fn on_timer(
+        &mut self,
+        _timestamp: Timestamp,
+        _ctx: &mut KeyedContext<'_, K, O>,
+    ) -> Result<(), UserError> {
+        Ok(())
+    }
+}
+
+pub(crate) struct KeyedCoProcessOp<P, K, A, B, O, FA, FB> {
+    f: P,
+    key_a: FA,
+    key_b: FB,
+    timers: TimerService<K>,
+    out: Output<O>,
+    sides: SideOutputs,
+    frontier: Frontier,
+    info: OpInfo,
+    clock: Arc<dyn Clock>,
+    barriers: [u64; 2],
+    ended: bool,
+    _t: PhantomData<fn(A, B)>,
+}
+
+impl<P, K, A, B, O, FA, FB> KeyedCoProcessOp<P, K, A, B, O, FA, FB>
+where
+    P: KeyedCoProcessFunction<K, A, B, O>,
+    K: Hash + Eq + Clone + Send + 'static,
+    O: Clone + 'static,
+{
+    fn call(
+        &mut self,
+        key: &K,
+        ts: Timestamp,
+        domain: Option<TimeDomain>,
+        now: Timestamp,
+        f: impl FnOnce(&mut P, &mut KeyedContext<'_, K, O>) -> Result<(), UserError>,
+    ) -> Result<()> {
+        let mut kc = KeyedContext {
+            key,
+            hash: hash_key(key),
+            ts,
+            now,
+            watermark: self.frontier.current(),
+            out: &mut self.out,
+            sides: &mut self.sides,
+            timers: &mut self.timers,
+            domain,
+        };
+        f(&mut self.f, &mut kc).map_err(|e| self.info.user_error(e))
+    }
+
+    fn fire(&mut self, domain: TimeDomain, up_to: Timestamp) -> Result<()> {
+        let now = self.clock.now_ms();
+        loop {
+            let due = match domain {
+                TimeDomain::EventTime => self.timers.event.pop_due(up_to),
+                TimeDomain::ProcessingTime => self.timers.processing.pop_due(up_to),
+            };
+            let Some((ts, key)) = due else { break };
+            let out_ts = if domain == TimeDomain::EventTime {
+                ts
+            } else {
+                NO_TIMESTAMP
+            };
+            self.call(&key, out_ts, Some(domain), now, |f, kc| f.on_timer(ts, kc))?;
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush()?;
+        self.sides.flush()
+    }
+
+    fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
+        if let Some(w) = self.frontier.advance(input, wm) {
+            self.forward_watermark(w)?;
+        }
+        Ok(())
+    }
+
+    fn forward_watermark(&mut self, w: Timestamp) -> Result<()> {
+        self.fire(TimeDomain::EventTime, w)?;
+        self.out.watermark(w)?;
+        self.sides.watermark(w)
+    }
+
+    fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
+        self.barriers[input] = self.barriers[input].max(epoch);
+        if self.barriers[1 - input] >= epoch && self.barriers[1 - input] != u64::MAX {
+            self.out.barrier(epoch)?;
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, input: usize) -> Result<()> {
+        self.barriers[input] = u64::MAX;
+        if let Some(w) = self.frontier.end(input) {
+            self.forward_watermark(w)?;
+        }
+        if self.frontier.all_ended() {
+            self.ended = true;
+            self.timers.processing.clear();
+            self.out.end()?;
+            self.sides.end()?;
+        }
+        Ok(())
+    }
+}
+
+macro_rules! keyed_input {
+    ($marker:ty, $t:ident, $keyfn:ident, $method:ident, $index:expr) => {
+        impl<P, K, A, B, O, FA, FB> OnInput<$t, $marker> for KeyedCoProcessOp<P, K, A, B, O, FA, FB>
+        where
+            P: KeyedCoProcessFunction<K, A, B, O>,
+            K: Hash + Eq + Clone + Send + 'static,
+            O: Clone + 'static,
+            FA: Fn(&A) -> K,
+            FB: Fn(&B) -> K,
+        {
+            fn on_batch(&mut self, _input: usize, batch: &mut Batch<$t>) -> Result<()> {
+                let now = self.clock.now_ms();
+                for (ts, v) in batch.drain(..) {
+                    let key = (self.$keyfn)(&v);
+                    self.call(&key, ts, None, now, |f, kc| f.$method(v, kc))?;
+                }
+                self.flush()
+            }
+            fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
+                self.watermark($index, wm)
+            }
+            fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
+                self.barrier($index, epoch)
+            }
+            fn on_end(&mut self, _input: usize) -> Result<()> {
+                self.end($index)
+            }
+        }
+    };
+}
+keyed_input!(First, A, key_a, process_element1, 0);
+keyed_input!(Second, B, key_b, process_element2, 1);
+
+impl<P, K, A, B, O, FA, FB> ProcessingTimers for KeyedCoProcessOp<P, K, A, B, O, FA, FB>
+where
+    P: KeyedCoProcessFunction<K, A, B, O>,
+    K: Hash + Eq + Clone + Send + 'static,
+    O: Clone + 'static,
+{
+    fn ended(&self) -> bool {
+        self.ended
+    }
+    fn next_processing_timer(&mut self) -> Option<Timestamp> {
+        self.timers.processing.peek()
+    }
+    fn fire_processing_timers(&mut self, now: Timestamp) -> Result<()> {
+        self.fire(TimeDomain::ProcessingTime, now)
+    }
+}
+
+/// Makes per-shard instances of a keyed co-process operator.
+pub(crate) struct KeyedCoProcessFactory<P, K, A, B, O, FA, FB> {
+    pub(crate) f: P,
+    pub(crate) key_a: FA,
+    pub(crate) key_b: FB,
+    pub(crate) _t: PhantomData<fn(K, A, B) -> O>,
+}
+
+struct KeyedCoProcessShard<P, K, A, B, O, FA, FB> {
+    f: P,
+    key_a: FA,
+    key_b: FB,
+    live: [bool; 2],
+    _t: PhantomData<fn(K, A, B) -> O>,
+}
+
+impl<P, K, A, B, O, FA, FB> NodeFactory for KeyedCoProcessFactory<P, K, A, B, O, FA, FB>
+where
+    P: KeyedCoProcessFunction<K, A, B, O>,
+    K: Hash + Eq + Clone + Send + 'static,
+    A: Clone + 'static,
+    B: Clone + 'static,
+    O: Clone + 'static,
+    FA: Fn(&A) -> K + Clone + Send + 'static,
+    FB: Fn(&B) -> K + Clone + Send + 'static,
+{
+    fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
+        Ok(Box::new(KeyedCoProcessShard {
+            f: self.f.clone(),
+            key_a: self.key_a.clone(),
+            key_b: self.key_b.clone(),
+            live: [cx.input_live(0), cx.input_live(1)],
+            _t: PhantomData::<fn(K, A, B) -> O>,
+        }))
+    }
+}
+
+impl<P, K, A, B, O, FA, FB> ShardNode for KeyedCoProcessShard<P, K, A, B, O, FA, FB>
+where
+    P: KeyedCoProcessFunction<K, A, B, O>,
+    K: Hash + Eq + Clone + Send + 'static,
+    A: Clone + 'static,
+    B: Clone + 'static,
+    O: Clone + 'static,
+    FA: Fn(&A) -> K + Clone + Send + 'static,
+    FB: Fn(&B) -> K + Clone + Send + 'static,
+{
+    fn wire(
+        self: Box<Self>,
+        mut outputs: Vec<Vec<Box<dyn Any>>>,
+        cx: &mut ShardBuild,
+    ) -> Result<Box<dyn Wired>> {
+        let this = *self;
+        let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
+        let sides = cx.side_outputs(outputs.split_off(1))?;
+        let mut frontier = Frontier::new(2);
+        for (i, live) in this.live.iter().enumerate() {
+            if !live {
+                frontier.set_idle(i, true);
+            }
+        }
+        let op = Rc::new(RefCell::new(KeyedCoProcessOp {
+            f: this.f,
+            key_a: this.key_a,
+            key_b: this.key_b,
+            timers: TimerService::new(),
+            out,
+            sides,
+            frontier,
+            info: OpInfo {
+                name: cx.name.clone(),
+                shard: cx.shard,
+            },
+            clock: cx.cfg.clock.clone(),
+            barriers: [0; 2],
+            ended: false,
+            _t: PhantomData::<fn(A, B)>,
+        }));
+        drive_processing_timers(op.clone(), cx);
+        Ok(Box::new(TwoInputWired {
+            op,
+            node: cx.node,
+            _t: PhantomData::<fn(A, B)>,
+        }))
+    }
+}
