@@ -60,6 +60,7 @@ pub(crate) mod operators;
 pub mod runtime;
 pub mod state;
 pub mod time;
+pub mod window;
 
 pub use api::*;
 pub use error::{Result, SpateError, UserError};

@@ -3,6 +3,7 @@
 use std::marker::PhantomData;
 use std::ops::AddAssign;
 
+use super::fields;
 use super::stream::DataStream;
 use super::{op_name, Data, Key};
 use crate::operators::keyed_co_process::{KeyedCoProcessFactory, KeyedCoProcessFunction};
@@ -16,8 +17,8 @@ use crate::time::TimerService;
 ///
 /// `F` is the key selector's type; it stays generic so key extraction is inlined.
 pub struct KeyedStream<K, T, F> {
-    stream: DataStream<T>,
-    key: F,
+    pub(crate) stream: DataStream<T>,
+    pub(crate) key: F,
     _k: PhantomData<fn() -> K>,
 }
 
@@ -165,11 +166,7 @@ where
         N: AddAssign + Copy,
         A: Fn(&mut T) -> &mut N + Clone + Send + 'static,
     {
-        self.reduce_named(op_name("sum"), move |mut acc: T, mut v: T| {
-            let x = *field(&mut v);
-            *field(&mut acc) += x;
-            acc
-        })
+        self.reduce_named(op_name("sum"), fields::sum(field))
     }
 
     /// Running minimum of a field per key; other fields from the key's first record
@@ -190,14 +187,7 @@ where
         N: PartialOrd + Copy,
         A: Fn(&mut T) -> &mut N + Clone + Send + 'static,
     {
-        self.reduce_named(op_name("min"), move |mut acc: T, mut v: T| {
-            let x = *field(&mut v);
-            let a = field(&mut acc);
-            if x < *a {
-                *a = x;
-            }
-            acc
-        })
+        self.reduce_named(op_name("min"), fields::extreme(field, true))
     }
 
     /// Running maximum of a field per key; other fields from the key's first record
@@ -218,14 +208,7 @@ where
         N: PartialOrd + Copy,
         A: Fn(&mut T) -> &mut N + Clone + Send + 'static,
     {
-        self.reduce_named(op_name("max"), move |mut acc: T, mut v: T| {
-            let x = *field(&mut v);
-            let a = field(&mut acc);
-            if x > *a {
-                *a = x;
-            }
-            acc
-        })
+        self.reduce_named(op_name("max"), fields::extreme(field, false))
     }
 
     /// The record with the smallest field so far per key (the earlier one on ties, as
@@ -246,13 +229,7 @@ where
         N: PartialOrd + Copy,
         A: Fn(&mut T) -> &mut N + Clone + Send + 'static,
     {
-        self.reduce_named(op_name("min_by"), move |mut acc: T, mut v: T| {
-            if *field(&mut v) < *field(&mut acc) {
-                v
-            } else {
-                acc
-            }
-        })
+        self.reduce_named(op_name("min_by"), fields::extreme_by(field, true))
     }
 
     /// The record with the largest field so far per key (the earlier one on ties, as
@@ -273,13 +250,7 @@ where
         N: PartialOrd + Copy,
         A: Fn(&mut T) -> &mut N + Clone + Send + 'static,
     {
-        self.reduce_named(op_name("max_by"), move |mut acc: T, mut v: T| {
-            if *field(&mut v) > *field(&mut acc) {
-                v
-            } else {
-                acc
-            }
-        })
+        self.reduce_named(op_name("max_by"), fields::extreme_by(field, false))
     }
 }
 

@@ -6,8 +6,10 @@
 //! of a `map` is the closure inlined into a loop over the batch.
 
 mod env;
+mod fields;
 mod keyed;
 mod stream;
+mod windowed;
 
 pub use crate::operators::co_process::CoProcessFunction;
 pub use crate::operators::keyed_co_process::KeyedCoProcessFunction;
@@ -17,6 +19,7 @@ pub use crate::operators::OutputTag;
 pub use env::{Env, JobResult, OperatorMetrics};
 pub use keyed::{KeyedConnectedStreams, KeyedStream};
 pub use stream::{ConnectedStreams, DataStream};
+pub use windowed::{NoEvictor, WindowedStream, WithEvictor};
 
 /// What a stream's records must be: cloneable (for fan-out and broadcast), sendable between
 /// shards, and owned.
