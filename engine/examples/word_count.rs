@@ -93,29 +93,11 @@ fn main() -> anyhow::Result<()> {
     let lines = word_counts(&env, &args.input).map(|(w, n)| format!("{w}\t{n}"));
     match &args.output {
         Some(path) => lines.write_lines(path),
-        None => lines.add_sink("stdout", Stdout::default()),
+        None => lines.print_lines(),
     }
     let result = env.execute()?;
     eprintln!("word_count: finished in {:?}", result.elapsed);
     Ok(())
-}
-
-/// Writes lines to standard output, one lock per batch.
-#[derive(Clone, Default)]
-struct Stdout(String);
-
-impl spate::io::Sink<String> for Stdout {
-    fn write(&mut self, line: String, _ts: Option<i64>) -> Result<(), UserError> {
-        self.0.push_str(&line);
-        self.0.push('\n');
-        Ok(())
-    }
-    fn end_of_batch(&mut self) -> Result<(), UserError> {
-        use std::io::Write;
-        std::io::stdout().lock().write_all(self.0.as_bytes())?;
-        self.0.clear();
-        Ok(())
-    }
 }
 
 #[cfg(test)]

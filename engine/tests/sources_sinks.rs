@@ -45,10 +45,20 @@ proptest! {
         // What a plain reader sees: `str::lines` also strips one '\r' before '\n'.
         let mut expected: Vec<String> = text.lines().map(String::from).collect();
         expected.sort();
+        let numbered_expected: Vec<(u64, String)> =
+            text.lines().enumerate().map(|(i, l)| (i as u64 + 1, l.to_string())).collect();
         for shards in 1..=4 {
             for batch in [1, 3, 1024] {
                 prop_assert_eq!(&read_all(path.clone(), shards, batch), &expected, "{} shards", shards);
             }
+            let p = path.clone();
+            let numbered = common::within(LIMIT, move || {
+                let env = Env::new().shards(shards).batch_size(2);
+                let out = env.read_lines_numbered(&p).collect();
+                env.execute().expect("job fails");
+                out.sorted()
+            });
+            prop_assert_eq!(&numbered, &numbered_expected, "line numbers on {} shards", shards);
         }
         let _ = std::fs::remove_file(&path);
     }

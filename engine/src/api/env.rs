@@ -196,7 +196,29 @@ impl Env {
     #[track_caller]
     pub fn read_lines(&self, path: impl AsRef<Path>) -> DataStream<String> {
         let name = op_name("read_lines");
-        self.add_source(&name, LinesSource::new(path.as_ref()))
+        let plain: fn(u64, String) -> String = |_, line| line;
+        self.add_source(&name, LinesSource::new(path.as_ref(), false, plain))
+    }
+
+    /// Like [`read_lines`](Env::read_lines), each line with its 1-based line number (for
+    /// error messages that point at the input). Each split first counts the lines before it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// let path = std::env::temp_dir().join("spate-doc-numbered.txt");
+    /// std::fs::write(&path, "a\nb\nc\n").unwrap();
+    /// let env = Env::new().shards(2);
+    /// let out = env.read_lines_numbered(&path).collect();
+    /// env.execute().unwrap();
+    /// assert_eq!(out.sorted(), vec![(1, "a".to_string()), (2, "b".into()), (3, "c".into())]);
+    /// ```
+    #[track_caller]
+    pub fn read_lines_numbered(&self, path: impl AsRef<Path>) -> DataStream<(u64, String)> {
+        let name = op_name("read_lines");
+        let numbered: fn(u64, String) -> (u64, String) = |n, line| (n, line);
+        self.add_source(&name, LinesSource::new(path.as_ref(), true, numbered))
     }
 
     /// `f(seq)` for sequence numbers `0..count` (endless with `None`), spread over shards:

@@ -9,7 +9,7 @@ use super::keyed::KeyedStream;
 use super::{op_name, Data, Key};
 use crate::exchange::{Broadcast, ExchangeFactory, KeyPartitioner, Partition, Rebalance};
 use crate::graph::{downcast_pushes, NodeId};
-use crate::io::{CollectSink, Collected, CsvRow, CsvSink, LinesSink, PrintSink};
+use crate::io::{CollectSink, Collected, CsvRow, CsvSink, LinesSink, PrintSink, StdoutLines};
 use crate::operators::co_process::{CoProcessFactory, CoProcessFunction};
 use crate::operators::filter::Filter;
 use crate::operators::flat_map::FlatMap;
@@ -344,6 +344,16 @@ impl<T: Data> DataStream<T> {
         T: Debug,
     {
         self.add_sink(&op_name("print"), PrintSink::default());
+    }
+
+    /// Writes every record's `Display` form as a line to standard output, without a shard
+    /// prefix (for command-line tools; lines of different shards interleave).
+    #[track_caller]
+    pub fn print_lines(&self)
+    where
+        T: Display,
+    {
+        self.add_sink(&op_name("print_lines"), StdoutLines::default());
     }
 
     /// Writes every record's `Display` form as a line of the file at `path` (created or

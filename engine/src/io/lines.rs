@@ -5,38 +5,65 @@
 //! after a newline) and reads past its end to finish its last line.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::SpateError;
 use crate::operators::source::{Source, SourceOutput, SourceSplit, SourceStatus};
 
-pub(crate) struct LinesSource {
+/// Lines of a file, each turned into a record by `make(line_number, line)` (1-based line
+/// numbers; counted only when `numbered`, which costs one scan of the bytes before the split).
+pub(crate) struct LinesSource<F> {
     path: PathBuf,
+    numbered: bool,
+    make: F,
 }
 
-impl LinesSource {
-    pub(crate) fn new(path: &Path) -> Self {
+impl<F> LinesSource<F> {
+    pub(crate) fn new(path: &Path, numbered: bool, make: F) -> Self {
         LinesSource {
             path: path.to_path_buf(),
+            numbered,
+            make,
         }
     }
 }
 
-struct LinesSplit {
+struct LinesSplit<F> {
     path: PathBuf,
     reader: BufReader<File>,
     pos: u64,
     end: u64,
+    line: u64,
     buf: Vec<u8>,
+    make: F,
 }
 
-impl Source<String> for LinesSource {
+/// Newlines in the first `len` bytes of `path`.
+fn count_newlines(path: &Path, len: u64) -> std::io::Result<u64> {
+    let mut r = BufReader::with_capacity(64 * 1024, File::open(path)?.take(len));
+    let mut n = 0u64;
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(n);
+        }
+        n += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        let l = chunk.len();
+        r.consume(l);
+    }
+}
+
+impl<T, F> Source<T> for LinesSource<F>
+where
+    T: Send + 'static,
+    F: Fn(u64, String) -> T + Clone + Send + 'static,
+{
     fn split(
         &mut self,
         shard: usize,
         shards: usize,
-    ) -> Result<Box<dyn SourceSplit<String>>, SpateError> {
+    ) -> Result<Box<dyn SourceSplit<T>>, SpateError> {
         let io = |e| SpateError::io(&self.path, e);
         let mut file = File::open(&self.path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
@@ -53,22 +80,33 @@ impl Source<String> for LinesSource {
             let n = reader.read_until(b'\n', &mut skipped).map_err(io)? as u64;
             pos = start - 1 + n;
         }
+        let line = if self.numbered && pos < end {
+            count_newlines(&self.path, pos).map_err(io)?
+        } else {
+            0
+        };
         Ok(Box::new(LinesSplit {
             path: self.path.clone(),
             reader,
             pos,
             end,
+            line,
             buf: Vec::new(),
+            make: self.make.clone(),
         }))
     }
 }
 
-impl SourceSplit<String> for LinesSplit {
+impl<T, F> SourceSplit<T> for LinesSplit<F>
+where
+    T: Send + 'static,
+    F: Fn(u64, String) -> T + Send + 'static,
+{
     fn is_empty(&self) -> bool {
         self.pos >= self.end
     }
 
-    fn poll(&mut self, out: &mut SourceOutput<'_, String>) -> Result<SourceStatus, SpateError> {
+    fn poll(&mut self, out: &mut SourceOutput<'_, T>) -> Result<SourceStatus, SpateError> {
         while out.remaining() > 0 {
             if self.pos >= self.end {
                 return Ok(SourceStatus::Done);
@@ -89,7 +127,11 @@ impl SourceSplit<String> for LinesSplit {
             if let Some(l) = line.strip_suffix(b"\r") {
                 line = l;
             }
-            out.emit(String::from_utf8_lossy(line).into_owned());
+            self.line += 1;
+            out.emit((self.make)(
+                self.line,
+                String::from_utf8_lossy(line).into_owned(),
+            ));
         }
         Ok(SourceStatus::More)
     }

@@ -12,5 +12,5 @@ pub use crate::operators::sink::Sink;
 pub use crate::operators::source::{Source, SourceOutput, SourceSplit, SourceStatus};
 pub(crate) use lines::LinesSource;
 pub use sinks::{write_csv_field, Collected, CsvRow};
-pub(crate) use sinks::{CollectSink, CsvSink, LinesSink, PrintSink};
+pub(crate) use sinks::{CollectSink, CsvSink, LinesSink, PrintSink, StdoutLines};
 pub(crate) use sources::{GenerateSource, IterSource};

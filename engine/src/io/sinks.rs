@@ -130,6 +130,24 @@ impl<T: Debug> Sink<T> for PrintSink {
     }
 }
 
+/// Writes `Display` forms as lines to standard output, one lock per batch.
+#[derive(Clone, Default)]
+pub(crate) struct StdoutLines {
+    buf: String,
+}
+
+impl<T: Display> Sink<T> for StdoutLines {
+    fn write(&mut self, value: T, _ts: Option<i64>) -> Result<(), UserError> {
+        writeln!(self.buf, "{value}")?;
+        Ok(())
+    }
+    fn end_of_batch(&mut self) -> Result<(), UserError> {
+        std::io::stdout().lock().write_all(self.buf.as_bytes())?;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
 /// One output file shared by every shard's sink, created by the first to open it.
 #[derive(Clone)]
 pub(crate) struct SharedFile {
