@@ -33,6 +33,63 @@ pub trait CoProcessFunction<A, B, O>: Clone + Send + 'static {
     }
 }
 
+/// Progress of a two-input operator (pure): the combined watermark, barriers (forwarded once
+/// both inputs delivered them; an ended input no longer holds them back) and end-of-stream.
+pub(crate) struct TwoInputs {
+    frontier: Frontier,
+    barriers: [u64; 2],
+    forwarded: u64,
+}
+
+impl TwoInputs {
+    /// Inputs that cannot emit anything on this shard start idle.
+    pub(crate) fn new(live: [bool; 2]) -> Self {
+        let mut frontier = Frontier::new(2);
+        for (i, l) in live.iter().enumerate() {
+            if !l {
+                frontier.set_idle(i, true);
+            }
+        }
+        TwoInputs {
+            frontier,
+            barriers: [0; 2],
+            forwarded: 0,
+        }
+    }
+
+    /// The combined watermark.
+    pub(crate) fn watermark(&self) -> Timestamp {
+        self.frontier.current()
+    }
+
+    /// Input `i` reached `wm`; the combined watermark if it advanced.
+    pub(crate) fn advance(&mut self, i: usize, wm: Timestamp) -> Option<Timestamp> {
+        self.frontier.advance(i, wm)
+    }
+
+    /// Input `i` delivered barrier `epoch`; the barrier to forward, if any.
+    pub(crate) fn barrier(&mut self, i: usize, epoch: u64) -> Option<u64> {
+        self.barriers[i] = self.barriers[i].max(epoch);
+        let min = self.barriers[0].min(self.barriers[1]);
+        (min > self.forwarded && min != u64::MAX).then(|| {
+            self.forwarded = min;
+            min
+        })
+    }
+
+    /// Input `i` ended: the combined watermark if it advanced, the barrier the other input
+    /// was held on, and whether both inputs have now ended.
+    pub(crate) fn end(&mut self, i: usize) -> (Option<Timestamp>, Option<u64>, bool) {
+        self.barriers[i] = u64::MAX;
+        let other = self.barriers[1 - i];
+        let barrier = (other > self.forwarded && other != u64::MAX).then(|| {
+            self.forwarded = other;
+            other
+        });
+        (self.frontier.end(i), barrier, self.frontier.all_ended())
+    }
+}
+
 /// Marks the first input.
 pub(crate) struct First;
 /// Marks the second input.
@@ -42,10 +99,9 @@ pub(crate) struct CoProcessOp<P, A, B, O> {
     f: P,
     out: Output<O>,
     sides: SideOutputs,
-    frontier: Frontier,
+    progress: TwoInputs,
     info: OpInfo,
     clock: Arc<dyn Clock>,
-    barriers: [u64; 2],
     _t: PhantomData<fn(A, B)>,
 }
 
@@ -59,7 +115,7 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
             ts,
             out: &mut self.out,
             sides: &mut self.sides,
-            watermark: self.frontier.current(),
+            watermark: self.progress.watermark(),
             now: self.clock.now_ms(),
         };
         f(&mut self.f, &mut pc).map_err(|e| self.info.user_error(e))
@@ -71,7 +127,7 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
     }
 
     fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        if let Some(w) = self.frontier.advance(input, wm) {
+        if let Some(w) = self.progress.advance(input, wm) {
             self.out.watermark(w)?;
             self.sides.watermark(w)?;
         }
@@ -79,20 +135,22 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
     }
 
     fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
-        self.barriers[input] = self.barriers[input].max(epoch);
-        if self.barriers[1 - input] >= epoch && self.barriers[1 - input] != u64::MAX {
-            self.out.barrier(epoch)?;
+        match self.progress.barrier(input, epoch) {
+            Some(e) => self.out.barrier(e),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn end(&mut self, input: usize) -> Result<()> {
-        self.barriers[input] = u64::MAX;
-        if let Some(w) = self.frontier.end(input) {
+        let (wm, barrier, all_ended) = self.progress.end(input);
+        if let Some(e) = barrier {
+            self.out.barrier(e)?;
+        }
+        if let Some(w) = wm {
             self.out.watermark(w)?;
             self.sides.watermark(w)?;
         }
-        if self.frontier.all_ended() {
+        if all_ended {
             self.run(|f, pc| f.finish(pc), crate::time::NO_TIMESTAMP)?;
             self.out.end()?;
             self.sides.end()?;
@@ -172,23 +230,16 @@ where
     ) -> Result<Box<dyn Wired>> {
         let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
         let sides = cx.side_outputs(outputs.split_off(1))?;
-        let mut frontier = Frontier::new(2);
-        for (i, live) in self.1.iter().enumerate() {
-            if !live {
-                frontier.set_idle(i, true);
-            }
-        }
         let op = Rc::new(RefCell::new(CoProcessOp {
             f: self.0,
             out,
             sides,
-            frontier,
+            progress: TwoInputs::new(self.1),
             info: OpInfo {
                 name: cx.name.clone(),
                 shard: cx.shard,
             },
             clock: cx.cfg.clock.clone(),
-            barriers: [0; 2],
             _t: PhantomData::<fn(A, B)>,
         }));
         Ok(Box::new(TwoInputWired {
@@ -222,5 +273,25 @@ where
                 Box::new(Port::<_, B, Second>::new(self.op.clone(), 1, self.node));
             Box::new(p)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TwoInputs;
+
+    #[test]
+    fn barriers_wait_for_both_inputs_and_an_ended_input_stops_holding_them() {
+        let mut p = TwoInputs::new([true, true]);
+        assert_eq!(p.barrier(0, 1), None);
+        assert_eq!(p.barrier(1, 1), Some(1));
+        assert_eq!(p.barrier(0, 2), None);
+        // Input 1 ends while input 0 waits at barrier 2: it goes on.
+        let (_, held, all) = p.end(1);
+        assert_eq!(held, Some(2));
+        assert!(!all);
+        assert_eq!(p.barrier(0, 3), Some(3));
+        let (wm, held, all) = p.end(0);
+        assert_eq!((wm, held, all), (Some(i64::MAX), None, true));
     }
 }

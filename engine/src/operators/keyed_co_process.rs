@@ -9,14 +9,14 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::co_process::{First, Second, TwoInputWired};
+use super::co_process::{First, Second, TwoInputWired, TwoInputs};
 use super::keyed_process::KeyedContext;
 use super::timer_driver::{drive_processing_timers, ProcessingTimers};
 use super::{Batch, OnInput, OpInfo, Output, SideOutputs};
 use crate::error::{Result, UserError};
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::state::hash_key;
-use crate::time::{Clock, Frontier, TimeDomain, TimerService, Timestamp, NO_TIMESTAMP};
+use crate::time::{Clock, TimeDomain, TimerService, Timestamp, NO_TIMESTAMP};
 
 /// A function over two keyed streams with the same key type: one method per input, shared
 /// keyed state (fields passed the context) and timers.
@@ -50,10 +50,9 @@ pub(crate) struct KeyedCoProcessOp<P, K, A, B, O, FA, FB> {
     timers: TimerService<K>,
     out: Output<O>,
     sides: SideOutputs,
-    frontier: Frontier,
+    progress: TwoInputs,
     info: OpInfo,
     clock: Arc<dyn Clock>,
-    barriers: [u64; 2],
     ended: bool,
     _t: PhantomData<fn(A, B)>,
 }
@@ -77,7 +76,7 @@ where
             hash: hash_key(key),
             ts,
             now,
-            watermark: self.frontier.current(),
+            watermark: self.progress.watermark(),
             out: &mut self.out,
             sides: &mut self.sides,
             timers: &mut self.timers,
@@ -110,7 +109,7 @@ where
     }
 
     fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        if let Some(w) = self.frontier.advance(input, wm) {
+        if let Some(w) = self.progress.advance(input, wm) {
             self.forward_watermark(w)?;
         }
         Ok(())
@@ -123,19 +122,21 @@ where
     }
 
     fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
-        self.barriers[input] = self.barriers[input].max(epoch);
-        if self.barriers[1 - input] >= epoch && self.barriers[1 - input] != u64::MAX {
-            self.out.barrier(epoch)?;
+        match self.progress.barrier(input, epoch) {
+            Some(e) => self.out.barrier(e),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn end(&mut self, input: usize) -> Result<()> {
-        self.barriers[input] = u64::MAX;
-        if let Some(w) = self.frontier.end(input) {
+        let (wm, barrier, all_ended) = self.progress.end(input);
+        if let Some(e) = barrier {
+            self.out.barrier(e)?;
+        }
+        if let Some(w) = wm {
             self.forward_watermark(w)?;
         }
-        if self.frontier.all_ended() {
+        if all_ended {
             self.ended = true;
             self.timers.processing.clear();
             self.out.end()?;
@@ -250,12 +251,6 @@ where
         let this = *self;
         let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
         let sides = cx.side_outputs(outputs.split_off(1))?;
-        let mut frontier = Frontier::new(2);
-        for (i, live) in this.live.iter().enumerate() {
-            if !live {
-                frontier.set_idle(i, true);
-            }
-        }
         let op = Rc::new(RefCell::new(KeyedCoProcessOp {
             f: this.f,
             key_a: this.key_a,
@@ -263,13 +258,12 @@ where
             timers: TimerService::new(),
             out,
             sides,
-            frontier,
+            progress: TwoInputs::new(this.live),
             info: OpInfo {
                 name: cx.name.clone(),
                 shard: cx.shard,
             },
             clock: cx.cfg.clock.clone(),
-            barriers: [0; 2],
             ended: false,
             _t: PhantomData::<fn(A, B)>,
         }));

@@ -57,6 +57,17 @@ pub enum TimeCharacteristic {
     ProcessingTime,
 }
 
+impl TimeCharacteristic {
+    /// The time an element is windowed by: its timestamp (which it must have), or `now`.
+    #[inline]
+    fn pick(self, ts: Timestamp, now: Timestamp) -> Result<Timestamp, UserError> {
+        match self {
+            TimeCharacteristic::EventTime => event_ts(ts),
+            TimeCharacteristic::ProcessingTime => Ok(now),
+        }
+    }
+}
+
 /// Tumbling windows: fixed size, no overlap, aligned to the epoch plus an offset.
 ///
 /// # Examples
@@ -113,10 +124,7 @@ impl<T> WindowAssigner<T> for TumblingWindows {
         now: Timestamp,
         out: &mut Vec<TimeWindow>,
     ) -> Result<(), UserError> {
-        let t = match self.time {
-            TimeCharacteristic::EventTime => event_ts(ts)?,
-            TimeCharacteristic::ProcessingTime => now,
-        };
+        let t = self.time.pick(ts, now)?;
         let start = TimeWindow::start_with_offset(t, self.offset, self.size);
         out.push(TimeWindow::new(start, start.wrapping_add(self.size)));
         Ok(())
@@ -202,10 +210,7 @@ impl<T> WindowAssigner<T> for SlidingWindows {
         now: Timestamp,
         out: &mut Vec<TimeWindow>,
     ) -> Result<(), UserError> {
-        let t = match self.time {
-            TimeCharacteristic::EventTime => event_ts(ts)?,
-            TimeCharacteristic::ProcessingTime => now,
-        };
+        let t = self.time.pick(ts, now)?;
         let mut start = TimeWindow::start_with_offset(t, self.offset, self.slide);
         while start > t.wrapping_sub(self.size) {
             out.push(TimeWindow::new(start, start.wrapping_add(self.size)));
@@ -285,10 +290,7 @@ impl<T: 'static> WindowAssigner<T> for SessionWindows<T> {
         now: Timestamp,
         out: &mut Vec<TimeWindow>,
     ) -> Result<(), UserError> {
-        let t = match self.time {
-            TimeCharacteristic::EventTime => event_ts(ts)?,
-            TimeCharacteristic::ProcessingTime => now,
-        };
+        let t = self.time.pick(ts, now)?;
         let gap = match &self.gap {
             SessionGap::Fixed(g) => *g,
             SessionGap::Dynamic(f) => f(v),
