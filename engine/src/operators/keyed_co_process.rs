@@ -88,11 +88,9 @@ where
     fn fire(&mut self, domain: TimeDomain, up_to: Timestamp) -> Result<()> {
         let now = self.clock.now_ms();
         loop {
-            let due = match domain {
-                TimeDomain::EventTime => self.timers.event.pop_due(up_to),
-                TimeDomain::ProcessingTime => self.timers.processing.pop_due(up_to),
+            let Some((ts, key)) = self.timers.queue(domain).pop_due(up_to) else {
+                break;
             };
-            let Some((ts, key)) = due else { break };
             let out_ts = if domain == TimeDomain::EventTime {
                 ts
             } else {

@@ -74,7 +74,7 @@ impl<K: Hash + Eq + Clone, O: Clone> KeyedContext<'_, K, O> {
     /// Calls `on_timer` for the current key once the watermark reaches `ts`. Registering the
     /// same time twice for a key makes one timer.
     pub fn register_event_time_timer(&mut self, ts: Timestamp) {
-        self.timers.event.register(ts, self.key);
+        self.timers.event.register(ts, self.key.clone());
     }
 
     /// Removes the current key's event-time timer at `ts`, if any.
@@ -85,7 +85,7 @@ impl<K: Hash + Eq + Clone, O: Clone> KeyedContext<'_, K, O> {
     /// Calls `on_timer` for the current key once processing time reaches `ts`. Timers still
     /// pending when the input ends are dropped, as in Flink.
     pub fn register_processing_time_timer(&mut self, ts: Timestamp) {
-        self.timers.processing.register(ts, self.key);
+        self.timers.processing.register(ts, self.key.clone());
     }
 
     /// Removes the current key's processing-time timer at `ts`, if any.
@@ -164,11 +164,9 @@ where
     ) -> Result<()> {
         let now = cx.clock.now_ms();
         loop {
-            let due = match domain {
-                TimeDomain::EventTime => self.timers.event.pop_due(up_to),
-                TimeDomain::ProcessingTime => self.timers.processing.pop_due(up_to),
+            let Some((ts, key)) = self.timers.queue(domain).pop_due(up_to) else {
+                return Ok(());
             };
-            let Some((ts, key)) = due else { return Ok(()) };
             let mut kc = KeyedContext {
                 key: &key,
                 hash: hash_key(&key),

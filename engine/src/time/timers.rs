@@ -41,9 +41,12 @@ impl<K: Hash + Eq + Clone> TimerQueue<K> {
         }
     }
 
-    pub(crate) fn register(&mut self, ts: Timestamp, key: &K) {
-        if self.live.insert((ts, key.clone())) {
-            self.by_time.entry(ts).or_default().push(key.clone());
+    /// Registers the timer; a timer already registered costs one lookup and no clone.
+    pub(crate) fn register(&mut self, ts: Timestamp, key: K) {
+        let id = (ts, key);
+        if !self.live.contains(&id) {
+            self.by_time.entry(ts).or_default().push(id.1.clone());
+            self.live.insert(id);
         }
     }
 
@@ -117,6 +120,15 @@ impl<K: Hash + Eq + Clone> TimerService<K> {
             processing: TimerQueue::new(),
         }
     }
+
+    /// The timers of one time domain.
+    #[inline]
+    pub(crate) fn queue(&mut self, domain: TimeDomain) -> &mut TimerQueue<K> {
+        match domain {
+            TimeDomain::EventTime => &mut self.event,
+            TimeDomain::ProcessingTime => &mut self.processing,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -126,11 +138,11 @@ mod tests {
     #[test]
     fn timers_fire_in_order_deduplicated_and_deleted_ones_never() {
         let mut q = TimerQueue::new();
-        q.register(30, &"a");
-        q.register(10, &"b");
-        q.register(10, &"b");
-        q.register(20, &"c");
-        q.register(20, &"a");
+        q.register(30, "a");
+        q.register(10, "b");
+        q.register(10, "b");
+        q.register(20, "c");
+        q.register(20, "a");
         q.delete(20, &"c");
         assert_eq!(q.len(), 3);
         assert_eq!(q.peek(), Some(10));
@@ -138,7 +150,7 @@ mod tests {
         assert_eq!(q.pop_due(25), Some((20, "a")));
         assert_eq!(q.pop_due(25), None);
         // Re-registering a deleted timer makes it live again, once.
-        q.register(20, &"c");
+        q.register(20, "c");
         assert_eq!(q.pop_due(i64::MAX), Some((20, "c")));
         assert_eq!(q.pop_due(i64::MAX), Some((30, "a")));
         assert_eq!(q.pop_due(i64::MAX), None);

@@ -34,6 +34,13 @@ struct KeyWindows<K, W, Acc, TS> {
     mapping: Vec<(W, W)>,
 }
 
+impl<K, W, Acc, TS> KeyWindows<K, W, Acc, TS> {
+    /// No window left: the key's slot can go.
+    fn is_empty(&self) -> bool {
+        self.contents.is_empty() && self.triggers.is_empty() && self.mapping.is_empty()
+    }
+}
+
 fn find<'a, W: PartialEq, V>(v: &'a mut [(W, V)], w: &W) -> Option<&'a mut V> {
     v.iter_mut().find(|(x, _)| x == w).map(|(_, s)| s)
 }
@@ -170,12 +177,9 @@ fn apply_requests<K: Hash + Eq + Clone, W: Window>(
 ) {
     for r in requests.drain(..) {
         let id = (key.clone(), w.clone());
-        let q = match r.domain {
-            TimeDomain::EventTime => &mut timers.event,
-            TimeDomain::ProcessingTime => &mut timers.processing,
-        };
+        let q = timers.queue(r.domain);
         if r.register {
-            q.register(r.time, &id);
+            q.register(r.time, id);
         } else {
             q.delete(r.time, &id);
         }
@@ -193,14 +197,14 @@ fn cleanup_timer<K: Hash + Eq + Clone, W: Window>(
     if t == Timestamp::MAX {
         return;
     }
-    let q = if rules.event_time {
-        &mut timers.event
+    let q = timers.queue(if rules.event_time {
+        TimeDomain::EventTime
     } else {
-        &mut timers.processing
-    };
+        TimeDomain::ProcessingTime
+    });
     let id = (key.clone(), w.clone());
     if register {
-        q.register(t, &id);
+        q.register(t, id);
     } else {
         q.delete(t, &id);
     }
@@ -346,13 +350,20 @@ where
         w: &A::W,
         cx: &mut UnaryCx<'_, O>,
     ) -> Result<()> {
-        let hash = hash_key(key);
-        let Ok(entry) = self.keys.find_entry(hash, |e| e.key == *key) else {
-            return Ok(()); // the window is gone: a stale timer
+        // The table is moved out for the call (no allocation) so that the window methods
+        // can borrow the operator while the key's slot stays in place.
+        let mut keys = std::mem::take(&mut self.keys);
+        let r = match keys.find_entry(hash_key(key), |e| e.key == *key) {
+            Ok(mut entry) => {
+                let r = self.run_timer(domain, t, w, entry.get_mut(), cx);
+                if entry.get().is_empty() {
+                    entry.remove();
+                }
+                r
+            }
+            Err(_) => Ok(()), // the window is gone: a stale timer
         };
-        let mut slot = entry.remove().0;
-        let r = self.run_timer(domain, t, w, &mut slot, cx);
-        self.put_back(slot);
+        self.keys = keys;
         r
     }
 
@@ -393,12 +404,96 @@ where
         Ok(())
     }
 
-    /// Returns a detached key slot to the table, unless it holds nothing any more.
-    fn put_back(&mut self, slot: KeyWindows<K, A::W, C::Acc, Tr::State>) {
-        if !(slot.contents.is_empty() && slot.triggers.is_empty() && slot.mapping.is_empty()) {
-            let h = slot.hash;
-            self.keys.insert_unique(h, slot, |e| e.hash);
+    /// Adds every record of a batch to its windows (Flink's `processElement`).
+    #[allow(clippy::type_complexity)] // the table type spells out the operator's generics
+    fn add_batch(
+        &mut self,
+        keys: &mut HashTable<KeyWindows<K, A::W, C::Acc, Tr::State>>,
+        batch: &mut Batch<T>,
+        cx: &mut UnaryCx<'_, O>,
+    ) -> Result<()> {
+        let rules = self.rules();
+        let merging = self.assigner.is_merging();
+        let now = cx.clock.now_ms();
+        let wm = cx.watermark;
+        for (ts, v) in batch.drain(..) {
+            let key = (self.key_fn)(&v);
+            self.scratch.clear();
+            self.assigner
+                .assign(&v, ts, now, &mut self.scratch)
+                .map_err(|e| cx.info.user_error(e))?;
+            let hash = hash_key(&key);
+            let mut entry = match keys.find_entry(hash, |e| e.key == key) {
+                Ok(e) => e,
+                Err(absent) => absent.into_table().insert_unique(
+                    hash,
+                    KeyWindows {
+                        key,
+                        hash,
+                        contents: Vec::new(),
+                        triggers: Vec::new(),
+                        mapping: Vec::new(),
+                    },
+                    |e| e.hash,
+                ),
+            };
+            let slot = entry.get_mut();
+            let windows = std::mem::take(&mut self.scratch);
+            let mut value = Some(v);
+            let mut skipped = true;
+            let last = windows.len().saturating_sub(1);
+            for (i, assigned) in windows.iter().enumerate() {
+                let (w, state_w) = if merging {
+                    let actual = self.add_merging_window(slot, assigned.clone(), now, wm);
+                    if rules.window_late(&actual, wm) {
+                        remove(&mut slot.mapping, &actual);
+                        continue;
+                    }
+                    let state_w = slot
+                        .mapping
+                        .iter()
+                        .find(|(x, _)| *x == actual)
+                        .map(|(_, s)| s.clone())
+                        .unwrap_or_else(|| actual.clone());
+                    (actual, state_w)
+                } else {
+                    if rules.window_late(assigned, wm) {
+                        continue;
+                    }
+                    (assigned.clone(), assigned.clone())
+                };
+                skipped = false;
+                let v_ref = value.as_ref().expect("taken only by the last window");
+                let ts_state = find_or_insert(&mut slot.triggers, &w, Tr::State::default);
+                let mut tcx = TriggerContext {
+                    watermark: wm,
+                    now,
+                    requests: &mut self.requests,
+                };
+                let r = self.trigger.on_element(v_ref, ts, &w, ts_state, &mut tcx);
+                apply_requests(&mut self.timers, &mut self.requests, &slot.key, &w);
+                let element = if i == last {
+                    value.take().expect("present until the last window")
+                } else {
+                    v_ref.clone()
+                };
+                let contents = &mut self.contents;
+                let acc = find_or_insert(&mut slot.contents, &state_w, || contents.create());
+                self.contents.add(acc, ts, element);
+                self.fire_or_purge(r, slot, &state_w, &w, now, cx)?;
+                cleanup_timer(&mut self.timers, rules, &slot.key, &w, true);
+            }
+            self.scratch = windows;
+            if skipped && rules.element_late(ts, wm) {
+                if let (Some(tag), Some(v)) = (&self.late_tag, value) {
+                    cx.sides.give(tag, ts, v);
+                }
+            }
+            if entry.get().is_empty() {
+                entry.remove();
+            }
         }
+        Ok(())
     }
 
     fn fire_or_purge(
@@ -458,81 +553,12 @@ where
     type Out = O;
 
     fn on_batch(&mut self, batch: &mut Batch<T>, cx: &mut UnaryCx<'_, O>) -> Result<()> {
-        let rules = self.rules();
-        let merging = self.assigner.is_merging();
-        let now = cx.clock.now_ms();
-        let wm = cx.watermark;
-        for (ts, v) in batch.drain(..) {
-            let key = (self.key_fn)(&v);
-            self.scratch.clear();
-            self.assigner
-                .assign(&v, ts, now, &mut self.scratch)
-                .map_err(|e| cx.info.user_error(e))?;
-            let hash = hash_key(&key);
-            let mut slot = match self.keys.find_entry(hash, |e| e.key == key) {
-                Ok(e) => e.remove().0,
-                Err(_) => KeyWindows {
-                    key,
-                    hash,
-                    contents: Vec::new(),
-                    triggers: Vec::new(),
-                    mapping: Vec::new(),
-                },
-            };
-            let windows = std::mem::take(&mut self.scratch);
-            let mut value = Some(v);
-            let mut skipped = true;
-            let last = windows.len().saturating_sub(1);
-            for (i, assigned) in windows.iter().enumerate() {
-                let (w, state_w) = if merging {
-                    let actual = self.add_merging_window(&mut slot, assigned.clone(), now, wm);
-                    if rules.window_late(&actual, wm) {
-                        remove(&mut slot.mapping, &actual);
-                        continue;
-                    }
-                    let state_w = slot
-                        .mapping
-                        .iter()
-                        .find(|(x, _)| *x == actual)
-                        .map(|(_, s)| s.clone())
-                        .unwrap_or_else(|| actual.clone());
-                    (actual, state_w)
-                } else {
-                    if rules.window_late(assigned, wm) {
-                        continue;
-                    }
-                    (assigned.clone(), assigned.clone())
-                };
-                skipped = false;
-                let v_ref = value.as_ref().expect("taken only by the last window");
-                let ts_state = find_or_insert(&mut slot.triggers, &w, Tr::State::default);
-                let mut tcx = TriggerContext {
-                    watermark: wm,
-                    now,
-                    requests: &mut self.requests,
-                };
-                let r = self.trigger.on_element(v_ref, ts, &w, ts_state, &mut tcx);
-                apply_requests(&mut self.timers, &mut self.requests, &slot.key, &w);
-                let element = if i == last {
-                    value.take().expect("present until the last window")
-                } else {
-                    v_ref.clone()
-                };
-                let contents = &mut self.contents;
-                let acc = find_or_insert(&mut slot.contents, &state_w, || contents.create());
-                self.contents.add(acc, ts, element);
-                self.fire_or_purge(r, &mut slot, &state_w, &w, now, cx)?;
-                cleanup_timer(&mut self.timers, rules, &slot.key, &w, true);
-            }
-            self.scratch = windows;
-            if skipped && rules.element_late(ts, wm) {
-                if let (Some(tag), Some(v)) = (&self.late_tag, value) {
-                    cx.sides.give(tag, ts, v);
-                }
-            }
-            self.put_back(slot);
-        }
-        Ok(())
+        // The table is moved out for the batch (no allocation) so that each record's slot is
+        // looked up once and worked on in place while the window methods borrow the operator.
+        let mut keys = std::mem::take(&mut self.keys);
+        let r = self.add_batch(&mut keys, batch, cx);
+        self.keys = keys;
+        r
     }
 
     fn on_watermark(&mut self, wm: Timestamp, cx: &mut UnaryCx<'_, O>) -> Result<bool> {
