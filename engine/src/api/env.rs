@@ -317,7 +317,7 @@ impl Env {
         let specs: Vec<SpecSummary> = nodes
             .iter()
             .map(|n| SpecSummary {
-                name: n.name.to_string().into(),
+                name: n.name.clone(),
                 inputs: n.inputs.clone(),
                 side_ports: n.side_ports.clone(),
             })

@@ -159,41 +159,31 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
     }
 }
 
-impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> OnInput<A, First> for CoProcessOp<P, A, B, O> {
-    fn on_batch(&mut self, _input: usize, batch: &mut Batch<A>) -> Result<()> {
-        for (ts, v) in batch.drain(..) {
-            self.run(|f, pc| f.process_element1(v, pc), ts)?;
+macro_rules! co_input {
+    ($marker:ty, $t:ident, $method:ident, $index:expr) => {
+        impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> OnInput<$t, $marker>
+            for CoProcessOp<P, A, B, O>
+        {
+            fn on_batch(&mut self, _input: usize, batch: &mut Batch<$t>) -> Result<()> {
+                for (ts, v) in batch.drain(..) {
+                    self.run(|f, pc| f.$method(v, pc), ts)?;
+                }
+                self.batch_done()
+            }
+            fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
+                self.watermark($index, wm)
+            }
+            fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
+                self.barrier($index, epoch)
+            }
+            fn on_end(&mut self, _input: usize) -> Result<()> {
+                self.end($index)
+            }
         }
-        self.batch_done()
-    }
-    fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
-        self.watermark(0, wm)
-    }
-    fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
-        self.barrier(0, epoch)
-    }
-    fn on_end(&mut self, _input: usize) -> Result<()> {
-        self.end(0)
-    }
+    };
 }
-
-impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> OnInput<B, Second> for CoProcessOp<P, A, B, O> {
-    fn on_batch(&mut self, _input: usize, batch: &mut Batch<B>) -> Result<()> {
-        for (ts, v) in batch.drain(..) {
-            self.run(|f, pc| f.process_element2(v, pc), ts)?;
-        }
-        self.batch_done()
-    }
-    fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
-        self.watermark(1, wm)
-    }
-    fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
-        self.barrier(1, epoch)
-    }
-    fn on_end(&mut self, _input: usize) -> Result<()> {
-        self.end(1)
-    }
-}
+co_input!(First, A, process_element1, 0);
+co_input!(Second, B, process_element2, 1);
 
 pub(crate) struct CoProcessFactory<P, A, B, O>(pub(crate) P, pub(crate) PhantomData<fn(A, B) -> O>);
 
