@@ -142,7 +142,9 @@ impl Env {
         self
     }
 
-    /// Interval of periodic watermark emission (default 200 ms).
+    /// Interval of periodic watermark emission and idleness checks, in milliseconds of
+    /// processing time (default 200, as Flink's `autoWatermarkInterval`; 0 turns periodic
+    /// emission off).
     pub fn watermark_interval_ms(self, ms: i64) -> Self {
         self.inner.borrow_mut().watermark_interval_ms = ms;
         self

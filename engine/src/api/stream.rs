@@ -19,7 +19,7 @@ use crate::operators::sink::{Sink, SinkOp};
 use crate::operators::timestamps::AssignTimestamps;
 use crate::operators::unary::{Unary, UnaryFactory};
 use crate::operators::{Counter, Output, OutputTag, SideOutputs};
-use crate::time::{TimestampAssigner, WatermarkStrategy, MIN_WATERMARK};
+use crate::time::{TimestampAssigner, WatermarkGenerator, WatermarkStrategy};
 
 /// A stream of records of type `T` (Flink's `DataStream`).
 ///
@@ -288,20 +288,18 @@ impl<T: Data> DataStream<T> {
     /// assert_eq!(stamped.take(), vec![0, 0]);
     /// ```
     #[track_caller]
-    pub fn assign_timestamps_and_watermarks<A: TimestampAssigner<T>>(
+    pub fn assign_timestamps_and_watermarks<A, G>(
         &self,
-        strategy: WatermarkStrategy<T, A>,
-    ) -> DataStream<T> {
+        strategy: WatermarkStrategy<T, A, G>,
+    ) -> DataStream<T>
+    where
+        A: TimestampAssigner<T>,
+        G: WatermarkGenerator<T>,
+    {
         let interval_ms = self.env.inner.borrow().watermark_interval_ms;
         self.unary(
             op_name("assign_timestamps_and_watermarks"),
-            AssignTimestamps {
-                strategy,
-                interval_ms,
-                max_ts: MIN_WATERMARK,
-                emitted: MIN_WATERMARK,
-                last_emit_at: None,
-            },
+            AssignTimestamps::new(strategy, interval_ms),
         )
     }
 

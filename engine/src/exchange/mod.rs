@@ -27,6 +27,8 @@ pub(crate) enum Msg<T> {
     Data(Batch<T>),
     /// The sender's watermark advanced.
     Watermark(Timestamp),
+    /// The sender went idle (`true`) or active again.
+    Idle(bool),
     /// Checkpoint barrier of an epoch.
     Barrier(u64),
     /// The sender will send nothing more.

@@ -149,6 +149,7 @@ async fn receive<T: Clone + Send + 'static>(
             None => return Err(SpateError::PeerFailed { shard: me }),
             Some(Msg::Data(mut b)) => port.push(&mut b)?,
             Some(Msg::Watermark(w)) => port.watermark(w)?,
+            Some(Msg::Idle(i)) => port.idle(i)?,
             Some(Msg::Barrier(e)) => port.barrier(e)?,
             Some(Msg::End) => {
                 port.end()?;
@@ -207,6 +208,11 @@ impl<T: Clone + Send + 'static, P: Partition<T>> Push<T> for ExchangeSend<T, P> 
     fn watermark(&mut self, wm: Timestamp) -> Result<()> {
         self.broadcast(|| Msg::Watermark(wm));
         self.local.watermark(wm)
+    }
+
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.broadcast(|| Msg::Idle(idle));
+        self.local.idle(idle)
     }
 
     fn barrier(&mut self, epoch: u64) -> Result<()> {

@@ -67,6 +67,16 @@ impl TwoInputs {
         self.frontier.advance(i, wm)
     }
 
+    /// Input `i` went idle or active; the combined watermark if that advanced it.
+    pub(crate) fn set_idle(&mut self, i: usize, idle: bool) -> Option<Timestamp> {
+        self.frontier.set_idle(i, idle)
+    }
+
+    /// Whether both inputs together went idle or active, if that changed.
+    pub(crate) fn idle_change(&mut self) -> Option<bool> {
+        self.frontier.idle_change()
+    }
+
     /// Input `i` delivered barrier `epoch`; the barrier to forward, if any.
     pub(crate) fn barrier(&mut self, i: usize, epoch: u64) -> Option<u64> {
         self.barriers[i] = self.barriers[i].max(epoch);
@@ -127,11 +137,19 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
     }
 
     fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        if let Some(w) = self.progress.advance(input, wm) {
-            self.out.watermark(w)?;
-            self.sides.watermark(w)?;
-        }
-        Ok(())
+        let w = self.progress.advance(input, wm);
+        self.forward(w)
+    }
+
+    fn idle(&mut self, input: usize, idle: bool) -> Result<()> {
+        let w = self.progress.set_idle(input, idle);
+        self.forward(w)
+    }
+
+    fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
+        let status = self.progress.idle_change();
+        self.out.progress(w, status)?;
+        self.sides.progress(w, status)
     }
 
     fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
@@ -146,10 +164,7 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
         if let Some(e) = barrier {
             self.out.barrier(e)?;
         }
-        if let Some(w) = wm {
-            self.out.watermark(w)?;
-            self.sides.watermark(w)?;
-        }
+        self.forward(wm)?;
         if all_ended {
             self.run(|f, pc| f.finish(pc), crate::time::NO_TIMESTAMP)?;
             self.out.end()?;
@@ -172,6 +187,9 @@ macro_rules! co_input {
             }
             fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
                 self.watermark($index, wm)
+            }
+            fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
+                self.idle($index, idle)
             }
             fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
                 self.barrier($index, epoch)

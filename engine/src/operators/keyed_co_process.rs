@@ -107,16 +107,24 @@ where
     }
 
     fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        if let Some(w) = self.progress.advance(input, wm) {
-            self.forward_watermark(w)?;
-        }
-        Ok(())
+        let w = self.progress.advance(input, wm);
+        self.forward(w)
     }
 
-    fn forward_watermark(&mut self, w: Timestamp) -> Result<()> {
-        self.fire(TimeDomain::EventTime, w)?;
-        self.out.watermark(w)?;
-        self.sides.watermark(w)
+    fn idle(&mut self, input: usize, idle: bool) -> Result<()> {
+        let w = self.progress.set_idle(input, idle);
+        self.forward(w)
+    }
+
+    /// Fires event-time timers up to a new combined watermark, then forwards it and any
+    /// change of idleness.
+    fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
+        let status = self.progress.idle_change();
+        if let Some(w) = w {
+            self.fire(TimeDomain::EventTime, w)?;
+        }
+        self.out.progress(w, status)?;
+        self.sides.progress(w, status)
     }
 
     fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
@@ -131,9 +139,7 @@ where
         if let Some(e) = barrier {
             self.out.barrier(e)?;
         }
-        if let Some(w) = wm {
-            self.forward_watermark(w)?;
-        }
+        self.forward(wm)?;
         if all_ended {
             self.ended = true;
             self.timers.processing.clear();
@@ -164,6 +170,9 @@ macro_rules! keyed_input {
             }
             fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
                 self.watermark($index, wm)
+            }
+            fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
+                self.idle($index, idle)
             }
             fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
                 self.barrier($index, epoch)

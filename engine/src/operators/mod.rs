@@ -48,6 +48,9 @@ pub(crate) trait Push<T> {
     fn push(&mut self, batch: &mut Batch<T>) -> Result<()>;
     /// Event time has advanced to `wm` on this input.
     fn watermark(&mut self, wm: Timestamp) -> Result<()>;
+    /// This input went idle (`true`: it no longer holds event time back) or active again
+    /// (Flink's `WatermarkStatus`).
+    fn idle(&mut self, idle: bool) -> Result<()>;
     /// Checkpoint barrier `epoch` passed on this input.
     fn barrier(&mut self, epoch: u64) -> Result<()>;
     /// This input has ended: nothing follows.

@@ -104,6 +104,27 @@ impl<T: Clone> Output<T> {
         self.targets.iter_mut().try_for_each(|t| t.watermark(wm))
     }
 
+    /// Forwards a combined input's progress: becoming active goes before the watermark it
+    /// brings, going idle after the watermark it released.
+    pub(crate) fn progress(&mut self, wm: Option<Timestamp>, idle: Option<bool>) -> Result<()> {
+        if idle == Some(false) {
+            self.idle(false)?;
+        }
+        if let Some(w) = wm {
+            self.watermark(w)?;
+        }
+        if idle == Some(true) {
+            self.idle(true)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes, then forwards a change of idleness to every consumer.
+    pub(crate) fn idle(&mut self, idle: bool) -> Result<()> {
+        self.flush()?;
+        self.targets.iter_mut().try_for_each(|t| t.idle(idle))
+    }
+
     /// Flushes, then forwards the barrier to every consumer.
     pub(crate) fn barrier(&mut self, epoch: u64) -> Result<()> {
         self.flush()?;

@@ -13,6 +13,7 @@ use crate::time::Timestamp;
 pub(crate) trait OnInput<T, M = ()> {
     fn on_batch(&mut self, input: usize, batch: &mut Batch<T>) -> Result<()>;
     fn on_watermark(&mut self, input: usize, wm: Timestamp) -> Result<()>;
+    fn on_idle(&mut self, input: usize, idle: bool) -> Result<()>;
     fn on_barrier(&mut self, input: usize, epoch: u64) -> Result<()>;
     fn on_end(&mut self, input: usize) -> Result<()>;
 }
@@ -45,6 +46,10 @@ impl<O: OnInput<T, M>, T, M> Push<T> for Port<O, T, M> {
     fn watermark(&mut self, wm: Timestamp) -> Result<()> {
         let _g = OperatorGuard::enter(self.node);
         self.op.borrow_mut().on_watermark(self.input, wm)
+    }
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        let _g = OperatorGuard::enter(self.node);
+        self.op.borrow_mut().on_idle(self.input, idle)
     }
     fn barrier(&mut self, epoch: u64) -> Result<()> {
         let _g = OperatorGuard::enter(self.node);

@@ -80,10 +80,12 @@ struct Slot {
     tag: u64,
     type_id: TypeId,
     ptr: *mut (),
-    // SAFETY: (all four) call only with this slot's own `ptr`; they were made for its type.
+    // SAFETY: (all five) call only with this slot's own `ptr`; they were made for its type.
     flush: unsafe fn(*mut ()) -> Result<()>,
     // SAFETY: see above.
     watermark: unsafe fn(*mut (), Timestamp) -> Result<()>,
+    // SAFETY: see above.
+    idle: unsafe fn(*mut (), bool) -> Result<()>,
     // SAFETY: see above.
     end: unsafe fn(*mut ()) -> Result<()>,
     // SAFETY: see above; called once, from `Drop`.
@@ -113,6 +115,14 @@ unsafe fn watermark_fn<X: Clone + 'static>(p: *mut (), wm: Timestamp) -> Result<
     // SAFETY: as in `flush_fn`.
     unsafe { (*(p as *mut Output<X>)).watermark(wm) }
 }
+/// Forwards a change of idleness through the `Output<X>` behind `p`.
+///
+/// # Safety
+/// As for [`flush_fn`].
+unsafe fn idle_fn<X: Clone + 'static>(p: *mut (), idle: bool) -> Result<()> {
+    // SAFETY: as in `flush_fn`.
+    unsafe { (*(p as *mut Output<X>)).idle(idle) }
+}
 /// Ends the `Output<X>` behind `p`.
 ///
 /// # Safety
@@ -141,6 +151,7 @@ impl SideOutputs {
             ptr,
             flush: flush_fn::<X>,
             watermark: watermark_fn::<X>,
+            idle: idle_fn::<X>,
             end: end_fn::<X>,
             drop: drop_fn::<X>,
         });
@@ -173,6 +184,27 @@ impl SideOutputs {
         self.slots
             .iter()
             .try_for_each(|s| unsafe { (s.watermark)(s.ptr, wm) })
+    }
+
+    /// As [`Output::progress`], for every side output.
+    pub(crate) fn progress(&mut self, wm: Option<Timestamp>, idle: Option<bool>) -> Result<()> {
+        if idle == Some(false) {
+            self.idle(false)?;
+        }
+        if let Some(w) = wm {
+            self.watermark(w)?;
+        }
+        if idle == Some(true) {
+            self.idle(true)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn idle(&mut self, idle: bool) -> Result<()> {
+        // SAFETY: as in `flush`.
+        self.slots
+            .iter()
+            .try_for_each(|s| unsafe { (s.idle)(s.ptr, idle) })
     }
 
     pub(crate) fn end(&mut self) -> Result<()> {

@@ -36,6 +36,11 @@ pub(crate) trait Unary: Clone + Send + 'static {
     fn on_watermark(&mut self, _wm: Timestamp, _cx: &mut UnaryCx<'_, Self::Out>) -> Result<bool> {
         Ok(true)
     }
+    /// The input went idle or active again, before that is forwarded. `false` swallows it
+    /// (an operator that makes its own watermarks decides its own idleness).
+    fn on_idle(&mut self, _idle: bool, _cx: &mut UnaryCx<'_, Self::Out>) -> Result<bool> {
+        Ok(true)
+    }
     /// The input ended, before the outputs end.
     fn on_end(&mut self, _cx: &mut UnaryCx<'_, Self::Out>) -> Result<()> {
         Ok(())
@@ -91,6 +96,14 @@ impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
         if self.with_cx(|l, cx| l.on_watermark(wm, cx))? {
             self.out.watermark(wm)?;
             self.sides.watermark(wm)?;
+        }
+        Ok(())
+    }
+
+    fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
+        if self.with_cx(|l, cx| l.on_idle(idle, cx))? {
+            self.out.idle(idle)?;
+            self.sides.idle(idle)?;
         }
         Ok(())
     }

@@ -40,10 +40,13 @@ impl<T: Clone> OnInput<T> for Merge<T> {
     }
 
     fn on_watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        match self.frontier.advance(input, wm) {
-            Some(w) => self.out.watermark(w),
-            None => Ok(()),
-        }
+        let w = self.frontier.advance(input, wm);
+        self.out.progress(w, self.frontier.idle_change())
+    }
+
+    fn on_idle(&mut self, input: usize, idle: bool) -> Result<()> {
+        let w = self.frontier.set_idle(input, idle);
+        self.out.progress(w, self.frontier.idle_change())
     }
 
     fn on_barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
@@ -59,9 +62,8 @@ impl<T: Clone> OnInput<T> for Merge<T> {
     fn on_end(&mut self, input: usize) -> Result<()> {
         // An ended input no longer holds barriers back.
         self.barriers[input] = u64::MAX;
-        if let Some(w) = self.frontier.end(input) {
-            self.out.watermark(w)?;
-        }
+        let w = self.frontier.end(input);
+        self.out.progress(w, self.frontier.idle_change())?;
         if self.frontier.all_ended() {
             self.out.end()?;
         }

@@ -7,10 +7,13 @@
 //! with a [`ManualClock`].
 
 mod clock;
+mod generator;
 mod timers;
 mod watermark;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub(crate) use generator::IdlenessTimer;
+pub use generator::{BoundedOutOfOrderness, NoWatermarks, WatermarkGenerator, WatermarkOutput};
 pub use timers::TimeDomain;
 pub(crate) use timers::TimerService;
 pub use watermark::{Frontier, RecordTimestamps, TimestampAssigner, WatermarkStrategy};

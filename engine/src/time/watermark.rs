@@ -2,6 +2,7 @@
 
 use std::marker::PhantomData;
 
+use super::generator::{BoundedOutOfOrderness, NoWatermarks, WatermarkGenerator};
 use super::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
 
 /// Takes a record's event-time timestamp from the record (Flink's `TimestampAssigner`).
@@ -31,34 +32,48 @@ impl<T> TimestampAssigner<T> for RecordTimestamps {
     }
 }
 
-/// How a stream's records get their event-time timestamps and how watermarks follow them.
+/// How a stream's records get their event-time timestamps and how watermarks follow them
+/// (Flink's `WatermarkStrategy`): a [`TimestampAssigner`] plus a [`WatermarkGenerator`].
 ///
-/// Applied with `DataStream::assign_timestamps_and_watermarks`. Watermarks are emitted
-/// periodically (the environment's watermark interval, checked once per batch) or, with
-/// [`punctuated`](Self::punctuated), after every record.
+/// Applied with `DataStream::assign_timestamps_and_watermarks`. A periodic generator emits
+/// every watermark interval of processing time (`Env::watermark_interval_ms`, default
+/// 200 ms; 0 turns periodic emission off); [`punctuated`](Self::punctuated) emits after
+/// every record instead. [`with_idleness`](Self::with_idleness) lets a split that receives
+/// nothing stop holding back the watermark downstream. The end of a bounded input is
+/// watermark `+∞` whatever the strategy.
 ///
 /// # Examples
 ///
 /// ```
-/// use spate::time::WatermarkStrategy;
-/// // Records are `(key, timestamp)`; allow them to be up to 5 ms out of order.
+/// use spate::prelude::*;
+/// // Records are `(key, timestamp)`; allow them to be up to 5 ms out of order, and let a
+/// // split that has had no record for a second not hold the others back.
 /// let s = WatermarkStrategy::for_bounded_out_of_orderness(5)
-///     .with_timestamp_assigner(|r: &(u32, i64)| r.1);
-/// assert_eq!(s.watermark_for(100), 94);
+///     .with_timestamp_assigner(|r: &(u32, i64)| r.1)
+///     .with_idleness(1000);
+/// let env = Env::new().shards(2);
+/// let out = env
+///     .from_iter(vec![(1u32, 100i64)])
+///     .assign_timestamps_and_watermarks(s)
+///     .collect();
+/// env.execute().unwrap();
+/// assert_eq!(out.take(), vec![(1, 100)]);
 /// ```
-pub struct WatermarkStrategy<T, A = RecordTimestamps> {
+pub struct WatermarkStrategy<T, A = RecordTimestamps, G = BoundedOutOfOrderness> {
     pub(crate) assigner: A,
-    pub(crate) out_of_orderness: i64,
+    pub(crate) generator: G,
     pub(crate) punctuated: bool,
+    pub(crate) idle_timeout_ms: Option<i64>,
     _t: PhantomData<fn(&T)>,
 }
 
-impl<T, A: Clone> Clone for WatermarkStrategy<T, A> {
+impl<T, A: Clone, G: Clone> Clone for WatermarkStrategy<T, A, G> {
     fn clone(&self) -> Self {
         WatermarkStrategy {
             assigner: self.assigner.clone(),
-            out_of_orderness: self.out_of_orderness,
+            generator: self.generator.clone(),
             punctuated: self.punctuated,
+            idle_timeout_ms: self.idle_timeout_ms,
             _t: PhantomData,
         }
     }
@@ -68,12 +83,7 @@ impl<T> WatermarkStrategy<T> {
     /// Watermark = highest timestamp seen − `max_out_of_orderness_ms` − 1, as Flink's
     /// `BoundedOutOfOrdernessWatermarks`.
     pub fn for_bounded_out_of_orderness(max_out_of_orderness_ms: i64) -> Self {
-        WatermarkStrategy {
-            assigner: RecordTimestamps,
-            out_of_orderness: max_out_of_orderness_ms.max(0),
-            punctuated: false,
-            _t: PhantomData,
-        }
+        Self::for_generator(BoundedOutOfOrderness::new(max_out_of_orderness_ms))
     }
 
     /// Timestamps never decrease: watermark = highest timestamp seen − 1.
@@ -82,35 +92,55 @@ impl<T> WatermarkStrategy<T> {
     }
 }
 
-impl<T, A> WatermarkStrategy<T, A> {
+impl<T> WatermarkStrategy<T, RecordTimestamps, NoWatermarks> {
+    /// No watermarks: event time advances only when the input ends.
+    pub fn no_watermarks() -> Self {
+        Self::for_generator(NoWatermarks)
+    }
+}
+
+impl<T, G: WatermarkGenerator<T>> WatermarkStrategy<T, RecordTimestamps, G> {
+    /// Watermarks decided by a custom generator, periodic or punctuated.
+    pub fn for_generator(generator: G) -> Self {
+        WatermarkStrategy {
+            assigner: RecordTimestamps,
+            generator,
+            punctuated: false,
+            idle_timeout_ms: None,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T, A, G> WatermarkStrategy<T, A, G> {
     /// Takes each record's timestamp from the record.
-    pub fn with_timestamp_assigner<F>(self, f: F) -> WatermarkStrategy<T, F>
+    pub fn with_timestamp_assigner<F>(self, f: F) -> WatermarkStrategy<T, F, G>
     where
         F: Fn(&T) -> Timestamp + Clone + Send + 'static,
     {
         WatermarkStrategy {
             assigner: f,
-            out_of_orderness: self.out_of_orderness,
+            generator: self.generator,
             punctuated: self.punctuated,
+            idle_timeout_ms: self.idle_timeout_ms,
             _t: PhantomData,
         }
     }
 
-    /// Emits a watermark after every record instead of periodically: deterministic results
-    /// for tests, at a per-record cost.
+    /// Asks the generator for a watermark after every record instead of periodically:
+    /// deterministic results for tests, at a per-record cost.
     pub fn punctuated(mut self) -> Self {
         self.punctuated = true;
         self
     }
 
-    /// The watermark this strategy derives from the highest timestamp seen so far.
-    pub fn watermark_for(&self, max_timestamp: Timestamp) -> Timestamp {
-        if max_timestamp == MIN_WATERMARK {
-            return MIN_WATERMARK;
-        }
-        max_timestamp
-            .saturating_sub(self.out_of_orderness)
-            .saturating_sub(1)
+    /// A split that has received no record for longer than `timeout_ms` of processing time
+    /// (checked at each watermark interval) is marked idle: it no longer holds back the
+    /// watermark of the operators it feeds, until its next record (Flink's
+    /// `withIdleness`).
+    pub fn with_idleness(mut self, timeout_ms: i64) -> Self {
+        self.idle_timeout_ms = Some(timeout_ms.max(0));
+        self
     }
 }
 
@@ -126,6 +156,7 @@ pub struct Frontier {
     idle: Vec<bool>,
     live: usize,
     current: Timestamp,
+    reported_idle: bool,
 }
 
 impl Frontier {
@@ -137,6 +168,7 @@ impl Frontier {
             idle: vec![false; inputs],
             live: inputs,
             current: MIN_WATERMARK,
+            reported_idle: false,
         }
     }
 
@@ -169,6 +201,16 @@ impl Frontier {
         }
         self.idle[i] = idle;
         self.recompute()
+    }
+
+    /// Whether the combined stream is idle — every input that has not ended is idle — if
+    /// that changed since the last call (to forward as a status change downstream).
+    pub fn idle_change(&mut self) -> Option<bool> {
+        let idle = self.live > 0 && (0..self.idle.len()).all(|i| self.ended[i] || self.idle[i]);
+        (idle != self.reported_idle).then(|| {
+            self.reported_idle = idle;
+            idle
+        })
     }
 
     /// Input `i` ended; returns the new combined watermark if that advanced it.
@@ -227,25 +269,22 @@ mod tests {
         assert_eq!(f.advance(0, 10), None);
         assert_eq!(f.advance(2, 20), Some(10));
         assert_eq!(f.set_idle(0, true), Some(20));
+        assert_eq!(f.idle_change(), None);
         assert_eq!(f.set_idle(2, true), None, "all idle: the watermark stays");
         assert_eq!(f.current(), 20);
+        assert_eq!(f.idle_change(), Some(true), "all idle: the stream is idle");
+        assert_eq!(f.idle_change(), None, "reported once");
         assert_eq!(
             f.advance(1, 15),
             None,
             "an input that wakes up below the watermark"
         );
+        assert_eq!(f.idle_change(), Some(false), "an input woke up");
         assert_eq!(f.advance(1, 40), Some(40));
         assert_eq!(f.end(1), None);
         assert_eq!(f.end(0), None);
         assert!(!f.all_ended());
         assert_eq!(f.end(2), Some(MAX_WATERMARK));
         assert!(f.all_ended());
-    }
-
-    #[test]
-    fn bounded_out_of_orderness_subtracts_one_like_flink() {
-        let s = WatermarkStrategy::<i64>::for_bounded_out_of_orderness(0);
-        assert_eq!(s.watermark_for(1000), 999);
-        assert_eq!(s.watermark_for(MIN_WATERMARK), MIN_WATERMARK);
     }
 }
