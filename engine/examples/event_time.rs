@@ -20,6 +20,8 @@
 //! records are late then depends on how the file was split. Use `--shards 1` to read it in
 //! file order.
 
+mod common;
+
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -29,6 +31,8 @@ use spate::window::{
     WindowAssigner, WindowContext,
 };
 use spate::WindowedStream;
+
+use common::Event;
 
 /// Command-line arguments.
 #[derive(Parser, Debug, Clone)]
@@ -91,39 +95,6 @@ fn parse_window(spec: &str) -> Result<WindowSpec, String> {
     }
 }
 
-/// One input record, with its line kept for the late-data file.
-#[derive(Debug, Clone)]
-struct Event {
-    key: String,
-    ts: i64,
-    value: i64,
-    line: String,
-}
-
-fn parse_event(line: &str) -> Result<Event, String> {
-    let fields: Vec<&str> = line.split(',').collect();
-    if fields.len() != 3 {
-        return Err(format!(
-            "expected 3 fields key,timestamp_ms,value, found {}",
-            fields.len()
-        ));
-    }
-    let ts = fields[1]
-        .trim()
-        .parse::<i64>()
-        .map_err(|e| format!("timestamp '{}': {e}", fields[1].trim()))?;
-    let value = fields[2]
-        .trim()
-        .parse::<i64>()
-        .map_err(|e| format!("value '{}': {e}", fields[2].trim()))?;
-    Ok(Event {
-        key: fields[0].trim().to_string(),
-        ts,
-        value,
-        line: line.to_string(),
-    })
-}
-
 /// Count, sum, min and max of the values in a window.
 #[derive(Debug, Clone, Copy)]
 struct Stats;
@@ -180,32 +151,7 @@ where
 
 /// Builds the job; returns the window results and the late records.
 fn build(env: &Env, args: &Args, spec: WindowSpec) -> (DataStream<Row>, DataStream<Event>) {
-    let malformed = OutputTag::<String>::new("malformed");
-    let (strict, input) = (args.strict, args.input.display().to_string());
-    let m = malformed.clone();
-    let events = env.read_lines_numbered(&args.input).process(
-        move |(n, line): (u64, String), ctx: &mut ProcessContext<'_, Event>| {
-            if line.trim().is_empty() {
-                return Ok(());
-            }
-            match parse_event(&line) {
-                Ok(e) => ctx.collect(e),
-                Err(why) if strict => {
-                    return Err(SpateError::BadInput {
-                        source_name: input.clone(),
-                        position: format!("line {n}"),
-                        message: format!("{why}: {line}"),
-                    }
-                    .into());
-                }
-                Err(why) => ctx.output(&m, format!("{input}:{n}: {why}: {line}")),
-            }
-            Ok(())
-        },
-    );
-    events
-        .side_output(&malformed)
-        .add_sink("malformed lines", Stderr);
+    let events = common::read_csv(env, &args.input, args.strict, common::parse_event);
     let strategy = WatermarkStrategy::for_bounded_out_of_orderness(args.out_of_orderness)
         .with_timestamp_assigner(|e: &Event| e.ts);
     let strategy = if args.punctuated {
@@ -228,17 +174,6 @@ fn build(env: &Env, args: &Args, spec: WindowSpec) -> (DataStream<Row>, DataStre
     };
     let late_records = rows.side_output(&late);
     (rows, late_records)
-}
-
-/// Writes reports to standard error.
-#[derive(Clone)]
-struct Stderr;
-
-impl spate::io::Sink<String> for Stderr {
-    fn write(&mut self, line: String, _ts: Option<i64>) -> Result<(), UserError> {
-        eprintln!("malformed: {line}");
-        Ok(())
-    }
 }
 
 fn run(args: &Args) -> anyhow::Result<JobResult> {
@@ -287,15 +222,7 @@ mod tests {
         }
     }
 
-    fn lines(p: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_to_string(p)
-            .unwrap_or_default()
-            .lines()
-            .map(String::from)
-            .collect();
-        v.sort();
-        v
-    }
+    use common::sorted_lines as lines;
 
     #[test]
     fn window_specs_parse_and_bad_ones_say_why() {

@@ -8,6 +8,8 @@
 //! cargo run --release --example session_window -- --input clicks.csv --gap 1800000
 //! ```
 
+mod common;
+
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -52,19 +54,7 @@ fn parse_click(line: &str) -> Result<(String, i64), String> {
 type Session = (String, i64, i64, u64);
 
 fn sessions(env: &Env, args: &Args) -> DataStream<Session> {
-    let input = args.input.display().to_string();
-    env.read_lines_numbered(&args.input)
-        .process(
-            move |(n, line): (u64, String), ctx: &mut ProcessContext<'_, (String, i64)>| {
-                if !line.trim().is_empty() {
-                    match parse_click(&line) {
-                        Ok(c) => ctx.collect(c),
-                        Err(why) => eprintln!("malformed: {input}:{n}: {why}: {line}"),
-                    }
-                }
-                Ok(())
-            },
-        )
+    common::read_csv(env, &args.input, false, parse_click)
         .assign_timestamps_and_watermarks(
             WatermarkStrategy::for_bounded_out_of_orderness(args.out_of_orderness)
                 .with_timestamp_assigner(|c: &(String, i64)| c.1),
