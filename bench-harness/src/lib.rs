@@ -3,9 +3,9 @@
 //! The Spate benchmark harness: the jobs it measures, and how it measures them.
 //!
 //! ```text
-//!   spate-bench (binary)     CLI: keyed-count | chain | report
+//!   spate-bench (binary)     CLI: keyed-count | chain | window | report
 //!     │   runs R repeats of
-//!   jobs                     the measured pipelines + a counting sink
+//!   jobs, windows            the measured pipelines + a counting sink
 //!     │   each wrapped by
 //!   measure                  wall time, CPU seconds (getrusage), peak RSS (VmHWM)
 //!     │   recorded with
@@ -23,3 +23,4 @@
 pub mod jobs;
 pub mod measure;
 pub mod meta;
+pub mod windows;

@@ -3,6 +3,7 @@
 //! ```text
 //! spate-bench [keyed-count] [--events N] [--keys K] [--shards S] [--repeat R] [--batch-size B]
 //! spate-bench chain         [same flags]
+//! spate-bench window        [--kind tumbling|sliding|sliding-unsliced|session] [--per-ms P] [same flags]
 //! spate-bench report        [--out results/foundation.md] [--criterion results/criterion-exchange.txt]
 //! ```
 //!
@@ -21,6 +22,7 @@ use serde_json::{json, Value};
 use spate_bench::jobs::{self, JobSize};
 use spate_bench::measure::{measure, median, Sample};
 use spate_bench::meta::Meta;
+use spate_bench::windows::{self, WindowKind};
 
 mod report;
 
@@ -47,6 +49,9 @@ enum Cmd {
     KeyedCount(JobArgs),
     /// generate → map → filter → map → counting sink, fused on each shard, no exchange.
     Chain(JobArgs),
+    /// generate → event-time windows counting per key → counting sink; `--kind` picks the
+    /// windows (sliding vs sliding-unsliced is the slicing ratio).
+    Window(WindowArgs),
     /// Render the latest run of each benchmark in runs.jsonl as a Markdown table.
     Report(report::ReportArgs),
 }
@@ -77,11 +82,25 @@ struct JobArgs {
     no_record: bool,
 }
 
+/// Flags of the window benchmark.
+#[derive(Args, Debug, Clone)]
+struct WindowArgs {
+    /// Which windows.
+    #[arg(long, value_enum, default_value_t = WindowKind::Sliding)]
+    kind: WindowKind,
+    /// Records per millisecond of event time.
+    #[arg(long, default_value_t = 1000)]
+    per_ms: u64,
+    #[command(flatten)]
+    job: JobArgs,
+}
+
 /// Which job a benchmark runs.
 #[derive(Clone, Copy, Debug)]
 enum Bench {
     KeyedCount,
     Chain,
+    Window(WindowKind, u64),
 }
 
 impl Bench {
@@ -89,6 +108,7 @@ impl Bench {
         match self {
             Bench::KeyedCount => "keyed-count",
             Bench::Chain => "chain",
+            Bench::Window(kind, _) => kind.name(),
         }
     }
 
@@ -96,13 +116,15 @@ impl Bench {
         match self {
             Bench::KeyedCount => jobs::keyed_count(size),
             Bench::Chain => jobs::chain(size),
+            Bench::Window(kind, per_ms) => windows::window_count(size, kind, per_ms),
         }
     }
 
-    fn expected(self, events: u64) -> u64 {
+    fn expected(self, size: &JobSize) -> u64 {
         match self {
-            Bench::KeyedCount => events,
-            Bench::Chain => jobs::chain_expected(events),
+            Bench::KeyedCount => size.events,
+            Bench::Chain => jobs::chain_expected(size.events),
+            Bench::Window(kind, per_ms) => windows::window_expected(size, kind, per_ms),
         }
     }
 }
@@ -123,6 +145,7 @@ fn main() -> anyhow::Result<()> {
         None => run_bench(Bench::KeyedCount, &cli.job),
         Some(Cmd::KeyedCount(a)) => run_bench(Bench::KeyedCount, &a),
         Some(Cmd::Chain(a)) => run_bench(Bench::Chain, &a),
+        Some(Cmd::Window(w)) => run_bench(Bench::Window(w.kind, w.per_ms), &w.job),
         Some(Cmd::Report(a)) => report::run(&a),
     }
 }
@@ -172,7 +195,7 @@ fn run_bench(bench: Bench, a: &JobArgs) -> anyhow::Result<()> {
         shards: a.shards.unwrap_or(meta.cores),
         batch_size: a.batch_size,
     };
-    let expected = bench.expected(a.events);
+    let expected = bench.expected(&size);
     println!(
         "{}: events={} keys={} shards={} batch={} | {} cores, {} | {}{}",
         bench.name(),
@@ -227,7 +250,11 @@ fn run_bench(bench: Bench, a: &JobArgs) -> anyhow::Result<()> {
         "date": meta.date,
         "config": {
             "events": size.events,
-            "keys": matches!(bench, Bench::KeyedCount).then_some(size.keys),
+            "keys": (!matches!(bench, Bench::Chain)).then_some(size.keys),
+            "per_ms": match bench {
+                Bench::Window(_, per_ms) => Some(per_ms),
+                _ => None,
+            },
             "batch_size": size.batch_size,
             "repeat": a.repeat,
             "records_to_sink": expected,

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use spate::prelude::*;
-use spate::window::{SessionWindows, SlidingWindows, TimeWindow, TumblingWindows, WindowContext};
+use spate::window::{
+    AggregateFunction, SessionWindows, SlidingWindows, TimeWindow, TumblingWindows, WindowContext,
+};
 
 type Rec = (u8, i64, i64); // (key, timestamp, value)
 type Fired = (u8, i64, i64, Vec<i64>); // (key, start, end, sorted values)
@@ -154,6 +156,42 @@ fn run(
     shards: usize,
     batch: usize,
 ) -> (Vec<Fired>, Vec<Rec>) {
+    run_with(input, kind, delay, lateness, shards, batch, false)
+}
+
+/// The values of a window, sorted: an aggregate whose result does not depend on order.
+#[derive(Clone)]
+struct Collect;
+
+impl AggregateFunction<Rec, Vec<i64>> for Collect {
+    type Acc = Vec<i64>;
+    fn create_accumulator(&self) -> Vec<i64> {
+        Vec::new()
+    }
+    fn add(&self, r: Rec, acc: &mut Vec<i64>) {
+        acc.push(r.2);
+    }
+    fn get_result(&self, acc: &Vec<i64>) -> Vec<i64> {
+        let mut v = acc.clone();
+        v.sort();
+        v
+    }
+    fn merge(&self, acc: &mut Vec<i64>, other: Vec<i64>) {
+        acc.extend(other);
+    }
+}
+
+/// Runs the job with `process` over all elements or, when `aggregate`, with
+/// `aggregate_process` (which runs sliding windows on shared slices).
+fn run_with(
+    input: Vec<Rec>,
+    kind: Kind,
+    delay: i64,
+    lateness: i64,
+    shards: usize,
+    batch: usize,
+    aggregate: bool,
+) -> (Vec<Fired>, Vec<Rec>) {
     common::within(Duration::from_secs(60), move || {
         let env = Env::new().shards(shards).batch_size(batch);
         let keyed = env
@@ -172,7 +210,17 @@ fn run(
             ctx.collect((*k, s, e, v));
             Ok(())
         };
+        let agg = |k: &u8, v: &[Vec<i64>], ctx: &mut WindowContext<'_, TimeWindow, Fired>| {
+            let (s, e) = (ctx.window().start, ctx.window().end);
+            ctx.collect((*k, s, e, v[0].clone()));
+            Ok(())
+        };
         let out = match kind {
+            Kind::Sliding(size, slide) if aggregate => keyed
+                .window(SlidingWindows::of(size, slide))
+                .allowed_lateness(lateness)
+                .side_output_late_data(&late_tag)
+                .aggregate_process(Collect, agg),
             Kind::Tumbling(size) => keyed
                 .window(TumblingWindows::of(size))
                 .allowed_lateness(lateness)
@@ -217,6 +265,23 @@ proptest! {
         let expected = model(&input, kind, delay, lateness);
         for (shards, batch) in common::configs() {
             let got = run(input.clone(), kind, delay, lateness, shards, batch);
+            prop_assert_eq!(&got, &expected, "{:?}, delay {}, lateness {}, {} shards, batch {}", kind, delay, lateness, shards, batch);
+        }
+    }
+
+    /// Sliding windows computed on shared slices give the same results, also when the size
+    /// is not a multiple of the slide (slices of gcd(size, slide)).
+    #[test]
+    fn sliced_sliding_windows_match_flinks_semantics(
+        input in prop::collection::vec((0u8..4, 0i64..300, -20i64..20), 0..80),
+        (size, slide) in (2i64..25).prop_flat_map(|slide| (slide..slide * 5, Just(slide))),
+        delay in 0i64..40,
+        lateness in prop_oneof![Just(0i64), 0i64..60],
+    ) {
+        let kind = Kind::Sliding(size, slide);
+        let expected = model(&input, kind, delay, lateness);
+        for (shards, batch) in common::configs() {
+            let got = run_with(input.clone(), kind, delay, lateness, shards, batch, true);
             prop_assert_eq!(&got, &expected, "{:?}, delay {}, lateness {}, {} shards, batch {}", kind, delay, lateness, shards, batch);
         }
     }

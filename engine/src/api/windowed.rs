@@ -1,5 +1,6 @@
 //! `WindowedStream`: a keyed stream cut into windows, and what to compute per window.
 
+use std::any::{Any, TypeId};
 use std::marker::PhantomData;
 use std::ops::AddAssign;
 
@@ -8,10 +9,12 @@ use super::stream::DataStream;
 use super::{fields, op_name, Data, Key};
 use crate::operators::OutputTag;
 use crate::window::operator::WindowOp;
+use crate::window::sliced::{SlicedWindowOp, Slicing};
 use crate::window::{
     AggregateContents, AggregateFunction, AggregateProcessContents, Contents, CountEvictor,
-    CountTrigger, EvictingContents, Evictor, GlobalWindows, ProcessContents, ProcessWindowFunction,
-    PurgingTrigger, ReduceContents, Trigger, WindowAssigner,
+    CountTrigger, EventTimeTrigger, EvictingContents, Evictor, GlobalWindows, ProcessContents,
+    ProcessWindowFunction, PurgingTrigger, ReduceContents, SlidingWindows, TimeTrigger, Trigger,
+    WindowAssigner,
 };
 
 /// No evictor (the default).
@@ -31,6 +34,7 @@ pub struct WindowedStream<K, T, F, A, Tr, E = NoEvictor> {
     evictor: E,
     lateness: i64,
     late_tag: Option<OutputTag<T>>,
+    slicing: bool,
 }
 
 impl<K, T, F> KeyedStream<K, T, F>
@@ -73,6 +77,7 @@ where
             evictor: NoEvictor,
             lateness: 0,
             late_tag: None,
+            slicing: true,
         }
     }
 
@@ -150,7 +155,7 @@ impl<T: Data> DataStream<T> {
     }
 }
 
-impl<K, T, F, A, Tr, E> WindowedStream<K, T, F, A, Tr, E>
+impl<K, T, F, A, Tr, E: 'static> WindowedStream<K, T, F, A, Tr, E>
 where
     K: Key,
     T: Data,
@@ -170,6 +175,7 @@ where
             evictor: self.evictor,
             lateness: self.lateness,
             late_tag: self.late_tag,
+            slicing: self.slicing,
         }
     }
 
@@ -186,6 +192,7 @@ where
             evictor: WithEvictor(evictor),
             lateness: self.lateness,
             late_tag: self.late_tag,
+            slicing: self.slicing,
         }
     }
 
@@ -197,12 +204,55 @@ where
         self
     }
 
+    /// Computes every window on its own even where windows could share slices (event-time
+    /// sliding windows with `aggregate`): for an aggregate whose result depends on the order
+    /// of its elements, which slicing changes across slices.
+    pub fn without_slicing(mut self) -> Self {
+        self.slicing = false;
+        self
+    }
+
     /// Sends elements dropped as late (every window of theirs already dropped) to the side
     /// output `tag`, unchanged and with their timestamps; read it with `side_output(&tag)` on
     /// the window's result stream.
     pub fn side_output_late_data(mut self, tag: &OutputTag<T>) -> Self {
         self.late_tag = Some(tag.clone());
         self
+    }
+
+    /// Whether this window computation runs on shared slices: event-time sliding windows
+    /// with the default trigger and no evictor.
+    fn slicing(&self) -> Option<Slicing> {
+        if !self.slicing || TypeId::of::<E>() != TypeId::of::<NoEvictor>() {
+            return None;
+        }
+        let trigger: &dyn Any = &self.trigger;
+        let event_time = trigger.is::<EventTimeTrigger>()
+            || matches!(
+                trigger.downcast_ref::<TimeTrigger>(),
+                Some(TimeTrigger::Event(_))
+            );
+        if !event_time {
+            return None;
+        }
+        (&self.assigner as &dyn Any)
+            .downcast_ref::<SlidingWindows>()?
+            .slicing()
+    }
+
+    fn build_sliced<O: Data, C>(self, name: String, contents: C, geo: Slicing) -> DataStream<O>
+    where
+        C: Contents<K, T, A::W, O>,
+        C::Acc: Clone,
+    {
+        let op = SlicedWindowOp::new(
+            self.keyed.key.clone(),
+            contents,
+            geo,
+            self.lateness,
+            self.late_tag,
+        );
+        self.keyed.stream.unary(name, op)
     }
 
     fn build<O: Data, C: Contents<K, T, A::W, O>>(
@@ -247,6 +297,9 @@ macro_rules! window_functions {
             #[track_caller]
             pub fn aggregate<O: Data, G: AggregateFunction<T, O>>(self, agg: G) -> DataStream<O> {
                 let name = op_name("window_aggregate");
+                if let Some(geo) = self.slicing() {
+                    return self.build_sliced(name, AggregateContents(agg), geo);
+                }
                 let $this = self;
                 let $contents = AggregateContents(agg);
                 let c = $wrap;
@@ -272,8 +325,12 @@ macro_rules! window_functions {
                 P: ProcessWindowFunction<K, R, O, A::W>,
             {
                 let name = op_name("window_aggregate_process");
+                let contents = AggregateProcessContents { agg, process: f, _r: PhantomData::<fn() -> R> };
+                if let Some(geo) = self.slicing() {
+                    return self.build_sliced(name, contents, geo);
+                }
                 let $this = self;
-                let $contents = AggregateProcessContents { agg, process: f, _r: PhantomData::<fn() -> R> };
+                let $contents = contents;
                 let c = $wrap;
                 $this.build(name, c)
             }

@@ -196,6 +196,12 @@ impl SlidingWindows {
     pub fn slide(&self) -> i64 {
         self.slide
     }
+
+    /// How event-time windows are cut into shared slices (none in processing time).
+    pub(crate) fn slicing(&self) -> Option<super::sliced::Slicing> {
+        (self.time == TimeCharacteristic::EventTime)
+            .then(|| super::sliced::Slicing::new(self.size, self.slide, self.offset))
+    }
 }
 
 impl<T> WindowAssigner<T> for SlidingWindows {

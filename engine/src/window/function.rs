@@ -31,8 +31,9 @@ use crate::time::Timestamp;
 /// assert_eq!(Mean.get_result(&acc), 1.5);
 /// ```
 pub trait AggregateFunction<T, O>: Clone + Send + 'static {
-    /// The accumulator.
-    type Acc: Send + 'static;
+    /// The accumulator. `Clone`, because sliding windows keep one per slice and merge
+    /// copies of them into each window's result.
+    type Acc: Clone + Send + 'static;
     /// A fresh accumulator.
     fn create_accumulator(&self) -> Self::Acc;
     /// Folds one element in.

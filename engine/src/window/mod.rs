@@ -15,6 +15,7 @@ mod assigner;
 mod evictor;
 mod function;
 pub(crate) mod operator;
+pub(crate) mod sliced;
 mod trigger;
 mod types;
 
