@@ -221,6 +221,11 @@ fn run_with(
                 .allowed_lateness(lateness)
                 .side_output_late_data(&late_tag)
                 .aggregate_process(Collect, agg),
+            Kind::Tumbling(size) if aggregate => keyed
+                .window(TumblingWindows::of(size))
+                .allowed_lateness(lateness)
+                .side_output_late_data(&late_tag)
+                .aggregate_process(Collect, agg),
             Kind::Tumbling(size) => keyed
                 .window(TumblingWindows::of(size))
                 .allowed_lateness(lateness)
@@ -269,16 +274,19 @@ proptest! {
         }
     }
 
-    /// Sliding windows computed on shared slices give the same results, also when the size
-    /// is not a multiple of the slide (slices of gcd(size, slide)).
+    /// Tumbling and sliding windows computed on slices give the same results, also when the
+    /// size is not a multiple of the slide (slices of gcd(size, slide)).
     #[test]
-    fn sliced_sliding_windows_match_flinks_semantics(
+    fn sliced_windows_match_flinks_semantics(
         input in prop::collection::vec((0u8..4, 0i64..300, -20i64..20), 0..80),
-        (size, slide) in (2i64..25).prop_flat_map(|slide| (slide..slide * 5, Just(slide))),
+        kind in prop_oneof![
+            (5i64..60).prop_map(Kind::Tumbling),
+            (2i64..25).prop_flat_map(|slide| (slide..slide * 5, Just(slide)))
+                .prop_map(|(size, slide)| Kind::Sliding(size, slide)),
+        ],
         delay in 0i64..40,
         lateness in prop_oneof![Just(0i64), 0i64..60],
     ) {
-        let kind = Kind::Sliding(size, slide);
         let expected = model(&input, kind, delay, lateness);
         for (shards, batch) in common::configs() {
             let got = run_with(input.clone(), kind, delay, lateness, shards, batch, true);

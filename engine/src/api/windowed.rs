@@ -14,7 +14,7 @@ use crate::window::{
     AggregateContents, AggregateFunction, AggregateProcessContents, Contents, CountEvictor,
     CountTrigger, EventTimeTrigger, EvictingContents, Evictor, GlobalWindows, ProcessContents,
     ProcessWindowFunction, PurgingTrigger, ReduceContents, SlidingWindows, TimeTrigger, Trigger,
-    WindowAssigner,
+    TumblingWindows, WindowAssigner,
 };
 
 /// No evictor (the default).
@@ -220,8 +220,8 @@ where
         self
     }
 
-    /// Whether this window computation runs on shared slices: event-time sliding windows
-    /// with the default trigger and no evictor.
+    /// Whether this window computation runs on slices (`window::sliced`): event-time
+    /// tumbling or sliding windows with the default trigger and no evictor.
     fn slicing(&self) -> Option<Slicing> {
         if !self.slicing || TypeId::of::<E>() != TypeId::of::<NoEvictor>() {
             return None;
@@ -235,9 +235,11 @@ where
         if !event_time {
             return None;
         }
-        (&self.assigner as &dyn Any)
-            .downcast_ref::<SlidingWindows>()?
-            .slicing()
+        let assigner: &dyn Any = &self.assigner;
+        if let Some(t) = assigner.downcast_ref::<TumblingWindows>() {
+            return t.slicing();
+        }
+        assigner.downcast_ref::<SlidingWindows>()?.slicing()
     }
 
     fn build_sliced<O: Data, C>(self, name: String, contents: C, geo: Slicing) -> DataStream<O>

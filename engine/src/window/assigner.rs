@@ -110,6 +110,13 @@ impl TumblingWindows {
         self.offset = offset_ms % self.size;
         self
     }
+
+    /// Event-time tumbling windows as slices: one slice per window (none in processing
+    /// time).
+    pub(crate) fn slicing(&self) -> Option<super::sliced::Slicing> {
+        (self.time == TimeCharacteristic::EventTime)
+            .then(|| super::sliced::Slicing::new(self.size, self.size, self.offset))
+    }
 }
 
 impl<T> WindowAssigner<T> for TumblingWindows {

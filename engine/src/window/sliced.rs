@@ -4,8 +4,9 @@
 //! thus costs one add per element plus ten merges per window instead of ten adds per
 //! element and ten windows of state.
 //!
-//! Used for `aggregate` and `aggregate_process` on event-time sliding windows with the
-//! default trigger and no evictor (the API picks it); results are those of the generic
+//! Used for `aggregate` and `aggregate_process` on event-time sliding and tumbling windows
+//! (a tumbling window is one slice) with the default trigger and no evictor (the API picks
+//! it); results are those of the generic
 //! window operator (Flink's `WindowOperator`) — same windows, same firing times, same
 //! allowed lateness, late firings and late side output — provided the aggregate does not
 //! depend on the order of its elements across slices (elements within a slice are added in
