@@ -9,6 +9,7 @@ use super::Timestamp;
 ///
 /// Contract: `now_ms` is monotone non-decreasing as observed by one shard, and cheap (it is
 /// read once per batch, never per record).
+#[doc(alias = "TimeService")]
 pub trait Clock: Send + Sync + 'static {
     /// The current processing time in milliseconds since the Unix epoch.
     fn now_ms(&self) -> Timestamp;
