@@ -147,8 +147,8 @@ impl<T, A, G> WatermarkStrategy<T, A, G> {
 /// The combined progress of an operator's inputs: the minimum watermark over inputs that
 /// have neither ended (an ended input counts as `+∞`) nor gone idle, never going back, and
 /// end-of-stream once every input has ended. When every input that has not ended is idle,
-/// the watermark stays where it is (as Flink's `StatusWatermarkValve`). Pure: the caller
-/// forwards what it returns.
+/// the watermark moves up to the highest any of them reached (as Flink's
+/// `StatusWatermarkValve`). Pure: the caller forwards what it returns.
 #[derive(Debug, Clone)]
 pub struct Frontier {
     watermarks: Vec<Timestamp>,
@@ -225,13 +225,23 @@ impl Frontier {
     }
 
     fn recompute(&mut self) -> Option<Timestamp> {
+        let open = |i: &usize| !self.ended[*i];
         let min = if self.live == 0 {
             MAX_WATERMARK
         } else {
-            (0..self.watermarks.len())
-                .filter(|&i| !self.ended[i] && !self.idle[i])
+            match (0..self.watermarks.len())
+                .filter(|i| open(i) && !self.idle[*i])
                 .map(|i| self.watermarks[i])
-                .min()?
+                .min()
+            {
+                Some(m) => m,
+                // Every open input is idle: the highest watermark any of them reached
+                // (Flink's valve emits the max across channels when all go idle).
+                None => (0..self.watermarks.len())
+                    .filter(open)
+                    .map(|i| self.watermarks[i])
+                    .max()?,
+            }
         };
         if min > self.current {
             self.current = min;
@@ -286,5 +296,22 @@ mod tests {
         assert!(!f.all_ended());
         assert_eq!(f.end(2), Some(MAX_WATERMARK));
         assert!(f.all_ended());
+    }
+
+    #[test]
+    fn when_every_input_is_idle_the_watermark_moves_to_the_highest() {
+        let mut f = Frontier::new(2);
+        assert_eq!(f.advance(0, 10), None);
+        assert_eq!(f.advance(1, 30), Some(10));
+        assert_eq!(f.set_idle(1, true), None, "input 0 still holds it at 10");
+        assert_eq!(f.set_idle(0, true), Some(30));
+        assert_eq!(f.idle_change(), Some(true));
+        assert_eq!(
+            f.advance(0, 12),
+            None,
+            "waking below the output holds nothing back"
+        );
+        assert_eq!(f.idle_change(), Some(false));
+        assert_eq!(f.advance(0, 35), Some(35));
     }
 }
