@@ -19,6 +19,7 @@
 //!   state/      keyed state handles, key groups, TTL
 //!   time/       timestamps, watermarks, timers, clocks
 //!   io/         built-in sources and sinks
+//!   embedded/   running a job inside the caller's process: inputs, outputs, handle
 //! ```
 //!
 //! A job is built once as a logical graph and instantiated once per **shard**. A shard is
@@ -52,6 +53,7 @@
 //! ```
 
 pub mod api;
+pub mod embedded;
 pub mod error;
 pub(crate) mod exchange;
 pub(crate) mod graph;

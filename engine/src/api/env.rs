@@ -27,6 +27,8 @@ pub(crate) struct EnvInner {
     idle_spin: Duration,
     pub(crate) watermark_interval_ms: i64,
     clock: Arc<dyn Clock>,
+    low_latency: bool,
+    pub(crate) embedding: crate::embedded::Embedding,
 }
 
 /// A job under construction and the settings it will run with (Flink's
@@ -104,6 +106,8 @@ impl Env {
                 io_memory: 256 * 1024,
                 idle_spin: Duration::from_micros(50),
                 watermark_interval_ms: 200,
+                low_latency: false,
+                embedding: Default::default(),
                 clock: Arc::new(SystemClock),
             })),
         }
@@ -139,6 +143,16 @@ impl Env {
     /// shards); `Duration::ZERO` never spins. Ignored when there are more shards than cores.
     pub fn idle_spin(self, d: Duration) -> Self {
         self.inner.borrow_mut().idle_spin = d;
+        self
+    }
+
+    /// Low-latency mode: a source with nothing to read polls again at once instead of
+    /// sleeping a millisecond, so a lone record is taken and processed within microseconds
+    /// (partial batches always go downstream as soon as the input pauses). Each shard then
+    /// keeps its core busy while idle: the thread-per-core trade for latency. Off by
+    /// default (throughput mode).
+    pub fn low_latency(self, on: bool) -> Self {
+        self.inner.borrow_mut().low_latency = on;
         self
     }
 
@@ -270,6 +284,11 @@ impl Env {
     /// Runs the job to completion on its shards and returns its metrics, or the first error
     /// (naming the operator and shard that failed). Every shard thread is joined first.
     pub fn execute(self) -> Result<JobResult> {
+        self.prepare()?.run()
+    }
+
+    /// Instantiates the job on its shards, ready to run (on any thread).
+    pub(crate) fn prepare(self) -> Result<Prepared> {
         let (mut nodes, cfg, io_memory, idle_spin) = {
             let mut inner = self.inner.borrow_mut();
             let cfg = JobConfig {
@@ -279,6 +298,7 @@ impl Env {
                 channel_capacity: inner.channel_capacity,
                 clock: inner.clock.clone(),
                 cancel: Arc::new(AtomicBool::new(false)),
+                low_latency: inner.low_latency,
             };
             (
                 std::mem::take(&mut inner.nodes),
@@ -324,7 +344,7 @@ impl Env {
                 side_ports: n.side_ports.clone(),
             })
             .collect();
-        let started = Instant::now();
+        let cancel = cfg.cancel.clone();
         let plan = crate::runtime::JobPlan {
             specs,
             instances,
@@ -332,7 +352,22 @@ impl Env {
             io_memory,
             idle_spin,
         };
-        let (state, result) = run_job(plan);
+        Ok(Prepared { plan, cancel })
+    }
+}
+
+/// A job instantiated on its shards, not yet running.
+pub(crate) struct Prepared {
+    plan: crate::runtime::JobPlan,
+    /// Set to cancel the job.
+    pub(crate) cancel: Arc<AtomicBool>,
+}
+
+impl Prepared {
+    /// Runs the job to completion on its shards (every shard thread is joined first).
+    pub(crate) fn run(self) -> Result<JobResult> {
+        let started = Instant::now();
+        let (state, result) = run_job(self.plan);
         let per_shard = result?;
         let mut sums: BTreeMap<(NodeId, Arc<str>), u64> = BTreeMap::new();
         for shard in per_shard {

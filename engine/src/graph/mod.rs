@@ -36,6 +36,8 @@ pub(crate) struct JobConfig {
     pub(crate) channel_capacity: usize,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) cancel: Arc<AtomicBool>,
+    /// Sources poll again at once when idle instead of sleeping.
+    pub(crate) low_latency: bool,
 }
 
 /// Builds a side-output slot of element type `X` from the consumers of its port.

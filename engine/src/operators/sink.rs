@@ -49,6 +49,11 @@ pub trait Sink<T>: Clone + Send + 'static {
     fn on_watermark(&mut self, _watermark: Timestamp) -> Result<(), UserError> {
         Ok(())
     }
+    /// Called when barrier `epoch` arrives: every record before it has been written
+    /// (embedded flushes; checkpoints later).
+    fn on_barrier(&mut self, _epoch: u64) -> Result<(), UserError> {
+        Ok(())
+    }
     /// Called once when the input has ended.
     fn finish(&mut self) -> Result<(), UserError> {
         Ok(())
@@ -104,6 +109,13 @@ impl<S: Sink<T>, T: Clone + 'static> Unary for SinkOp<S, T> {
             .on_watermark(wm)
             .map_err(|e| cx.info.user_error(e))?;
         Ok(false)
+    }
+
+    fn on_barrier(&mut self, epoch: u64, cx: &mut UnaryCx<'_, ()>) -> Result<()> {
+        self.ensure_open(cx)?;
+        self.sink
+            .on_barrier(epoch)
+            .map_err(|e| cx.info.user_error(e))
     }
 
     fn on_end(&mut self, cx: &mut UnaryCx<'_, ()>) -> Result<()> {

@@ -25,6 +25,8 @@ pub enum SourceStatus {
 pub struct SourceOutput<'a, T> {
     pub(crate) batch: &'a mut Batch<T>,
     pub(crate) limit: usize,
+    /// A barrier to send after this poll's records.
+    pub(crate) barrier: Option<u64>,
 }
 
 impl<T> SourceOutput<'_, T> {
@@ -38,6 +40,11 @@ impl<T> SourceOutput<'_, T> {
     #[inline]
     pub fn emit_at(&mut self, ts: Timestamp, value: T) {
         self.batch.push((ts, value));
+    }
+
+    /// Sends barrier `epoch` after the records of this poll (embedded flush; checkpoints).
+    pub(crate) fn barrier_after(&mut self, epoch: u64) {
+        self.barrier = Some(epoch);
     }
 
     /// How many more records fit in this poll's batch.
@@ -135,6 +142,7 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
         let out = cx.output::<T>(std::mem::take(&mut outputs[0]))?;
         let reach = cx.down_reach.clone();
         let (cancel, batch_size, node) = (cx.cfg.cancel.clone(), cx.cfg.batch_size, cx.node);
+        let low_latency = cx.cfg.low_latency;
         let mut split = self.0;
         cx.drive(async move {
             let mut out: Output<T> = out;
@@ -145,11 +153,17 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
                 }
                 let status = {
                     let _g = OperatorGuard::enter(node);
-                    let status = split.poll(&mut SourceOutput {
+                    let mut so = SourceOutput {
                         batch: &mut batch,
                         limit: batch_size,
-                    })?;
+                        barrier: None,
+                    };
+                    let status = split.poll(&mut so)?;
+                    let barrier = so.barrier;
                     out.give_batch(&mut batch)?;
+                    if let Some(e) = barrier {
+                        out.barrier(e)?;
+                    }
                     if status == SourceStatus::Done {
                         out.watermark(MAX_WATERMARK)?;
                         out.end()?;
@@ -159,6 +173,7 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
                 flush_all(&reach, status == SourceStatus::More).await?;
                 match status {
                     SourceStatus::More => yield_now().await,
+                    SourceStatus::Idle if low_latency => yield_now().await,
                     SourceStatus::Idle => sleep(Duration::from_millis(1)).await,
                     SourceStatus::Done => return Ok(()),
                 }

@@ -36,6 +36,10 @@ pub(crate) trait Unary: Clone + Send + 'static {
     fn on_watermark(&mut self, _wm: Timestamp, _cx: &mut UnaryCx<'_, Self::Out>) -> Result<bool> {
         Ok(true)
     }
+    /// Barrier `epoch` arrived, before it is forwarded.
+    fn on_barrier(&mut self, _epoch: u64, _cx: &mut UnaryCx<'_, Self::Out>) -> Result<()> {
+        Ok(())
+    }
     /// The input went idle or active again, before that is forwarded. `false` swallows it
     /// (an operator that makes its own watermarks decides its own idleness).
     fn on_idle(&mut self, _idle: bool, _cx: &mut UnaryCx<'_, Self::Out>) -> Result<bool> {
@@ -109,6 +113,7 @@ impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
     }
 
     fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
+        self.with_cx(|l, cx| l.on_barrier(epoch, cx))?;
         self.out.barrier(epoch)
     }
 
