@@ -4,6 +4,7 @@
 //! spate-bench [keyed-count] [--events N] [--keys K] [--shards S] [--repeat R] [--batch-size B]
 //! spate-bench chain         [same flags]
 //! spate-bench report        [--out results/foundation.md] [--criterion results/criterion-exchange.txt]
+//! spate-bench nexmark       generate | speed | --query qN   (see `nexmark.rs`)
 //! ```
 //!
 //! Each benchmark invocation runs its job `R` times, prints a table of the repeats and their
@@ -22,6 +23,7 @@ use spate_bench::jobs::{self, JobSize};
 use spate_bench::measure::{measure, median, Sample};
 use spate_bench::meta::Meta;
 
+mod nexmark;
 mod report;
 
 /// Command-line interface.
@@ -49,6 +51,8 @@ enum Cmd {
     Chain(JobArgs),
     /// Render the latest run of each benchmark in runs.jsonl as a Markdown table.
     Report(report::ReportArgs),
+    /// Nexmark: generate its input as CSV, measure the generator, run its queries.
+    Nexmark(nexmark::NexmarkArgs),
 }
 
 /// Flags shared by the benchmarks.
@@ -124,6 +128,7 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::KeyedCount(a)) => run_bench(Bench::KeyedCount, &a),
         Some(Cmd::Chain(a)) => run_bench(Bench::Chain, &a),
         Some(Cmd::Report(a)) => report::run(&a),
+        Some(Cmd::Nexmark(a)) => nexmark::run(&a),
     }
 }
 

@@ -19,8 +19,8 @@ use spate::SpateError;
 use super::config::NexmarkConfig;
 use super::iter::{At, Events, Generated};
 use super::model::{Auction, Bid, Event, EventKind, Person};
-use super::pools::{pools, PoolStr, Pools, CHANNELS};
-use super::rng::EventRng;
+use super::pools::{pools, PoolStr, Pools, CHANNELS, HOT_CHANNELS};
+use super::rng::{scale, scale32, EventRng};
 
 /// The reference's hot-id strides: hot auctions, sellers and bidders are the first (for
 /// bidders, the second) of the last batch of this many.
@@ -174,7 +174,8 @@ impl NexmarkGenerator {
     /// `timestamp_for_event(id)`, with the delay computed once.
     #[inline(always)]
     fn time(&self, id: u64) -> i64 {
-        self.cfg.base_time + (id as f64 * self.delay_us) as i64 / 1000
+        // Ids stay below 2^63, so the signed conversion (one instruction) is exact.
+        self.cfg.base_time + (id as i64 as f64 * self.delay_us) as i64 / 1000
     }
 
     /// The reference's `lastBase0PersonId`: the newest person at `at` (base 0).
@@ -198,40 +199,42 @@ impl NexmarkGenerator {
 
     /// The reference's `nextBase0PersonId`: one of the active people, or a few ahead.
     #[inline(always)]
-    fn next_person(&self, at: At, r: &mut EventRng) -> u64 {
+    fn next_person(&self, at: At, x: u64) -> u64 {
         let people = self.last_person(at) + 1;
         let active = people.min(u64::from(self.cfg.num_active_people));
-        people - active + r.below(active + ID_LEAD)
+        people - active + scale(x, active + ID_LEAD)
     }
 
     /// The reference's `nextBase0AuctionId`: one likely in flight, or a few ahead.
     #[inline(always)]
-    fn next_auction(&self, at: At, r: &mut EventRng) -> u64 {
+    fn next_auction(&self, at: At, x: u64) -> u64 {
         let max = self.last_auction(at);
         let min = max.saturating_sub(u64::from(self.cfg.num_in_flight_auctions));
-        min + r.below(max - min + 1 + ID_LEAD)
+        min + scale(x, max - min + 1 + ID_LEAD)
     }
 
     /// The reference's `PriceGenerator.nextPrice`: `round(10^(6u) * 100)` cents for a
-    /// uniform `u`, i.e. log-uniform from $1 to $1M. `10^x` comes from a table of
-    /// `10^(j/1024)` and a 4th-order series for the rest (relative error ~1e-15), not
-    /// `powf`, which would be the most expensive step of a bid.
+    /// uniform `u`, i.e. log-uniform from $1 to $1M, from the draw `x` (`u = x / 2^64`).
+    /// `powf` would be the most expensive step of a bid, so: `6u * 1024` splits into a
+    /// whole part, whose `10^(k/1024)` comes from tables (decade, then 1/1024ths), and a
+    /// fraction, whose `10^(f/1024)` is a 3rd-order series (relative error < 1e-12).
     #[inline(always)]
-    fn price(&self, r: &mut EventRng) -> u64 {
+    fn price(&self, x: u64) -> u64 {
         const POW10_INT: [f64; 8] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7];
-        let t = r.unit() * 6.0;
-        let i = t as usize;
-        let s = (t - i as f64) * 1024.0;
-        let j = s as usize;
-        let z = (s - j as f64) * (std::f64::consts::LN_10 / 1024.0);
-        let e = 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0))));
-        (100.0 * POW10_INT[i & 7] * self.pow10[j & 1023] * e + 0.5) as u64
+        let p = u128::from(x) * 6 * 1024;
+        let cell = (p >> 64) as usize; // 0..6144: decade * 1024 + step
+        let frac = ((p as u64) >> 11) as i64 as f64 * (1.0 / (1u64 << 53) as f64);
+        let z = frac * (std::f64::consts::LN_10 / 1024.0);
+        let e = 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0)));
+        let v = 100.0 * POW10_INT[(cell >> 10) & 7] * self.pow10[cell & 1023] * e;
+        (v + 0.5) as i64 as u64
     }
 
     /// The reference's `nextExtra`: padding so that a record of `current` bytes is on
-    /// average `avg` bytes (uniform within ±20% of the gap).
+    /// average `avg` bytes (uniform within ±20% of the gap), from the draw `x` (its high
+    /// bits pick the length, its low bits the offset in the run of letters).
     #[inline(always)]
-    fn extra(&self, r: &mut EventRng, current: u64, avg: u32) -> PoolStr {
+    fn extra(&self, x: u64, current: u64, avg: u32) -> PoolStr {
         let avg = u64::from(avg);
         if current > avg {
             return PoolStr::default();
@@ -239,8 +242,8 @@ impl NexmarkGenerator {
         let want = avg - current;
         // Math.round(want * 0.2), in integers (no ties occur).
         let delta = (2 * want + 5) / 10;
-        let len = want - delta + if delta == 0 { 0 } else { r.below(2 * delta) };
-        self.pools.extra(r.next_u64(), len)
+        let len = want - delta + scale(x, 2 * delta);
+        self.pools.extra(x, len)
     }
 
     #[inline(always)]
@@ -271,7 +274,7 @@ impl NexmarkGenerator {
             city,
             state,
             date_time: self.time(at.id),
-            extra: self.extra(&mut r, current, self.cfg.avg_person_byte_size),
+            extra: self.extra(r.next_u64(), current, self.cfg.avg_person_byte_size),
         }
     }
 
@@ -280,10 +283,10 @@ impl NexmarkGenerator {
         let seller = if r.one_minus_one_in(u64::from(self.cfg.hot_sellers_ratio)) {
             self.last_person(at) / HOT_STRIDE * HOT_STRIDE
         } else {
-            self.next_person(at, &mut r)
+            self.next_person(at, r.next_u64())
         };
         let category = r.below(u64::from(self.cfg.num_categories));
-        let initial_bid = self.price(&mut r);
+        let initial_bid = self.price(r.next_u64());
         let date_time = self.time(at.id);
         // The reference's nextAuctionLengthMs: on average, until `num_in_flight_auctions`
         // more auctions have opened.
@@ -291,7 +294,7 @@ impl NexmarkGenerator {
         let expires = date_time + 1 + r.below((horizon * 2).max(1) as u64) as i64;
         let item_name = Self::pick(&mut r, &self.pools.item_names);
         let description = Self::pick(&mut r, &self.pools.descriptions);
-        let reserve = initial_bid + self.price(&mut r);
+        let reserve = initial_bid + self.price(r.next_u64());
         let current = NUM_BYTES + item_name.len() as u64 + description.len() as u64 + 5 * NUM_BYTES;
         Auction {
             id: self.last_auction(at) + self.cfg.first_auction_id,
@@ -303,46 +306,80 @@ impl NexmarkGenerator {
             expires,
             seller: seller + self.cfg.first_person_id,
             category: category + self.cfg.first_category_id,
-            extra: self.extra(&mut r, current, self.cfg.avg_auction_byte_size),
+            extra: self.extra(r.next_u64(), current, self.cfg.avg_auction_byte_size),
         }
     }
 
+    /// A bid. Every draw is made whether or not it is used, and the choices are selects,
+    /// not branches: half of all bids go each way at the hot-auction and hot-channel
+    /// choices, which would mispredict half the time.
     #[inline(always)]
     pub(crate) fn bid(&self, at: At) -> Bid {
         let mut r = EventRng::new(self.cfg.seed, at.id);
-        let auction = if r.one_minus_one_in(u64::from(self.cfg.hot_auction_ratio)) {
-            self.last_auction(at) / HOT_STRIDE * HOT_STRIDE
-        } else {
-            self.next_auction(at, &mut r)
-        };
+        let (hot, cold_auction, cold_bidder) = (r.next_u64(), r.next_u64(), r.next_u64());
+        let (price, channel, extra) = (r.next_u64(), r.next_u64(), r.next_u64());
+
+        let is_hot = scale32((hot >> 32) as u32, self.cfg.hot_auction_ratio) > 0;
+        let hot_auction = self.last_auction(at) / HOT_STRIDE * HOT_STRIDE;
+        let auction = select(is_hot, hot_auction, self.next_auction(at, cold_auction));
         // The second person of the batch, so that hot bidders and hot sellers differ.
-        let bidder = if r.one_minus_one_in(u64::from(self.cfg.hot_bidders_ratio)) {
-            self.last_person(at) / HOT_STRIDE * HOT_STRIDE + 1
-        } else {
-            self.next_person(at, &mut r)
-        };
-        let price = self.price(&mut r);
-        let (channel, url) = if r.one_minus_one_in(HOT_CHANNELS_RATIO) {
-            let hot = &self.pools.hot_channels;
-            hot[r.below(hot.len() as u64) as usize & 3]
-        } else {
-            let i = r.below(CHANNELS as u64) as usize;
-            self.pools.channels.get(i).copied().unwrap_or_default()
-        };
+        let is_hot = scale32(hot as u32, self.cfg.hot_bidders_ratio) > 0;
+        let hot_bidder = self.last_person(at) / HOT_STRIDE * HOT_STRIDE + 1;
+        let bidder = select(is_hot, hot_bidder, self.next_person(at, cold_bidder));
+
+        // Hot channels are the first entries of the table, then channel-0, channel-1, ….
+        let is_hot = scale32((channel >> 32) as u32, HOT_CHANNELS_RATIO as u32) > 0;
+        let hot_i = scale32(channel as u32, HOT_CHANNELS as u32);
+        let cold_i = HOT_CHANNELS as u32 + scale32(channel as u32, CHANNELS as u32);
+        let (channel, url) = self
+            .pools
+            .channels
+            .get(select(is_hot, u64::from(hot_i), u64::from(cold_i)) as usize)
+            .copied()
+            .unwrap_or_default();
         Bid {
             auction: auction + self.cfg.first_auction_id,
             bidder: bidder + self.cfg.first_person_id,
-            price,
+            price: self.price(price),
             channel,
             url,
             date_time: self.time(at.id),
-            extra: self.extra(&mut r, 4 * NUM_BYTES, self.cfg.avg_bid_byte_size),
+            extra: self.extra(extra, 4 * NUM_BYTES, self.cfg.avg_bid_byte_size),
         }
     }
+}
+
+/// `if c { a } else { b }`, meant to compile to a conditional move.
+#[inline(always)]
+fn select(c: bool, a: u64, b: u64) -> u64 {
+    let mask = (c as u64).wrapping_neg();
+    (a & mask) | (b & !mask)
 }
 
 /// `10^(j/1024)` for `j` in `0..1024`.
 fn pow10_table() -> &'static [f64; 1024] {
     static TABLE: OnceLock<[f64; 1024]> = OnceLock::new();
     TABLE.get_or_init(|| std::array::from_fn(|j| 10f64.powf(j as f64 / 1024.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_prices_equal_the_references_pow_formula() {
+        let g = NexmarkGenerator::new(NexmarkConfig::default()).expect("valid");
+        let mut r = EventRng::new(3, 4);
+        let mut off = 0;
+        for _ in 0..200_000 {
+            let x = r.next_u64();
+            let u = x as f64 / 2f64.powi(64);
+            let want = (10f64.powf(u * 6.0) * 100.0 + 0.5).floor() as u64;
+            let got = g.price(x);
+            assert!(got.abs_diff(want) <= 1, "x={x}: {got} vs {want}");
+            off += usize::from(got != want);
+        }
+        assert!(off < 20, "{off} prices off by a cent");
+        assert_eq!((g.price(0), g.price(u64::MAX)), (100, 100_000_000));
+    }
 }

@@ -57,7 +57,9 @@ const US_CITIES: [&str; 10] = [
     "Cheyenne",
 ];
 const US_STATES: [&str; 6] = ["AZ", "CA", "ID", "OR", "WA", "WY"];
-const HOT_CHANNELS: [&str; 4] = ["Google", "Facebook", "Baidu", "Apple"];
+const HOT_CHANNEL_NAMES: [&str; 4] = ["Google", "Facebook", "Baidu", "Apple"];
+/// Hot channels: the first entries of [`Pools::channels`].
+pub(crate) const HOT_CHANNELS: usize = HOT_CHANNEL_NAMES.len();
 /// Channels that are not hot: `channel-0` … `channel-9999`.
 pub(crate) const CHANNELS: usize = 10_000;
 
@@ -184,9 +186,8 @@ pub(crate) struct Pools {
     pub(crate) credit_cards: Vec<PoolStr>,
     pub(crate) item_names: Vec<PoolStr>,
     pub(crate) descriptions: Vec<PoolStr>,
-    /// The hot channels and their URLs.
-    pub(crate) hot_channels: [(PoolStr, PoolStr); 4],
-    /// `channel-i` and its URL, for `i` in `0..CHANNELS`.
+    /// Channels and their URLs: the [`HOT_CHANNELS`] hot ones, then `channel-i` for `i`
+    /// in `0..CHANNELS`.
     pub(crate) channels: Vec<(PoolStr, PoolStr)>,
     /// Where the run of random letters starts.
     extra_start: u32,
@@ -299,21 +300,22 @@ fn build() -> Pools {
         .collect();
     let item_names = (0..POOL_ENTRIES).map(|_| b.string(20)).collect();
     let descriptions = (0..POOL_ENTRIES).map(|_| b.string(100)).collect();
-    let hot_channels = HOT_CHANNELS.map(|c| {
-        let url = b.base_url();
-        (b.push(c), b.push(&url))
-    });
-    let channels = (0..CHANNELS)
-        .map(|i| {
-            let mut url = b.base_url();
-            if b.rng.below(10) > 0 {
-                // The reference appends `abs(Integer.reverse(i))`.
-                let id = i64::from((i as i32).reverse_bits()).abs();
-                url.push_str(&format!("&channel_id={id}"));
-            }
-            (b.push(&format!("channel-{i}")), b.push(&url))
+    let mut channels: Vec<(PoolStr, PoolStr)> = HOT_CHANNEL_NAMES
+        .iter()
+        .map(|c| {
+            let url = b.base_url();
+            (b.push(c), b.push(&url))
         })
         .collect();
+    channels.extend((0..CHANNELS).map(|i| {
+        let mut url = b.base_url();
+        if b.rng.below(10) > 0 {
+            // The reference appends `abs(Integer.reverse(i))`.
+            let id = i64::from((i as i32).reverse_bits()).abs();
+            url.push_str(&format!("&channel_id={id}"));
+        }
+        (b.push(&format!("channel-{i}")), b.push(&url))
+    }));
     let extra_start = b.text.len() as u32;
     for _ in 0..EXTRA_SPAN + EXTRA_MAX {
         let c = b.letter();
@@ -328,7 +330,6 @@ fn build() -> Pools {
         credit_cards,
         item_names,
         descriptions,
-        hot_channels,
         channels,
         extra_start,
     }
@@ -361,8 +362,10 @@ mod tests {
             .descriptions
             .iter()
             .all(|s| s.len() < 100 && !s.ends_with(' ')));
-        assert_eq!(p.channels[7].0.as_str(), "channel-7");
-        for (_, url) in p.channels.iter().chain(&p.hot_channels) {
+        assert_eq!(p.channels[0].0.as_str(), "Google");
+        assert_eq!(p.channels[HOT_CHANNELS + 7].0.as_str(), "channel-7");
+        assert_eq!(p.channels.len(), HOT_CHANNELS + CHANNELS);
+        for (_, url) in &p.channels {
             assert!(
                 url.starts_with("https://www.nexmark.com/") && url.contains("item.htm?query=1")
             );

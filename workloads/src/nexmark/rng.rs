@@ -6,7 +6,8 @@
 //! draw is one step of wyrand (an add and a 64×64→128-bit multiply). Numbers below a bound
 //! use the high half of a widening multiply (Lemire's method without the rejection step:
 //! its bias is below `bound / 2^64`, far under anything a benchmark can see), so no draw
-//! divides.
+//! divides; [`scale`] does the same for a draw already made, so one draw can serve two
+//! choices through its two halves.
 
 /// wyrand's increment (the first wyhash secret).
 const WY_ADD: u64 = 0xa076_1d64_78bd_642f;
@@ -18,6 +19,18 @@ const WY_XOR: u64 = 0xe703_7ed1_a0b4_28db;
 fn mum(a: u64, b: u64) -> u64 {
     let t = u128::from(a) * u128::from(b);
     (t as u64) ^ ((t >> 64) as u64)
+}
+
+/// `x` scaled into `0..bound`: the high half of `x * bound` (uniform for uniform `x`).
+#[inline(always)]
+pub(crate) fn scale(x: u64, bound: u64) -> u64 {
+    ((u128::from(x) * u128::from(bound)) >> 64) as u64
+}
+
+/// `x` scaled into `0..bound`, for 32-bit halves of a draw.
+#[inline(always)]
+pub(crate) fn scale32(x: u32, bound: u32) -> u32 {
+    ((u64::from(x) * u64::from(bound)) >> 32) as u32
 }
 
 /// The random stream of one event.
@@ -45,19 +58,13 @@ impl EventRng {
     /// A number in `0..bound` (`0` when `bound` is 0).
     #[inline(always)]
     pub(crate) fn below(&mut self, bound: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
+        scale(self.next_u64(), bound)
     }
 
     /// `true` with probability `1 - 1/ratio`: the reference's `nextInt(ratio) > 0`.
     #[inline(always)]
     pub(crate) fn one_minus_one_in(&mut self, ratio: u64) -> bool {
         self.below(ratio) > 0
-    }
-
-    /// A uniform number in `[0, 1)` with 53 random bits.
-    #[inline(always)]
-    pub(crate) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 }
 
@@ -83,8 +90,6 @@ mod tests {
             let mut r = EventRng::new(42, id);
             let x = r.below(7);
             seen[x as usize] += 1;
-            let u = r.unit();
-            assert!((0.0..1.0).contains(&u));
         }
         // Each of 7 values expected ~1,429 times.
         assert!(
