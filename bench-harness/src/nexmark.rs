@@ -3,12 +3,14 @@
 //! ```text
 //! spate-bench nexmark generate --events N --out DIR [--seed S] [--rate EPS] [--from K]
 //! spate-bench nexmark speed    [--events N] [--repeat R] [--seed S]
-//! spate-bench nexmark --query qN …      (the queries: to come)
+//! spate-bench nexmark --query qN [--events N] [--shards S] [--repeat R] [--seed S] [--rate EPS]
 //! ```
 //!
 //! `generate` writes `person.csv`, `auction.csv` and `bid.csv` (no header, times in epoch
 //! ms, columns in the reference suite's order) so that other systems can run on the same
 //! input. `speed` measures the raw generator on one thread: every event, then bids only.
+//! `--query` runs a query on the generator (a Spate source on every shard) into a counting
+//! sink and prints events/s, total and per shard, and CPU seconds.
 
 use std::fs::File;
 use std::hint::black_box;
@@ -18,9 +20,11 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context as _};
 use clap::{Args, Subcommand};
-use spate_bench::measure::median;
+use spate::prelude::*;
+use spate_bench::measure::{measure, median};
 use spate_bench::meta::Meta;
-use spate_workloads::nexmark::{Bid, Event, NexmarkConfig, NexmarkGenerator};
+use spate_workloads::nexmark::queries::{self, Counter};
+use spate_workloads::nexmark::{Bid, Event, NexmarkConfig, NexmarkGenerator, NexmarkSource};
 
 /// Flags of `nexmark`.
 #[derive(Args, Debug, Clone)]
@@ -28,9 +32,27 @@ use spate_workloads::nexmark::{Bid, Event, NexmarkConfig, NexmarkGenerator};
 pub struct NexmarkArgs {
     #[command(subcommand)]
     command: Option<NexmarkCmd>,
-    /// The query to run on the generator (not yet available).
+    /// The query to run on the generator: q0, q1, q2.
     #[arg(long)]
     query: Option<String>,
+    #[command(flatten)]
+    run: QueryArgs,
+}
+
+/// Flags of `nexmark --query`.
+#[derive(Args, Debug, Clone)]
+struct QueryArgs {
+    /// Events generated per run, over all shards.
+    #[arg(long, default_value_t = 100_000_000)]
+    events: u64,
+    /// Shards (threads); default: the number of cores.
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Runs to measure; the figures quoted are their median.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    #[command(flatten)]
+    gen: GenFlags,
 }
 
 /// The subcommands of `nexmark`.
@@ -98,7 +120,7 @@ pub fn run(a: &NexmarkArgs) -> anyhow::Result<()> {
     match (&a.command, &a.query) {
         (Some(NexmarkCmd::Generate(g)), _) => generate(g),
         (Some(NexmarkCmd::Speed(s)), _) => speed(s),
-        (None, Some(q)) => bail!("nexmark query {q:?}: the queries are not implemented yet"),
+        (None, Some(q)) => run_query(q, &a.run),
         (None, None) => bail!("nexmark: name a subcommand (generate, speed) or --query"),
     }
 }
@@ -242,6 +264,60 @@ fn speed(a: &SpeedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run_query(name: &str, a: &QueryArgs) -> anyhow::Result<()> {
+    ensure!(a.repeat >= 1, "--repeat must be at least 1");
+    let Some(query) = queries::find(name) else {
+        let known: Vec<&str> = queries::QUERIES.iter().map(|q| q.name).collect();
+        bail!("no query {name:?}; known: {}", known.join(", "));
+    };
+    let g = a.gen.generator()?;
+    let meta = Meta::probe(&super::workspace_root());
+    let shards = a.shards.unwrap_or(meta.cores);
+    println!(
+        "nexmark {} ({}): {} events, {shards} shards | {} cores, {} | {}{}",
+        query.name,
+        query.about,
+        a.events,
+        meta.cores,
+        meta.cpu_model,
+        meta.git_rev,
+        if meta.git_dirty { " (dirty)" } else { "" },
+    );
+    println!("  run    wall s   events M/s   M/s/shard    CPU s   results");
+    let (mut eps, mut per, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..a.repeat {
+        let counter = Counter::new();
+        let (done, s) = measure(|| {
+            let env = Env::new().shards(shards);
+            let source = NexmarkSource::from_generator(g.clone()).events(Some(a.events));
+            (query.build)(&env.add_source("nexmark", source), &counter);
+            env.execute()
+        });
+        done.with_context(|| format!("{} run {} failed", query.name, i + 1))?;
+        eps.push(a.events as f64 / s.wall_s / 1e6);
+        per.push(eps[i] / shards as f64);
+        cpu.push(s.cpu_s);
+        println!(
+            "{:>5} {:>9.3} {:>12.2} {:>11.2} {:>8.2} {:>9}",
+            i + 1,
+            s.wall_s,
+            eps[i],
+            per[i],
+            s.cpu_s,
+            counter.total()
+        );
+    }
+    println!(
+        "{:>5} {:>9} {:>12.2} {:>11.2} {:>8.2}",
+        "median",
+        "",
+        median(&eps),
+        median(&per),
+        median(&cpu)
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser as _;
@@ -282,9 +358,26 @@ mod tests {
         assert!(
             matches!(a.command, Some(NexmarkCmd::Speed(ref s)) if s.repeat == 2 && s.gen.seed == 9)
         );
-        let a = parse(&["spate-bench", "nexmark", "--query", "q0"]);
-        assert_eq!(a.query.as_deref(), Some("q0"));
-        assert!(run(&a).is_err());
+        let a = parse(&["spate-bench", "nexmark", "--query", "q9x", "--shards", "2"]);
+        assert_eq!((a.query.as_deref(), a.run.shards), (Some("q9x"), Some(2)));
+        assert!(run(&a).is_err(), "an unknown query is an error");
+        let a = parse(&[
+            "spate-bench",
+            "nexmark",
+            "--query",
+            "q2",
+            "--events",
+            "5000",
+        ]);
+        let a = NexmarkArgs {
+            run: QueryArgs {
+                repeat: 1,
+                shards: Some(2),
+                ..a.run
+            },
+            ..a
+        };
+        run(&a).expect("q2 runs");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //!                        │   (strings are PoolStr handles into one text arena)
 //!                        ▼
 //!                     NexmarkSource ── a Spate source: shard s of n makes events
-//!                                      s, s+n, s+2n, … with their event times
+//!                        │             s, s+n, s+2n, … with their event times
+//!                        ▼
+//!                     queries::qN ──── the benchmark's queries as Spate jobs
 //! ```
 //!
 //! The generator follows the Flink Nexmark suite's (`nexmark-flink`'s `generator`
@@ -36,6 +38,7 @@ mod generator;
 mod iter;
 mod model;
 mod pools;
+pub mod queries;
 mod rng;
 mod source;
 #[cfg(test)]
