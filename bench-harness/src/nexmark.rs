@@ -21,7 +21,7 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context as _};
 use clap::{Args, Subcommand};
 use spate::prelude::*;
-use spate_bench::measure::{measure, median};
+use spate_bench::measure::{cpu_seconds, measure, median};
 use spate_bench::meta::Meta;
 use spate_workloads::nexmark::queries::{self, Counter};
 use spate_workloads::nexmark::{Bid, Event, NexmarkConfig, NexmarkGenerator, NexmarkSource};
@@ -205,12 +205,14 @@ fn generate(a: &GenerateArgs) -> anyhow::Result<()> {
 /// Records a batch holds, as in a Spate source's poll.
 const BATCH: usize = 1024;
 
-/// Makes `events` event numbers' worth of `T`s in batches, as a source would; returns
-/// (records, seconds).
-fn timed<T, I: Iterator<Item = T>>(mut it: I) -> (u64, f64) {
+/// Makes the iterator's records in batches, as a source would; returns the records, the
+/// wall seconds and the CPU seconds (of the process: this is its only busy thread). On a
+/// shared machine the CPU figure is the steadier one: it leaves out time the thread spent
+/// descheduled.
+fn timed<T, I: Iterator<Item = T>>(mut it: I) -> (u64, f64, f64) {
     let mut batch: Vec<T> = Vec::with_capacity(BATCH);
     let mut n = 0u64;
-    let t0 = Instant::now();
+    let (cpu0, t0) = (cpu_seconds(), Instant::now());
     loop {
         batch.clear();
         batch.extend(it.by_ref().take(BATCH));
@@ -220,7 +222,7 @@ fn timed<T, I: Iterator<Item = T>>(mut it: I) -> (u64, f64) {
         n += batch.len() as u64;
         black_box(&mut batch);
     }
-    (n, t0.elapsed().as_secs_f64())
+    (n, t0.elapsed().as_secs_f64(), cpu_seconds() - cpu0)
 }
 
 fn speed(a: &SpeedArgs) -> anyhow::Result<()> {
@@ -235,33 +237,46 @@ fn speed(a: &SpeedArgs) -> anyhow::Result<()> {
         if meta.git_dirty { " (dirty)" } else { "" },
         meta.rustc,
     );
-    println!("  run   events M/s   (bids in them M/s)   bids-only M/s");
-    let bids_in = g.bids(0..a.events).count() as f64;
-    let (mut ev, mut bi, mut bo) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..a.repeat {
-        let (n, s) = timed::<Event, _>(g.events(0..a.events));
-        ensure!(n == a.events, "made {n} events, expected {}", a.events);
-        let (nb, sb) = timed::<Bid, _>(g.bids(0..a.events));
-        ensure!(nb as f64 == bids_in, "made {nb} bids, expected {bids_in}");
-        ev.push(n as f64 / s / 1e6);
-        bi.push(bids_in / s / 1e6);
-        bo.push(nb as f64 / sb / 1e6);
-        println!(
-            "{:>5} {:>12.2} {:>20.2} {:>15.2}",
-            i + 1,
-            ev[i],
-            bi[i],
-            bo[i]
-        );
-    }
     println!(
-        "{:>5} {:>12.2} {:>20.2} {:>15.2}",
-        "median",
-        median(&ev),
-        median(&bi),
-        median(&bo)
+        "{:>33} {:>18}",
+        "all events, M/s (bids in them)", "bids only, M/s"
     );
+    println!(
+        "{:>6} {:>6} {:>6} {:>12} {:>11} {:>6}",
+        "run", "wall", "CPU", "bids, CPU", "wall", "CPU"
+    );
+    let bids_in = g.bids(0..a.events).count() as f64;
+    let mut rows: Vec<[f64; 5]> = Vec::with_capacity(a.repeat);
+    for i in 0..a.repeat {
+        let (n, wall, cpu) = timed::<Event, _>(g.events(0..a.events));
+        ensure!(n == a.events, "made {n} events, expected {}", a.events);
+        let (nb, wall_b, cpu_b) = timed::<Bid, _>(g.bids(0..a.events));
+        ensure!(nb as f64 == bids_in, "made {nb} bids, expected {bids_in}");
+        let n = n as f64;
+        rows.push(
+            [
+                n / wall,
+                n / cpu,
+                bids_in / cpu,
+                bids_in / wall_b,
+                bids_in / cpu_b,
+            ]
+            .map(|x| x / 1e6),
+        );
+        print_speed_row(&(i + 1).to_string(), &rows[i]);
+    }
+    let med: Vec<f64> = (0..5)
+        .map(|k| median(&rows.iter().map(|r| r[k]).collect::<Vec<_>>()))
+        .collect();
+    print_speed_row("median", &med);
     Ok(())
+}
+
+fn print_speed_row(label: &str, r: &[f64]) {
+    println!(
+        "{label:>6} {:>6.2} {:>6.2} {:>12.2} {:>11.2} {:>6.2}",
+        r[0], r[1], r[2], r[3], r[4]
+    );
 }
 
 fn run_query(name: &str, a: &QueryArgs) -> anyhow::Result<()> {
