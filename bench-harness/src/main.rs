@@ -5,6 +5,7 @@
 //! spate-bench chain         [same flags]
 //! spate-bench window        [--kind tumbling|sliding|sliding-unsliced|session] [--per-ms P] [same flags]
 //! spate-bench report        [--out results/foundation.md] [--criterion results/criterion-exchange.txt]
+//! spate-bench nexmark       generate | speed | --query qN   (see `nexmark.rs`)
 //! ```
 //!
 //! Each benchmark invocation runs its job `R` times, prints a table of the repeats and their
@@ -24,6 +25,7 @@ use spate_bench::measure::{measure, median, Sample};
 use spate_bench::meta::Meta;
 use spate_bench::windows::{self, WindowKind};
 
+mod nexmark;
 mod report;
 
 /// Command-line interface.
@@ -54,6 +56,8 @@ enum Cmd {
     Window(WindowArgs),
     /// Render the latest run of each benchmark in runs.jsonl as a Markdown table.
     Report(report::ReportArgs),
+    /// Nexmark: generate its input as CSV, measure the generator, run its queries.
+    Nexmark(nexmark::NexmarkArgs),
 }
 
 /// Flags shared by the benchmarks.
@@ -147,6 +151,7 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Chain(a)) => run_bench(Bench::Chain, &a),
         Some(Cmd::Window(w)) => run_bench(Bench::Window(w.kind, w.per_ms), &w.job),
         Some(Cmd::Report(a)) => report::run(&a),
+        Some(Cmd::Nexmark(a)) => nexmark::run(&a),
     }
 }
 

@@ -1,0 +1,52 @@
+//! Query 0, pass-through: every bid, unchanged. Measures the cost of reading the input.
+//!
+//! ```sql
+//! SELECT auction, bidder, price, dateTime, extra FROM bid;
+//! ```
+//!
+//! Deviation: the result keeps every field of [`Bid`] (also `channel` and `url`); the
+//! columns the SQL selects are picked when the result is written out.
+
+use spate::prelude::*;
+
+use super::{bids, Query};
+use crate::nexmark::{Bid, Event};
+
+/// q0 in the registry.
+pub const QUERY: Query = Query {
+    name: "q0",
+    about: "pass-through: every bid",
+    build: |events, counter| q0(events).add_sink("q0 count", counter.clone()),
+};
+
+/// Every bid of `events`.
+#[track_caller]
+pub fn q0(events: &DataStream<Event>) -> DataStream<Bid> {
+    bids(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{input, run_on_shards};
+    use super::*;
+
+    #[test]
+    fn q0_passes_every_bid_through() {
+        let mut want: Vec<Bid> = input()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Bid(b) => Some(b),
+                _ => None,
+            })
+            .collect();
+        want.sort();
+        for (i, got) in run_on_shards(q0).into_iter().enumerate() {
+            assert!(
+                got == want,
+                "run {i}: {} results, want {}",
+                got.len(),
+                want.len()
+            );
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Query 2, selection: the bids on a few auctions.
+//!
+//! ```sql
+//! SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0;
+//! ```
+
+use spate::prelude::*;
+
+use super::{bids, Query};
+use crate::nexmark::Event;
+
+/// q2 in the registry.
+pub const QUERY: Query = Query {
+    name: "q2",
+    about: "selection: bids on auctions whose id is a multiple of 123",
+    build: |events, counter| q2(events).add_sink("q2 count", counter.clone()),
+};
+
+/// `(auction, price)` of the bids of `events` on auctions whose id is a multiple of 123.
+#[track_caller]
+pub fn q2(events: &DataStream<Event>) -> DataStream<(u64, u64)> {
+    bids(events)
+        .filter(|b| b.auction % 123 == 0)
+        .map(|b| (b.auction, b.price))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{input, run_on_shards};
+    use super::*;
+
+    #[test]
+    fn q2_selects_the_bids_on_every_123rd_auction() {
+        let mut want: Vec<(u64, u64)> = input()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Bid(b) if b.auction % 123 == 0 => Some((b.auction, b.price)),
+                _ => None,
+            })
+            .collect();
+        want.sort();
+        assert!(!want.is_empty());
+        for (i, got) in run_on_shards(q2).into_iter().enumerate() {
+            assert!(
+                got == want,
+                "run {i}: {} results, want {}",
+                got.len(),
+                want.len()
+            );
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The generator as a Spate source.
+
+use spate::io::{Source, SourceOutput, SourceSplit, SourceStatus};
+use spate::SpateError;
+
+use super::config::NexmarkConfig;
+use super::generator::NexmarkGenerator;
+use super::iter::{Events, Generated};
+use super::model::{Bid, Event};
+
+/// A parallel source of Nexmark events (or of their bids only): shard `s` of `n` makes
+/// event numbers `start + s`, `start + s + n`, …, so the shards together make exactly the
+/// events of one generator, whatever `n`. Each record is emitted with its event time.
+/// Bounded to a number of events, or endless.
+///
+/// Replayable: a source [`starting_at`](Self::starting_at) event `k` makes exactly the
+/// events a source from 0 makes from `k` on.
+///
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::{Bid, NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let source = NexmarkSource::new(NexmarkConfig::default()).unwrap().events(Some(1_000));
+/// let bids = env.add_source("nexmark bids", source.bids()).collect();
+/// env.execute().unwrap();
+/// let bids: Vec<Bid> = bids.take();
+/// assert_eq!(bids.len(), 920); // 46 of every 50 events
+/// assert!(bids.iter().all(|b| b.auction >= 1000 && b.price > 0));
+/// ```
+#[derive(Clone, Debug)]
+pub struct NexmarkSource<T = Event> {
+    generator: NexmarkGenerator,
+    start: u64,
+    count: Option<u64>,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl NexmarkSource<Event> {
+    /// An endless source of every event for `cfg`, from event 0; or a
+    /// [`SpateError::Config`] saying what is wrong with `cfg`.
+    pub fn new(cfg: NexmarkConfig) -> Result<Self, SpateError> {
+        Ok(Self::from_generator(NexmarkGenerator::new(cfg)?))
+    }
+
+    /// An endless source of every event `generator` makes, from event 0.
+    pub fn from_generator(generator: NexmarkGenerator) -> Self {
+        NexmarkSource {
+            generator,
+            start: 0,
+            count: None,
+            _t: std::marker::PhantomData,
+        }
+    }
+
+    /// The same events' bids only (the other events are not made).
+    pub fn bids(self) -> NexmarkSource<Bid> {
+        NexmarkSource {
+            generator: self.generator,
+            start: self.start,
+            count: self.count,
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: Generated> NexmarkSource<T> {
+    /// Starts at event number `n` instead of 0 (replay).
+    pub fn starting_at(mut self, n: u64) -> Self {
+        self.start = n;
+        self
+    }
+
+    /// Ends after `count` event numbers (`None`: endless). With [`bids`](Self::bids), the
+    /// count is of events, of which about 46 in 50 are bids.
+    pub fn events(mut self, count: Option<u64>) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// The generator.
+    pub fn generator(&self) -> &NexmarkGenerator {
+        &self.generator
+    }
+
+    /// The event numbers this source makes.
+    pub fn range(&self) -> std::ops::Range<u64> {
+        let end = self
+            .count
+            .map_or(u64::MAX, |c| self.start.saturating_add(c));
+        self.start..end
+    }
+}
+
+impl<T: Generated> Source<T> for NexmarkSource<T> {
+    fn split(
+        &mut self,
+        shard: usize,
+        shards: usize,
+    ) -> Result<Box<dyn SourceSplit<T>>, SpateError> {
+        Ok(Box::new(NexmarkSplit {
+            events: self.generator.shard(self.range(), shard, shards),
+        }))
+    }
+}
+
+/// One shard's share of a [`NexmarkSource`].
+struct NexmarkSplit<T> {
+    events: Events<T>,
+}
+
+impl<T: Generated> SourceSplit<T> for NexmarkSplit<T> {
+    fn poll(&mut self, out: &mut SourceOutput<'_, T>) -> Result<SourceStatus, SpateError> {
+        for _ in 0..out.remaining() {
+            match self.events.next() {
+                Some(x) => out.emit_at(x.event_time(), x),
+                None => return Ok(SourceStatus::Done),
+            }
+        }
+        Ok(if self.events.is_done() {
+            SourceStatus::Done
+        } else {
+            SourceStatus::More
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.events.is_done()
+    }
+}
