@@ -25,6 +25,7 @@ use spate_bench::measure::{measure, median, Sample};
 use spate_bench::meta::Meta;
 use spate_bench::windows::{self, WindowKind};
 
+mod fraud;
 mod nexmark;
 mod report;
 
@@ -54,6 +55,8 @@ enum Cmd {
     /// generate → event-time windows counting per key → counting sink; `--kind` picks the
     /// windows (sliding vs sliding-unsliced is the slicing ratio).
     Window(WindowArgs),
+    /// Event→alert latency of the embedded fraud job at a fixed push rate.
+    Fraud(fraud::FraudArgs),
     /// Render the latest run of each benchmark in runs.jsonl as a Markdown table.
     Report(report::ReportArgs),
     /// Nexmark: generate its input as CSV, measure the generator, run its queries.
@@ -151,6 +154,7 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Chain(a)) => run_bench(Bench::Chain, &a),
         Some(Cmd::Window(w)) => run_bench(Bench::Window(w.kind, w.per_ms), &w.job),
         Some(Cmd::Report(a)) => report::run(&a),
+        Some(Cmd::Fraud(a)) => fraud::run(&a),
         Some(Cmd::Nexmark(a)) => nexmark::run(&a),
     }
 }
