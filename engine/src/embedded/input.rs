@@ -54,28 +54,36 @@ impl<T> Input<T> {
     }
 }
 
-/// Every shard's split reads the same channel: records go to whichever shard takes them.
+/// Shard 0 reads the channel, so records enter the job in push order; `key_by` or
+/// `rebalance` spreads the work over the shards.
 struct ChannelSource<T> {
     rx: CbReceiver<T>,
     control: Arc<Control>,
 }
 
 struct ChannelSplit<T> {
-    rx: CbReceiver<T>,
+    /// `None` on the shards that do not read.
+    rx: Option<CbReceiver<T>>,
     control: Arc<Control>,
     /// The newest flush barrier sent.
     flushed: u64,
 }
 
 impl<T: Send + 'static> SourceSplit<T> for ChannelSplit<T> {
+    fn is_empty(&self) -> bool {
+        self.rx.is_none()
+    }
+
     fn poll(&mut self, out: &mut SourceOutput<'_, T>) -> Result<SourceStatus, SpateError> {
         // Read the flush request before draining: a record pushed before the request is in
-        // the channel by then, and goes out before the barrier (from this shard or from the
-        // one that took it, whose barrier follows it in the same way).
+        // the channel by then, and goes out before the barrier.
+        let Some(rx) = &self.rx else {
+            return Ok(SourceStatus::Done);
+        };
         let requested = self.control.flush_requested.load(Ordering::Acquire);
         let mut status = SourceStatus::Idle;
         while out.remaining() > 0 {
-            match self.rx.try_recv() {
+            match rx.try_recv() {
                 Ok(v) => {
                     out.emit(v);
                     status = SourceStatus::More;
@@ -104,11 +112,11 @@ impl<T: Send + 'static> SourceSplit<T> for ChannelSplit<T> {
 impl<T: Send + 'static> Source<T> for ChannelSource<T> {
     fn split(
         &mut self,
-        _shard: usize,
+        shard: usize,
         _shards: usize,
     ) -> Result<Box<dyn SourceSplit<T>>, SpateError> {
         Ok(Box::new(ChannelSplit {
-            rx: self.rx.clone(),
+            rx: (shard == 0).then(|| self.rx.clone()),
             control: self.control.clone(),
             flushed: 0,
         }))
@@ -118,8 +126,9 @@ impl<T: Send + 'static> Source<T> for ChannelSource<T> {
 impl Env {
     /// A stream fed by the caller: records pushed into the returned [`Input`] (from any
     /// thread) enter the job once it is started with [`Env::start`]. The channel holds at
-    /// most `capacity` records; `push` blocks while it is full. Every shard reads from it,
-    /// so records are spread over the shards as they free up (use `key_by` to route them).
+    /// most `capacity` records; `push` blocks while it is full. Shard 0 reads it, so the
+    /// records enter the job in the order they were pushed (per producer thread); use
+    /// `key_by` or `rebalance` to spread the work over the shards.
     ///
     /// # Examples
     ///

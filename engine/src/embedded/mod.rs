@@ -2,7 +2,7 @@
 //! out through a channel or a callback, flush, shut down gracefully or cancel.
 //!
 //! ```text
-//!   caller threads ──Input::push──▶ [bounded channel] ──▶ channel source (every shard polls it)
+//!   caller threads ──Input::push──▶ [bounded channel] ──▶ channel source (read on shard 0)
 //!                                                          │  the job, on its own shard threads
 //!   caller threads ◀──Receiver──── [bounded channel] ◀── to_channel sink / for_each callback
 //! ```

@@ -52,7 +52,8 @@ impl TwoInputs {
         }
         TwoInputs {
             frontier,
-            barriers: [0; 2],
+            // An input that can emit nothing never delivers a barrier: it holds none back.
+            barriers: live.map(|l| if l { 0 } else { u64::MAX }),
             forwarded: 0,
         }
     }

@@ -23,11 +23,11 @@ impl<T: Clone> Merge<T> {
                 frontier.set_idle(i, true);
             }
         }
-        let inputs = live.len();
         Merge {
             out,
             frontier,
-            barriers: vec![0; inputs],
+            // An input that can emit nothing never delivers a barrier: it holds none back.
+            barriers: live.iter().map(|l| if *l { 0 } else { u64::MAX }).collect(),
             forwarded_barrier: 0,
         }
     }

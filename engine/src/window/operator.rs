@@ -335,7 +335,11 @@ where
                 }
             }
         }
-        if no_merges || (result == new_w && !merged_new) {
+        // A map in Flink's MergingWindowSet: a window already in flight is not added twice
+        // (a duplicate would outlive the window's cleanup and merge with later windows).
+        if (no_merges || (result == new_w && !merged_new))
+            && !slot.mapping.iter().any(|(x, _)| *x == result)
+        {
             slot.mapping.push((result.clone(), result.clone()));
         }
         result
