@@ -295,7 +295,10 @@ fn add_joins<WA: WindowAssigner<E, W = TimeWindow>>(
     flat: bool,
     gauge: &StateGauge,
 ) -> (Collected<Either<Pair, Group>>, Collected<E>, Collected<E>) {
-    let (late_j, late_g) = (OutputTag::<E>::new("late join"), OutputTag::new("late co-group"));
+    let (late_j, late_g) = (
+        OutputTag::<E>::new("late join"),
+        OutputTag::new("late co-group"),
+    );
     let join = left
         .join(right)
         .where_(|l| l.0)
@@ -304,11 +307,13 @@ fn add_joins<WA: WindowAssigner<E, W = TimeWindow>>(
         .allowed_lateness(lateness)
         .side_output_late_data(&late_j);
     let pairs = if flat {
-        join.flat_apply(|l, r, ctx: &mut WindowContext<'_, TimeWindow, (u8, u32, u32, i64)>| {
-            let end = ctx.window().end;
-            ctx.collect((l.0, l.2, r.2, end - 1));
-            Ok(())
-        })
+        join.flat_apply(
+            |l, r, ctx: &mut WindowContext<'_, TimeWindow, (u8, u32, u32, i64)>| {
+                let end = ctx.window().end;
+                ctx.collect((l.0, l.2, r.2, end - 1));
+                Ok(())
+            },
+        )
     } else {
         join.apply(|l, r| (l.0, l.2, r.2, i64::MIN))
     };
@@ -348,7 +353,14 @@ fn add_joins<WA: WindowAssigner<E, W = TimeWindow>>(
     )
 }
 
-fn run(input: Vec<E>, kind: Kind, delay: i64, lateness: i64, flat: bool, cfg: (usize, usize)) -> Outputs {
+fn run(
+    input: Vec<E>,
+    kind: Kind,
+    delay: i64,
+    lateness: i64,
+    flat: bool,
+    cfg: (usize, usize),
+) -> Outputs {
     common::within(Duration::from_secs(60), move || {
         let env = Env::new().shards(cfg.0).batch_size(cfg.1);
         let src = env.from_iter(input).assign_timestamps_and_watermarks(
@@ -360,12 +372,37 @@ fn run(input: Vec<E>, kind: Kind, delay: i64, lateness: i64, flat: bool, cfg: (u
         let right = src.flat_map(|e: E| e.right());
         let gauge = StateGauge::new();
         let (results, late_j, late_g) = match kind {
-            Kind::Tumbling(s) => add_joins(&left, &right, TumblingWindows::of(s), lateness, flat, &gauge),
-            Kind::Sliding(s, sl) => add_joins(&left, &right, SlidingWindows::of(s, sl), lateness, flat, &gauge),
-            Kind::Session(g) => add_joins(&left, &right, SessionWindows::with_gap(g), lateness, flat, &gauge),
+            Kind::Tumbling(s) => add_joins(
+                &left,
+                &right,
+                TumblingWindows::of(s),
+                lateness,
+                flat,
+                &gauge,
+            ),
+            Kind::Sliding(s, sl) => add_joins(
+                &left,
+                &right,
+                SlidingWindows::of(s, sl),
+                lateness,
+                flat,
+                &gauge,
+            ),
+            Kind::Session(g) => add_joins(
+                &left,
+                &right,
+                SessionWindows::with_gap(g),
+                lateness,
+                flat,
+                &gauge,
+            ),
         };
         env.execute().expect("job fails");
-        assert_eq!(gauge.current(), 0, "every window's state is dropped at the end");
+        assert_eq!(
+            gauge.current(),
+            0,
+            "every window's state is dropped at the end"
+        );
         let (mut pairs, mut groups) = (Vec::new(), Vec::new());
         for r in results.sorted() {
             match r {
@@ -373,7 +410,12 @@ fn run(input: Vec<E>, kind: Kind, delay: i64, lateness: i64, flat: bool, cfg: (u
                 Either::Right(g) => groups.push(g),
             }
         }
-        Outputs { pairs, groups, late_join: late_j.sorted(), late_co_group: late_g.sorted() }
+        Outputs {
+            pairs,
+            groups,
+            late_join: late_j.sorted(),
+            late_co_group: late_g.sorted(),
+        }
     })
 }
 
@@ -392,7 +434,11 @@ fn elements() -> impl Strategy<Value = Vec<E>> {
             .enumerate()
             .map(|(i, (left, k, ts))| {
                 let r = (k, ts, i as u32);
-                if left { Either::Left(r) } else { Either::Right(r) }
+                if left {
+                    Either::Left(r)
+                } else {
+                    Either::Right(r)
+                }
             })
             .collect()
     })
@@ -406,7 +452,11 @@ fn nearly_ordered() -> impl Strategy<Value = Vec<E>> {
             .enumerate()
             .map(|(i, (left, k, jitter))| {
                 let r = (k, i as i64 * 4 + jitter, i as u32);
-                if left { Either::Left(r) } else { Either::Right(r) }
+                if left {
+                    Either::Left(r)
+                } else {
+                    Either::Right(r)
+                }
             })
             .collect()
     })
@@ -467,11 +517,13 @@ fn window_state_is_dropped_once_the_watermark_passes_end_minus_one_plus_lateness
         let g = gauge.clone();
         let job = std::thread::spawn(move || {
             let env = Env::new().shards(shards).batch_size(batch);
-            let src = env.add_source("gated", source).assign_timestamps_and_watermarks(
-                WatermarkStrategy::for_bounded_out_of_orderness(0)
-                    .with_timestamp_assigner(|e: &E| rec(e).1)
-                    .punctuated(),
-            );
+            let src = env
+                .add_source("gated", source)
+                .assign_timestamps_and_watermarks(
+                    WatermarkStrategy::for_bounded_out_of_orderness(0)
+                        .with_timestamp_assigner(|e: &E| rec(e).1)
+                        .punctuated(),
+                );
             let pairs = src
                 .flat_map(|e: E| e.left())
                 .join(&src.flat_map(|e: E| e.right()))
@@ -487,10 +539,16 @@ fn window_state_is_dropped_once_the_watermark_passes_end_minus_one_plus_lateness
         let limit = Duration::from_secs(20);
         eventually(limit, "4 elements buffered", || gauge.current() == 4);
         gate.open(1);
-        eventually(limit, "[0, 10) dropped at watermark 14", || gauge.current() == 3);
+        eventually(limit, "[0, 10) dropped at watermark 14", || {
+            gauge.current() == 3
+        });
         gate.open(2);
         let pairs = job.join().expect("job thread").expect("job fails");
-        assert_eq!(pairs, vec![(0, 1), (2, 3)], "{shards} shards, batch {batch}");
+        assert_eq!(
+            pairs,
+            vec![(0, 1), (2, 3)],
+            "{shards} shards, batch {batch}"
+        );
         assert_eq!(gauge.current(), 0, "everything dropped at the end");
         assert!(gauge.peak() >= 4, "peak {}", gauge.peak());
     }
@@ -526,13 +584,22 @@ fn triggers_and_evictors_see_tagged_elements() {
             .window(GlobalWindows)
             .trigger(CountTrigger(5))
             .evictor(CountEvictor::of(3))
-            .apply(|a: &[Rec], b: &[Rec], ctx: &mut WindowContext<'_, _, (Vec<u32>, Vec<u32>)>| {
-                ctx.collect((a.iter().map(|x| x.2).collect(), b.iter().map(|x| x.2).collect()));
-                Ok(())
-            })
+            .apply(
+                |a: &[Rec], b: &[Rec], ctx: &mut WindowContext<'_, _, (Vec<u32>, Vec<u32>)>| {
+                    ctx.collect((
+                        a.iter().map(|x| x.2).collect(),
+                        b.iter().map(|x| x.2).collect(),
+                    ));
+                    Ok(())
+                },
+            )
             .collect();
         env.execute().expect("job fails");
         assert_eq!(counted.sorted(), vec![(0, 1), (2, 3)], "{shards} shards");
-        assert_eq!(evicted.take(), vec![(vec![2, 4], vec![3])], "{shards} shards");
+        assert_eq!(
+            evicted.take(),
+            vec![(vec![2, 4], vec![3])],
+            "{shards} shards"
+        );
     }
 }
