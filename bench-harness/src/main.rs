@@ -4,6 +4,8 @@
 //! spate-bench [keyed-count] [--events N] [--keys K] [--shards S] [--repeat R] [--batch-size B]
 //! spate-bench chain         [same flags]
 //! spate-bench report        [--out results/foundation.md] [--criterion results/criterion-exchange.txt]
+//! spate-bench window-join   [--events N] [--keys K1,K2,..] [--window-ms W] [--per-ms R]
+//! spate-bench regular-join  [--events N] [--keys K1,K2,..] [--join inner|left|right|full]
 //! ```
 //!
 //! Each benchmark invocation runs its job `R` times, prints a table of the repeats and their
@@ -23,6 +25,7 @@ use spate_bench::measure::{measure, median, Sample};
 use spate_bench::meta::Meta;
 
 mod report;
+mod window_joins;
 
 /// Command-line interface.
 #[derive(Parser, Debug)]
@@ -49,6 +52,10 @@ enum Cmd {
     Chain(JobArgs),
     /// Render the latest run of each benchmark in runs.jsonl as a Markdown table.
     Report(report::ReportArgs),
+    /// Tumbling window join of two generated streams at several key cardinalities.
+    WindowJoin(window_joins::JoinArgs),
+    /// Regular keyed join of two generated streams at several key cardinalities.
+    RegularJoin(window_joins::JoinArgs),
 }
 
 /// Flags shared by the benchmarks.
@@ -124,6 +131,8 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::KeyedCount(a)) => run_bench(Bench::KeyedCount, &a),
         Some(Cmd::Chain(a)) => run_bench(Bench::Chain, &a),
         Some(Cmd::Report(a)) => report::run(&a),
+        Some(Cmd::WindowJoin(a)) => window_joins::run(window_joins::Bench::Window, &a),
+        Some(Cmd::RegularJoin(a)) => window_joins::run(window_joins::Bench::Regular, &a),
     }
 }
 
