@@ -226,7 +226,8 @@ pub fn run(bench: Bench, a: &JoinArgs) -> anyhow::Result<()> {
             runs.push(json!({
                 "wall_s": s.wall_s, "cpu_s": s.cpu_s, "peak_rss_bytes": s.peak_rss_bytes,
                 "out": out, "pairs_per_s": out as f64 / s.wall_s,
-                "records_per_s": 2.0 * a.events as f64 / s.wall_s, "state_peak": state,
+                "records_per_s": 2.0 * a.events as f64 / s.wall_s,
+                "records_per_cpu_s": 2.0 * a.events as f64 / s.cpu_s, "state_peak": state,
             }));
         }
         let med = |key: &str| {
@@ -240,6 +241,7 @@ pub fn run(bench: Bench, a: &JoinArgs) -> anyhow::Result<()> {
         let row = json!({
             "keys": k, "pairs": runs[0]["out"], "wall_s": med("wall_s"), "cpu_s": med("cpu_s"),
             "pairs_per_s": med("pairs_per_s"), "records_per_s": med("records_per_s"),
+            "records_per_cpu_s": med("records_per_cpu_s"),
             "state_peak": med("state_peak"), "peak_rss_bytes": med("peak_rss_bytes"),
             "each_pairs_per_s": runs.iter().map(|r| r["pairs_per_s"].clone()).collect::<Vec<_>>(),
         });
@@ -365,10 +367,10 @@ fn render(records: &[Value]) -> String {
         );
         let _ = writeln!(
             s,
-            "| keys | pairs | wall s | M pairs/s | M input rec/s | CPU s | state peak | \
-             peak RSS MiB | M pairs/s of each repeat |"
+            "| keys | pairs | wall s | M pairs/s | M input rec/s | M input rec per CPU-s | \
+             CPU s | state peak | peak RSS MiB | M pairs/s of each repeat |"
         );
-        let _ = writeln!(s, "|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+        let _ = writeln!(s, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
         for row in r["rows"].as_array().into_iter().flatten() {
             let each: Vec<String> = row["each_pairs_per_s"]
                 .as_array()
@@ -378,12 +380,13 @@ fn render(records: &[Value]) -> String {
                 .collect();
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.3} | {:.2} | {:.2} | {:.2} | {:.0} | {:.1} | {} |",
+                "| {} | {} | {:.3} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.1} | {} |",
                 text(&row["keys"]),
                 text(&row["pairs"]),
                 num(&row["wall_s"]),
                 num(&row["pairs_per_s"]) / 1e6,
                 num(&row["records_per_s"]) / 1e6,
+                num(&row["records_per_cpu_s"]) / 1e6,
                 num(&row["cpu_s"]),
                 num(&row["state_peak"]),
                 num(&row["peak_rss_bytes"]) / (1024.0 * 1024.0),
@@ -454,7 +457,7 @@ mod tests {
                    "date": "2026-01-01", "config": {"events_per_side": 10, "batch_size": 4,
                    "repeat": 1, "window_ms": 10, "per_ms": 5, "join": "inner"},
                    "rows": [{"keys": 7, "pairs": 9, "wall_s": 1.0, "pairs_per_s": pps,
-                             "records_per_s": 2e6, "cpu_s": 1.0, "state_peak": 12.0,
+                             "records_per_s": 2e6, "records_per_cpu_s": 4e6, "cpu_s": 1.0, "state_peak": 12.0,
                              "peak_rss_bytes": 1048576.0, "each_pairs_per_s": [pps]}]})
         };
         let page = render(&[
@@ -462,7 +465,7 @@ mod tests {
             rec("window-join", 3e6),
             rec("regular-join", 2e6),
         ]);
-        assert!(page.contains("| 7 | 9 | 1.000 | 3.00 | 2.00 | 1.00 | 12 | 1.0 | 3.00 |"));
+        assert!(page.contains("| 7 | 9 | 1.000 | 3.00 | 2.00 | 4.00 | 1.00 | 12 | 1.0 | 3.00 |"));
         assert!(!page.contains("| 1.00 |\n"), "{page}");
         assert!(page.contains("## regular-join, 2 shards"));
         assert!(page.contains("`cargo run --release -p spate-bench -- window-join`"));

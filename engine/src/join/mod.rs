@@ -9,7 +9,9 @@
 //!   SQL's regular join (inner, left, right, full outer) as a changelog of
 //!   [`JoinChange`]s, with optional state TTL per side; a keyed co-process function.
 //!
-//! Joins use `window/`, `state/` and the operators; nothing below `api/` uses them.
+//! Like `api/windowed.rs`, this module adds builder methods to the API's streams
+//! (`DataStream::join`, `co_group`, `KeyedConnectedStreams::regular_join`) and builds them
+//! from `window/`, `state/` and the operators; no module below `api/` uses it.
 
 pub mod cogroup;
 pub mod regular;
