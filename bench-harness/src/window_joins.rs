@@ -69,6 +69,9 @@ pub struct JoinArgs {
     /// Measure and print, but record nothing.
     #[arg(long)]
     no_record: bool,
+    /// A remark recorded with the figures and shown on the page (e.g. the machine's load).
+    #[arg(long)]
+    note: Option<String>,
 }
 
 /// Which join a run measures.
@@ -268,7 +271,7 @@ pub fn run(bench: Bench, a: &JoinArgs) -> anyhow::Result<()> {
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "git_rev": meta.git_rev, "git_dirty": meta.git_dirty, "shards": shards,
         "cores": meta.cores, "cpu_model": meta.cpu_model, "mem_total_bytes": meta.mem_total_bytes,
-        "rustc": meta.rustc, "date": meta.date,
+        "rustc": meta.rustc, "date": meta.date, "note": a.note,
         "config": {
             "events_per_side": a.events, "batch_size": a.batch_size, "repeat": a.repeat,
             "window_ms": (bench == Bench::Window).then_some(a.window_ms),
@@ -365,6 +368,9 @@ fn render(records: &[Value]) -> String {
             num(&r["mem_total_bytes"]) / (1u64 << 30) as f64,
             text(&r["rustc"]),
         );
+        if let Some(note) = r["note"].as_str() {
+            let _ = writeln!(s, "Note: {note}\n");
+        }
         let _ = writeln!(
             s,
             "| keys | pairs | wall s | M pairs/s | M input rec/s | M input rec per CPU-s | \
@@ -439,6 +445,7 @@ mod tests {
             runs_file: PathBuf::new(),
             out: PathBuf::new(),
             no_record: true,
+            note: None,
         };
         let (out, state) = run_once(Bench::Window, &a, 2, 100).expect("window join runs");
         assert_eq!(out, expected_pairs(5_000, 100, 500));
