@@ -72,6 +72,9 @@ pub struct JoinArgs {
     /// A remark recorded with the figures and shown on the page (e.g. the machine's load).
     #[arg(long)]
     note: Option<String>,
+    /// Measure nothing: render the page from the runs file again.
+    #[arg(long)]
+    render_only: bool,
 }
 
 /// Which join a run measures.
@@ -181,6 +184,9 @@ fn run_once(bench: Bench, a: &JoinArgs, shards: usize, keys: u64) -> anyhow::Res
 
 /// Runs the benchmark at every cardinality, prints and records the medians.
 pub fn run(bench: Bench, a: &JoinArgs) -> anyhow::Result<()> {
+    if a.render_only {
+        return render_file(a);
+    }
     ensure!(a.repeat >= 1, "--repeat must be at least 1");
     ensure!(a.window_ms >= 1, "--window-ms must be at least 1");
     let meta = Meta::probe(&super::workspace_root());
@@ -264,8 +270,16 @@ pub fn run(bench: Bench, a: &JoinArgs) -> anyhow::Result<()> {
     if a.no_record {
         return Ok(());
     }
-    let mut command: Vec<String> = std::env::args().skip(1).collect();
-    command.insert(0, "spate-bench".into());
+    // The command as run, but for the note, which is recorded apart.
+    let mut command = vec!["spate-bench".to_string()];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--note" {
+            args.next();
+        } else if !arg.starts_with("--note=") {
+            command.push(arg);
+        }
+    }
     let record = json!({
         "benchmark": bench.name(), "command": command.join(" "),
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
@@ -281,6 +295,11 @@ pub fn run(bench: Bench, a: &JoinArgs) -> anyhow::Result<()> {
         "rows": rows,
     });
     super::append_line(&a.runs_file, &record.to_string())?;
+    render_file(a)
+}
+
+/// Renders the page from every record of the runs file.
+fn render_file(a: &JoinArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&a.runs_file)
         .with_context(|| format!("cannot read {}", a.runs_file.display()))?;
     let records: Vec<Value> = text
@@ -295,6 +314,12 @@ pub fn run(bench: Bench, a: &JoinArgs) -> anyhow::Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+/// The command as run, without the spate-bench prefix and the `--note` (shown apart).
+fn command_without_note(command: &str) -> &str {
+    let c = command.trim_start_matches("spate-bench").trim();
+    c.find(" --note").map_or(c, |i| &c[..i])
 }
 
 fn num(v: &Value) -> f64 {
@@ -326,8 +351,9 @@ fn render(records: &[Value]) -> String {
          Pairs/s counts the join's output records (checked against the expected count), \
          input rec/s both sides' records. *State peak* is the join's own gauge of live \
          entries (buffered elements for the window join, stored rows for the regular join), \
-         the sum of each shard's peak; peak RSS is the process's, per run. Figures are \
-         medians of the repeats.\n"
+         the sum of each shard's peak: with several shards it also counts what a shard \
+         holds while another shard's watermark lags behind. Peak RSS is the process's, per \
+         run. Figures are medians of the repeats.\n"
     );
     // window-join before regular-join, fewer shards first.
     let mut latest: Vec<_> = latest.into_iter().collect();
@@ -348,17 +374,17 @@ fn render(records: &[Value]) -> String {
         } else {
             ""
         };
-        let _ = writeln!(s, "## {name}, {shards} shards\n");
+        let plural = if shards == 1 { "" } else { "s" };
+        let _ = writeln!(s, "## {name}, {shards} shard{plural}\n");
         let _ = writeln!(
             s,
-            "{} events per side, {what}; {} shards, batch {}, {} repeats.\n\n\
+            "{} events per side, {what}; batch {}, {} repeats.\n\n\
              Command: `cargo run --release -p spate-bench -- {}` at {}{} ({} build), {}; \
              {} cores ({}), {:.1} GiB RAM, {}.\n",
             text(&c["events_per_side"]),
-            text(&r["shards"]),
             text(&c["batch_size"]),
             text(&c["repeat"]),
-            text(&r["command"]).trim_start_matches("spate-bench").trim(),
+            command_without_note(&text(&r["command"])),
             text(&r["git_rev"]),
             dirty,
             text(&r["profile"]),
@@ -446,6 +472,7 @@ mod tests {
             out: PathBuf::new(),
             no_record: true,
             note: None,
+            render_only: false,
         };
         let (out, state) = run_once(Bench::Window, &a, 2, 100).expect("window join runs");
         assert_eq!(out, expected_pairs(5_000, 100, 500));
