@@ -308,11 +308,7 @@ fn render_file(a: &JoinArgs) -> anyhow::Result<()> {
         .collect();
     std::fs::write(&a.out, render(&records))
         .with_context(|| format!("cannot write {}", a.out.display()))?;
-    println!(
-        "recorded in {} and {}",
-        a.runs_file.display(),
-        a.out.display()
-    );
+    println!("wrote {} from {}", a.out.display(), a.runs_file.display());
     Ok(())
 }
 
