@@ -249,8 +249,9 @@ where
 
     /// Sends elements that are too late for every window of theirs to the side output
     /// `tag`, tagged with their side and with their timestamps; read it with
-    /// `side_output(&tag)` on the result stream. Flink drops them silently; here nothing is
-    /// dropped unseen, but without this call they are still dropped.
+    /// `side_output(&tag)` on the result stream. Flink's join and co-group drop them
+    /// silently, with no way to get them; without this call they are dropped here too, as
+    /// by any window operator without a late-data side output.
     pub fn side_output_late_data(mut self, tag: &OutputTag<Either<A, B>>) -> Self {
         self.late_tag = Some(tag.clone());
         self
