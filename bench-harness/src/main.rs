@@ -6,6 +6,8 @@
 //! spate-bench window        [--kind tumbling|sliding|sliding-unsliced|session] [--per-ms P] [same flags]
 //! spate-bench report        [--out results/foundation.md] [--criterion results/criterion-exchange.txt]
 //! spate-bench nexmark       generate | speed | --query qN   (see `nexmark.rs`)
+//! spate-bench window-join   [--events N] [--keys K1,K2,..] [--window-ms W] [--per-ms R]
+//! spate-bench regular-join  [--events N] [--keys K1,K2,..] [--join inner|left|right|full]
 //! ```
 //!
 //! Each benchmark invocation runs its job `R` times, prints a table of the repeats and their
@@ -28,6 +30,7 @@ use spate_bench::windows::{self, WindowKind};
 mod fraud;
 mod nexmark;
 mod report;
+mod window_joins;
 
 /// Command-line interface.
 #[derive(Parser, Debug)]
@@ -61,6 +64,10 @@ enum Cmd {
     Report(report::ReportArgs),
     /// Nexmark: generate its input as CSV, measure the generator, run its queries.
     Nexmark(nexmark::NexmarkArgs),
+    /// Tumbling window join of two generated streams at several key cardinalities.
+    WindowJoin(window_joins::JoinArgs),
+    /// Regular keyed join of two generated streams at several key cardinalities.
+    RegularJoin(window_joins::JoinArgs),
 }
 
 /// Flags shared by the benchmarks.
@@ -156,6 +163,8 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Report(a)) => report::run(&a),
         Some(Cmd::Fraud(a)) => fraud::run(&a),
         Some(Cmd::Nexmark(a)) => nexmark::run(&a),
+        Some(Cmd::WindowJoin(a)) => window_joins::run(window_joins::Bench::Window, &a),
+        Some(Cmd::RegularJoin(a)) => window_joins::run(window_joins::Bench::Regular, &a),
     }
 }
 

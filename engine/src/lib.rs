@@ -58,6 +58,7 @@ pub mod error;
 pub(crate) mod exchange;
 pub(crate) mod graph;
 pub mod io;
+pub mod join;
 pub(crate) mod operators;
 pub mod runtime;
 pub mod state;

@@ -257,8 +257,8 @@ where
 /// Two keyed streams connected for a keyed two-input function (Flink's keyed
 /// `ConnectedStreams`).
 pub struct KeyedConnectedStreams<K, A, B, FA, FB> {
-    a: KeyedStream<K, A, FA>,
-    b: KeyedStream<K, B, FB>,
+    pub(crate) a: KeyedStream<K, A, FA>,
+    pub(crate) b: KeyedStream<K, B, FB>,
 }
 
 impl<K, A, B, FA, FB> KeyedConnectedStreams<K, A, B, FA, FB>

@@ -23,7 +23,7 @@ pub struct NoEvictor;
 
 /// An evictor set with [`WindowedStream::evictor`].
 #[derive(Debug, Clone, Copy)]
-pub struct WithEvictor<E>(E);
+pub struct WithEvictor<E>(pub(crate) E);
 
 /// A keyed stream cut into windows (Flink's `WindowedStream`). Configure the trigger,
 /// evictor, allowed lateness and late-data side output, then say what to compute per window.

@@ -57,6 +57,27 @@ impl<K: Hash + Eq + Clone, V> ValueState<K, V> {
         self.table.get_mut(scope)
     }
 
+    /// The current key's value, created with `init` when absent (or expired), mutable in
+    /// place; one lookup. Counts as a write for TTL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::state::{FixedKey, ValueState};
+    /// let mut seen = ValueState::<u8, Vec<char>>::new();
+    /// let k = FixedKey::new(1, 0);
+    /// seen.value_or_insert_with(&k, Vec::new).push('a');
+    /// seen.value_or_insert_with(&k, Vec::new).push('b');
+    /// assert_eq!(seen.value(&k), Some(&vec!['a', 'b']));
+    /// ```
+    pub fn value_or_insert_with<S: KeyScope<K> + ?Sized>(
+        &mut self,
+        scope: &S,
+        init: impl FnOnce() -> V,
+    ) -> &mut V {
+        self.table.upsert_with(scope, init)
+    }
+
     /// Sets the current key's value.
     pub fn update<S: KeyScope<K> + ?Sized>(&mut self, scope: &S, value: V) {
         let mut value = Some(value);

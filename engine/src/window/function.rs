@@ -111,6 +111,11 @@ where
 pub(crate) trait Contents<K, T, W, O>: Clone + Send + 'static {
     type Acc: Send + 'static;
     fn create(&mut self) -> Self::Acc;
+    /// State entries `acc` holds, for the state gauge: elements of a buffer, 1 for an
+    /// accumulator.
+    fn size(&self, _acc: &Self::Acc) -> usize {
+        1
+    }
     fn add(&mut self, acc: &mut Self::Acc, ts: Timestamp, value: T);
     fn merge(&mut self, into: &mut Self::Acc, from: Self::Acc);
     fn emit(
@@ -134,6 +139,9 @@ where
     type Acc = Option<T>;
     fn create(&mut self) -> Option<T> {
         None
+    }
+    fn size(&self, acc: &Option<T>) -> usize {
+        usize::from(acc.is_some())
     }
     #[inline]
     fn add(&mut self, acc: &mut Option<T>, _ts: Timestamp, value: T) {
@@ -208,6 +216,9 @@ where
     fn create(&mut self) -> Vec<T> {
         Vec::new()
     }
+    fn size(&self, acc: &Vec<T>) -> usize {
+        acc.len()
+    }
     #[inline]
     fn add(&mut self, acc: &mut Vec<T>, _ts: Timestamp, value: T) {
         acc.push(value);
@@ -278,6 +289,9 @@ where
     type Acc = Vec<(Timestamp, T)>;
     fn create(&mut self) -> Self::Acc {
         Vec::new()
+    }
+    fn size(&self, acc: &Self::Acc) -> usize {
+        acc.len()
     }
     #[inline]
     fn add(&mut self, acc: &mut Self::Acc, ts: Timestamp, value: T) {

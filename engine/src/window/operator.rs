@@ -20,7 +20,7 @@ use crate::graph::ShardBuild;
 use crate::operators::timer_driver::{drive_processing_timers, ProcessingTimers};
 use crate::operators::unary::{Unary, UnaryCx, UnaryOp};
 use crate::operators::{Batch, OutputTag};
-use crate::state::hash_key;
+use crate::state::{hash_key, GaugeHandle, StateGauge};
 use crate::time::{TimeDomain, TimerService, Timestamp};
 
 /// One key's windows. Contents live under *state windows*, trigger state under the actual
@@ -86,6 +86,9 @@ pub(crate) struct WindowOp<
     timers: TimerService<(K, A::W)>,
     scratch: Vec<A::W>,
     requests: Vec<TimerRequest>,
+    /// State entries held (elements of buffers, accumulators), for the gauge.
+    live: usize,
+    gauge: GaugeHandle,
     _t: PhantomData<fn(T) -> O>,
 }
 
@@ -115,8 +118,21 @@ where
             timers: TimerService::new(),
             scratch: Vec::new(),
             requests: Vec::new(),
+            live: 0,
+            gauge: GaugeHandle::default(),
             _t: PhantomData,
         }
+    }
+
+    /// Publishes the number of state entries this instance holds to `gauge`.
+    pub(crate) fn with_gauge(mut self, gauge: Option<StateGauge>) -> Self {
+        self.gauge = GaugeHandle::new(gauge);
+        self
+    }
+
+    /// Publishes the state size, once per batch, watermark or timer round.
+    fn publish(&mut self) {
+        self.gauge.set(self.live as u64);
     }
 }
 
@@ -128,14 +144,16 @@ where
     C: Contents<K, T, A::W, O>,
 {
     fn clone(&self) -> Self {
-        Self::new(
+        let mut op = Self::new(
             self.key_fn.clone(),
             self.assigner.clone(),
             self.trigger.clone(),
             self.contents.clone(),
             self.lateness,
             self.late_tag.clone(),
-        )
+        );
+        op.gauge = self.gauge.clone();
+        op
     }
 }
 
@@ -329,7 +347,11 @@ where
                 if let Some(acc) = remove(&mut slot.contents, &s) {
                     let contents = &mut self.contents;
                     match find(&mut slot.contents, &state_w) {
-                        Some(into) => contents.merge(into, acc),
+                        Some(into) => {
+                            let before = contents.size(into) + contents.size(&acc);
+                            contents.merge(into, acc);
+                            self.live = (self.live + contents.size(into)).saturating_sub(before);
+                        }
                         None => slot.contents.push((state_w.clone(), acc)),
                     }
                 }
@@ -483,7 +505,9 @@ where
                 };
                 let contents = &mut self.contents;
                 let acc = find_or_insert(&mut slot.contents, &state_w, || contents.create());
+                let before = self.contents.size(acc);
                 self.contents.add(acc, ts, element);
+                self.live = (self.live + self.contents.size(acc)).saturating_sub(before);
                 self.fire_or_purge(r, slot, &state_w, &w, now, cx)?;
                 cleanup_timer(&mut self.timers, rules, &slot.key, &w, true);
             }
@@ -511,11 +535,16 @@ where
     ) -> Result<()> {
         if r.is_fire() {
             if let Some(acc) = find(&mut slot.contents, state_w) {
+                let before = self.contents.size(acc);
                 Self::emit(&mut self.contents, &slot.key, w, acc, now, cx)?;
+                // An evictor may have dropped elements.
+                self.live = (self.live + self.contents.size(acc)).saturating_sub(before);
             }
         }
         if r.is_purge() {
-            remove(&mut slot.contents, state_w);
+            if let Some(acc) = remove(&mut slot.contents, state_w) {
+                self.live = self.live.saturating_sub(self.contents.size(&acc));
+            }
         }
         Ok(())
     }
@@ -529,7 +558,9 @@ where
         now: Timestamp,
         wm: Timestamp,
     ) {
-        remove(&mut slot.contents, state_w);
+        if let Some(acc) = remove(&mut slot.contents, state_w) {
+            self.live = self.live.saturating_sub(self.contents.size(&acc));
+        }
         if let Some(mut ts) = remove(&mut slot.triggers, w) {
             let mut tcx = TriggerContext {
                 watermark: wm,
@@ -562,6 +593,7 @@ where
         let mut keys = std::mem::take(&mut self.keys);
         let r = self.add_batch(&mut keys, batch, cx);
         self.keys = keys;
+        self.publish();
         r
     }
 
@@ -569,6 +601,7 @@ where
         while let Some((t, (key, w))) = self.timers.event.pop_due(wm) {
             self.on_timer(TimeDomain::EventTime, t, &key, &w, cx)?;
         }
+        self.publish();
         Ok(true)
     }
 
@@ -603,6 +636,7 @@ where
             while let Some((t, (key, w))) = l.timers.processing.pop_due(now) {
                 l.on_timer(TimeDomain::ProcessingTime, t, &key, &w, cx)?;
             }
+            l.publish();
             Ok(())
         })
     }

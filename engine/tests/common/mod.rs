@@ -1,6 +1,8 @@
 //! Shared helpers for the engine's integration tests.
 #![allow(dead_code)]
 
+pub mod gated;
+
 use std::sync::mpsc;
 use std::time::Duration;
 
