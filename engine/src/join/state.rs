@@ -64,11 +64,11 @@ fn count_down(unmatched: &mut Option<BTreeMap<Timestamp, u32>>, start: Timestamp
     }
 }
 
-fn slot<'a, K: Eq, A, B>(
-    table: &'a mut HashTable<KeySlot<K, A, B>>,
+fn slot<K: Eq, A, B>(
+    table: &mut HashTable<KeySlot<K, A, B>>,
     key: K,
     hash: u64,
-) -> &'a mut KeySlot<K, A, B> {
+) -> &mut KeySlot<K, A, B> {
     match table.find_entry(hash, |s| s.key == key) {
         Ok(e) => e.into_mut(),
         Err(absent) => absent
