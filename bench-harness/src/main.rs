@@ -3,6 +3,7 @@
 //! ```text
 //! spate-bench [keyed-count] [--events N] [--keys K] [--shards S] [--repeat R] [--batch-size B]
 //! spate-bench chain         [same flags]
+//! spate-bench join          [--events N] [--keys 10,1000,100000] [--shards S] [--repeat R] …
 //! spate-bench report        [--out results/foundation.md] [--criterion results/criterion-exchange.txt]
 //! ```
 //!
@@ -22,6 +23,7 @@ use spate_bench::jobs::{self, JobSize};
 use spate_bench::measure::{measure, median, Sample};
 use spate_bench::meta::Meta;
 
+mod joins;
 mod report;
 
 /// Command-line interface.
@@ -47,6 +49,9 @@ enum Cmd {
     KeyedCount(JobArgs),
     /// generate → map → filter → map → counting sink, fused on each shard, no exchange.
     Chain(JobArgs),
+    /// Interval and overlap joins at several key cardinalities: pairs/s, peak state;
+    /// writes results/joins.md.
+    Join(joins::JoinArgs),
     /// Render the latest run of each benchmark in runs.jsonl as a Markdown table.
     Report(report::ReportArgs),
 }
@@ -123,6 +128,7 @@ fn main() -> anyhow::Result<()> {
         None => run_bench(Bench::KeyedCount, &cli.job),
         Some(Cmd::KeyedCount(a)) => run_bench(Bench::KeyedCount, &a),
         Some(Cmd::Chain(a)) => run_bench(Bench::Chain, &a),
+        Some(Cmd::Join(a)) => joins::run(&a),
         Some(Cmd::Report(a)) => report::run(&a),
     }
 }
