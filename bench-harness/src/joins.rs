@@ -3,7 +3,7 @@
 //! only exchanges both inputs by key.
 //!
 //! ```text
-//! spate-bench join [--events N] [--keys 10,1000,100000] [--bound MS] [--shards S]
+//! spate-bench join [--events N] [--keys 10,1000,100000] [--bound MS] [--shards 1,2]
 //!                  [--repeat R] [--batch-size B] [--watermark-every MS] [--out results/joins.md]
 //! ```
 //!
@@ -43,9 +43,9 @@ pub struct JoinArgs {
     /// Event time between watermarks, in ms.
     #[arg(long, default_value_t = 100)]
     watermark_every: i64,
-    /// Shards (threads); default: the number of cores.
-    #[arg(long)]
-    shards: Option<usize>,
+    /// Shard counts to measure, comma-separated; default: the number of cores.
+    #[arg(long, value_delimiter = ',')]
+    shards: Vec<usize>,
     /// Runs per configuration; the figures are their median.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
@@ -162,7 +162,7 @@ fn run_job(j: &Job) -> spate::Result<(u64, u64)> {
             .between(-j.bound, j.bound)
             .state_gauge(&gauge)
             .process(
-                |a: &Rec, b: &Rec, ctx: &mut JoinContext<'_, u64, (i64, i64)>| {
+                |a: &Rec, b: &Rec, ctx: &mut ProcessJoinContext<'_, u64, (i64, i64)>| {
                     ctx.collect((a.1, b.1));
                     Ok(())
                 },
@@ -234,24 +234,34 @@ pub fn run(a: &JoinArgs) -> anyhow::Result<()> {
     ensure!(a.repeat >= 1, "--repeat must be at least 1");
     ensure!(a.keys.iter().all(|k| *k >= 1), "--keys must be at least 1");
     let meta = Meta::probe(&super::workspace_root());
-    let shards = a.shards.unwrap_or(meta.cores);
+    let shard_counts = if a.shards.is_empty() {
+        vec![meta.cores]
+    } else {
+        a.shards.clone()
+    };
+    ensure!(
+        shard_counts.iter().all(|s| *s >= 1),
+        "--shards must be at least 1"
+    );
     let mut rows = Vec::new();
     let mut jobs = Vec::new();
-    for &keys in &a.keys {
-        for kind in [Kind::Baseline, Kind::Interval, Kind::Overlap] {
-            jobs.push(Job {
-                kind,
-                events: a.events,
-                keys,
-                bound: a.bound,
-                every: a.watermark_every,
-                shards,
-                batch: a.batch_size,
-            });
+    for &shards in &shard_counts {
+        for &keys in &a.keys {
+            for kind in [Kind::Baseline, Kind::Interval, Kind::Overlap] {
+                jobs.push(Job {
+                    kind,
+                    events: a.events,
+                    keys,
+                    bound: a.bound,
+                    every: a.watermark_every,
+                    shards,
+                    batch: a.batch_size,
+                });
+            }
         }
     }
     println!(
-        "join: events={} per input, shards={shards}, batch={} | {} cores, {} | {}{}",
+        "join: events={} per input, batch={} | {} cores, {} | {}{}",
         a.events,
         a.batch_size,
         meta.cores,
@@ -291,7 +301,7 @@ pub fn run(a: &JoinArgs) -> anyhow::Result<()> {
     }
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     args.insert(0, "spate-bench".into());
-    let page = render(&rows, a, &meta, &args.join(" "), shards);
+    let page = render(&rows, a, &meta, &args.join(" "));
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -303,8 +313,9 @@ pub fn run(a: &JoinArgs) -> anyhow::Result<()> {
 fn line(r: &Row) -> String {
     let inputs = 2.0 * r.job.events as f64;
     format!(
-        "| {} | {} | {:.3} | {:.2} | {} | {:.2} | {} | {:.0} |",
+        "| {} | {} | {} | {:.3} | {:.2} | {} | {:.2} | {} | {:.0} |",
         r.job.kind.name(),
+        r.job.shards,
         r.job.keys,
         r.wall_s,
         inputs / r.wall_s / 1e6,
@@ -323,15 +334,14 @@ fn line(r: &Row) -> String {
     )
 }
 
-fn render(rows: &[Row], a: &JoinArgs, meta: &Meta, command: &str, shards: usize) -> String {
+fn render(rows: &[Row], a: &JoinArgs, meta: &Meta, command: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Joins: interval and overlap\n");
     let _ = writeln!(
         s,
-        "`{command}` — revision {}{}, {} shards on {} cores ({}, {:.1} GiB), {}, {}.\n",
+        "`{command}` — revision {}{}, {} cores ({}, {:.1} GiB), {}, {}.\n",
         meta.git_rev,
         if meta.git_dirty { " (dirty)" } else { "" },
-        shards,
         meta.cores,
         meta.cpu_model,
         meta.mem_total_bytes as f64 / (1u64 << 30) as f64,
@@ -355,9 +365,9 @@ fn render(rows: &[Row], a: &JoinArgs, meta: &Meta, command: &str, shards: usize)
     );
     let _ = writeln!(
         s,
-        "| job | keys | wall s | input M rec/s | pairs | M pairs/s | peak state (records) | peak RSS MiB |"
+        "| job | shards | keys | wall s | input M rec/s | pairs | M pairs/s | peak state (records) | peak RSS MiB |"
     );
-    let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
     for r in rows {
         let _ = writeln!(s, "{}", line(r).replace("NaN", "–"));
     }
@@ -365,7 +375,7 @@ fn render(rows: &[Row], a: &JoinArgs, meta: &Meta, command: &str, shards: usize)
         s,
         "\n```json\n{}\n```",
         json!({
-            "command": command, "git_rev": meta.git_rev, "shards": shards, "cores": meta.cores,
+            "command": command, "git_rev": meta.git_rev, "cores": meta.cores,
             "cpu_model": meta.cpu_model, "rustc": meta.rustc, "date": meta.date,
         })
     );

@@ -104,7 +104,7 @@ fn build(env: &Env, args: &Args) -> (DataStream<Pair>, DataStream<String>) {
         join = join.upper_bound_exclusive();
     }
     let pairs = join.process(
-        |l: &Event, r: &Event, ctx: &mut JoinContext<'_, String, Pair>| {
+        |l: &Event, r: &Event, ctx: &mut ProcessJoinContext<'_, String, Pair>| {
             ctx.collect((l.key.clone(), l.ts, r.ts, l.value, r.value));
             Ok(())
         },

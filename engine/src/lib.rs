@@ -77,7 +77,7 @@ pub mod prelude {
     };
     pub use crate::error::{SpateError, UserError};
     pub use crate::join::{
-        Interval, JoinContext, OverlapContext, OverlapJoinFunction, ProcessJoinFunction,
+        Interval, OverlapContext, OverlapJoinFunction, ProcessJoinContext, ProcessJoinFunction,
     };
     pub use crate::time::{Timestamp, WatermarkStrategy};
 }

@@ -128,7 +128,7 @@ fn run(input: Vec<Tagged>, delay: i64, b: Bounds, shards: usize, batch: usize) -
             joined = joined.upper_bound_exclusive();
         }
         let pairs = joined.process(
-            |l: &Rec, r: &Rec, ctx: &mut JoinContext<'_, u8, (u32, u32, i64)>| {
+            |l: &Rec, r: &Rec, ctx: &mut ProcessJoinContext<'_, u8, (u32, u32, i64)>| {
                 assert_eq!(*ctx.current_key(), l.0);
                 assert_eq!((ctx.left_timestamp(), ctx.right_timestamp()), (l.1, r.1));
                 ctx.collect((l.2, r.2, ctx.timestamp()));
@@ -235,7 +235,7 @@ fn bounds_that_admit_nothing_fail_the_job_naming_them() {
         .interval_join(&b)
         .between(5, 5)
         .upper_bound_exclusive()
-        .process(|_: &(u8, i64), _: &(u8, i64), _: &mut JoinContext<'_, u8, u8>| Ok(()));
+        .process(|_: &(u8, i64), _: &(u8, i64), _: &mut ProcessJoinContext<'_, u8, u8>| Ok(()));
     let err = env.execute().expect_err("empty bounds").to_string();
     assert!(
         err.contains("[5, 5]") && err.contains("exclusive upper"),
@@ -251,7 +251,7 @@ fn records_without_timestamps_fail_the_job_with_a_hint() {
     let _ = a
         .interval_join(&b)
         .between(0, 1)
-        .process(|_: &(u8, i64), _: &(u8, i64), _: &mut JoinContext<'_, u8, u8>| Ok(()));
+        .process(|_: &(u8, i64), _: &(u8, i64), _: &mut ProcessJoinContext<'_, u8, u8>| Ok(()));
     let err = env.execute().expect_err("no timestamps").to_string();
     assert!(err.contains("assign_timestamps_and_watermarks"), "{err}");
 }
@@ -275,7 +275,7 @@ fn late_records_without_a_late_output_are_counted_not_lost_silently() {
     let _ = l
         .interval_join(&r)
         .between(-100, 100)
-        .process(|_: &Tagged, _: &Tagged, _: &mut JoinContext<'_, u8, u8>| Ok(()))
+        .process(|_: &Tagged, _: &Tagged, _: &mut ProcessJoinContext<'_, u8, u8>| Ok(()))
         .collect();
     let result = env.execute().expect("runs");
     let count = |side: &str| {

@@ -207,7 +207,7 @@ impl<T> IntervalBuffer<T> {
             gone(e)?;
         }
         if self.entries.is_empty() {
-            *self = IntervalBuffer::default();
+            self.reset_lengths();
             return Ok(None);
         }
         // The first record past the band ends at or after its start + min_len.
@@ -223,16 +223,23 @@ impl<T> IntervalBuffer<T> {
 
     /// Every record, in start order (end of input).
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = Entry<T>> + '_ {
-        self.max_len = 0;
-        self.min_len = u64::MAX;
-        self.evicted = 0;
+        self.reset_lengths();
         self.entries.drain(..)
     }
 
-    fn recompute_lengths(&mut self) {
+    /// Whether an empty buffer holds memory worth reusing for another key.
+    pub(crate) fn has_capacity(&self) -> bool {
+        self.entries.capacity() > 0
+    }
+
+    fn reset_lengths(&mut self) {
         self.evicted = 0;
         self.max_len = 0;
         self.min_len = u64::MAX;
+    }
+
+    fn recompute_lengths(&mut self) {
+        self.reset_lengths();
         for e in &self.entries {
             let len = e.iv.length();
             self.max_len = self.max_len.max(len);

@@ -30,7 +30,7 @@ use std::sync::{Arc, OnceLock};
 /// let out = a.interval_join(&b)
 ///     .between(-5, 5)
 ///     .state_gauge(&gauge)
-///     .process(|l: &(u8, i64), r: &(u8, i64), ctx: &mut JoinContext<'_, u8, (i64, i64)>| {
+///     .process(|l: &(u8, i64), r: &(u8, i64), ctx: &mut ProcessJoinContext<'_, u8, (i64, i64)>| {
 ///         ctx.collect((l.1, r.1));
 ///         Ok(())
 ///     })

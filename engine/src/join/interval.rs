@@ -18,7 +18,7 @@ use crate::time::{Timestamp, NO_TIMESTAMP};
 
 /// What a [`ProcessJoinFunction`] sees and does for one joined pair: the key, both records'
 /// timestamps, and the outputs (Flink's `ProcessJoinFunction.Context`).
-pub struct JoinContext<'a, K, O> {
+pub struct ProcessJoinContext<'a, K, O> {
     key: &'a K,
     left_ts: Timestamp,
     right_ts: Timestamp,
@@ -27,7 +27,7 @@ pub struct JoinContext<'a, K, O> {
     sides: &'a mut SideOutputs,
 }
 
-impl<K, O: Clone + 'static> JoinContext<'_, K, O> {
+impl<K, O: Clone + 'static> ProcessJoinContext<'_, K, O> {
     /// The key both records share.
     pub fn current_key(&self) -> &K {
         self.key
@@ -78,7 +78,7 @@ impl<K, O: Clone + 'static> JoinContext<'_, K, O> {
 /// `ProcessJoinFunction`). It gets both records by reference — a buffered record joins many
 /// times and is never copied for it — and may emit any number of outputs.
 ///
-/// Closures `FnMut(&A, &B, &mut JoinContext<K, O>) -> Result<(), UserError>` implement it.
+/// Closures `FnMut(&A, &B, &mut ProcessJoinContext<K, O>) -> Result<(), UserError>` implement it.
 /// The function is cloned once per shard before the job starts.
 pub trait ProcessJoinFunction<K, A, B, O>: Clone + Send + 'static {
     /// Called once for every pair of records with equal keys whose timestamps are within
@@ -87,20 +87,23 @@ pub trait ProcessJoinFunction<K, A, B, O>: Clone + Send + 'static {
         &mut self,
         left: &A,
         right: &B,
-        ctx: &mut JoinContext<'_, K, O>,
+        ctx: &mut ProcessJoinContext<'_, K, O>,
     ) -> Result<(), UserError>;
 }
 
 impl<K, A, B, O, F> ProcessJoinFunction<K, A, B, O> for F
 where
-    F: FnMut(&A, &B, &mut JoinContext<'_, K, O>) -> Result<(), UserError> + Clone + Send + 'static,
+    F: FnMut(&A, &B, &mut ProcessJoinContext<'_, K, O>) -> Result<(), UserError>
+        + Clone
+        + Send
+        + 'static,
 {
     #[inline]
     fn process_element(
         &mut self,
         left: &A,
         right: &B,
-        ctx: &mut JoinContext<'_, K, O>,
+        ctx: &mut ProcessJoinContext<'_, K, O>,
     ) -> Result<(), UserError> {
         self(left, right, ctx)
     }
@@ -171,7 +174,7 @@ where
         right_iv: Interval,
         em: &mut Emit<'_, O>,
     ) -> Result<(), UserError> {
-        let mut ctx = JoinContext {
+        let mut ctx = ProcessJoinContext {
             key,
             left_ts: left_iv.start - self.lower,
             right_ts: right_iv.start,
@@ -248,7 +251,7 @@ where
     /// let out = clicks
     ///     .interval_join(&views)
     ///     .between(-10, 0)
-    ///     .process(|c: &(u32, i64), v: &(u32, i64), ctx: &mut JoinContext<'_, u32, (u32, i64, i64)>| {
+    ///     .process(|c: &(u32, i64), v: &(u32, i64), ctx: &mut ProcessJoinContext<'_, u32, (u32, i64, i64)>| {
     ///         ctx.collect((*ctx.current_key(), c.1, v.1));
     ///         Ok(())
     ///     })

@@ -35,5 +35,5 @@ mod state;
 
 pub use buffer::Interval;
 pub use gauge::JoinStateGauge;
-pub use interval::{IntervalJoin, IntervalJoined, JoinContext, ProcessJoinFunction};
+pub use interval::{IntervalJoin, IntervalJoined, ProcessJoinContext, ProcessJoinFunction};
 pub use overlap::{OverlapContext, OverlapJoin, OverlapJoinFunction};

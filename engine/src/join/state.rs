@@ -7,6 +7,10 @@
 //! record, and no key is cloned to schedule it. Heap entries made stale by an earlier
 //! reschedule are recognised (the key's slot holds a different time) and skipped; running an
 //! eviction early is harmless, it only removes what is due. At `+∞` everything goes.
+//!
+//! A key whose last record goes loses its slot, but its buffers' memory is kept (up to
+//! [`SPARE`] per side) for the next new key: with many keys each holding a record or two,
+//! slots come and go at the rate of records, and they should not allocate every time.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -18,6 +22,9 @@ use crate::time::{Timestamp, MAX_WATERMARK};
 
 /// No eviction scheduled.
 const NONE: Timestamp = Timestamp::MAX;
+
+/// Empty buffers kept per side for new keys.
+const SPARE: usize = 1024;
 
 struct KeySlot<K, A, B> {
     key: K,
@@ -39,6 +46,7 @@ pub(crate) struct JoinState<K, A, B> {
     /// Left-outer joins: how many buffered, not yet matched left records start at each time
     /// (their outputs are still to come, so the output watermark waits for them).
     unmatched: Option<BTreeMap<Timestamp, u32>>,
+    spare: (Vec<IntervalBuffer<A>>, Vec<IntervalBuffer<B>>),
 }
 
 fn schedule(
@@ -64,11 +72,14 @@ fn count_down(unmatched: &mut Option<BTreeMap<Timestamp, u32>>, start: Timestamp
     }
 }
 
-fn slot<K: Eq, A, B>(
-    table: &mut HashTable<KeySlot<K, A, B>>,
+type Spare<A, B> = (Vec<IntervalBuffer<A>>, Vec<IntervalBuffer<B>>);
+
+fn slot<'a, K: Eq, A, B>(
+    table: &'a mut HashTable<KeySlot<K, A, B>>,
+    spare: &mut Spare<A, B>,
     key: K,
     hash: u64,
-) -> &mut KeySlot<K, A, B> {
+) -> &'a mut KeySlot<K, A, B> {
     match table.find_entry(hash, |s| s.key == key) {
         Ok(e) => e.into_mut(),
         Err(absent) => absent
@@ -79,12 +90,22 @@ fn slot<K: Eq, A, B>(
                     key,
                     hash,
                     due: NONE,
-                    left: IntervalBuffer::default(),
-                    right: IntervalBuffer::default(),
+                    left: spare.0.pop().unwrap_or_default(),
+                    right: spare.1.pop().unwrap_or_default(),
                 },
                 |s| s.hash,
             )
             .into_mut(),
+    }
+}
+
+/// Keeps an emptied key's buffers for the next new key.
+fn recycle<K, A, B>(spare: &mut Spare<A, B>, s: KeySlot<K, A, B>) {
+    if spare.0.len() < SPARE && s.left.has_capacity() {
+        spare.0.push(s.left);
+    }
+    if spare.1.len() < SPARE && s.right.has_capacity() {
+        spare.1.push(s.right);
     }
 }
 
@@ -97,6 +118,7 @@ impl<K: Eq, A, B> JoinState<K, A, B> {
             holds,
             records: 0,
             unmatched: left_outer.then(BTreeMap::new),
+            spare: (Vec::new(), Vec::new()),
         }
     }
 
@@ -128,7 +150,7 @@ impl<K: Eq, A, B> JoinState<K, A, B> {
         value: A,
         mut pair: impl FnMut(&K, &A, &Entry<B>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let s = slot(&mut self.table, key, hash);
+        let s = slot(&mut self.table, &mut self.spare, key, hash);
         let mut matched = false;
         s.right.probe(iv, |r| {
             matched = true;
@@ -154,7 +176,7 @@ impl<K: Eq, A, B> JoinState<K, A, B> {
         value: B,
         mut pair: impl FnMut(&K, &Entry<A>, &B) -> Result<(), E>,
     ) -> Result<(), E> {
-        let s = slot(&mut self.table, key, hash);
+        let s = slot(&mut self.table, &mut self.spare, key, hash);
         let unmatched = &mut self.unmatched;
         s.left.probe(iv, |l| {
             if !l.matched {
@@ -214,9 +236,7 @@ impl<K: Eq, A, B> JoinState<K, A, B> {
                 .min();
             match next {
                 Some(n) => schedule(&mut self.heap, &mut s.due, h, n),
-                None => {
-                    occ.remove();
-                }
+                None => recycle(&mut self.spare, occ.remove().0),
             }
         }
         Ok(())
