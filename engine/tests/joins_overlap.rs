@@ -6,8 +6,9 @@
 //! meets is fixed by the input order: on one shard the reference knows exactly which records
 //! are late; on several the join's watermark can only lag, so the records reported late must
 //! be late by the reference and the output must be exactly the reference's over the records
-//! not reported late. Downstream of the join, every row must be on time: a pair at or after
-//! the watermark, an unmatched left row (left-outer) strictly after it.
+//! not reported late. Downstream of the join, every row must be on time: strictly after the
+//! watermark (the join keeps its output watermark one below its input's and, left-outer,
+//! below the start of every unmatched left record still to be reported).
 
 mod common;
 
@@ -127,7 +128,7 @@ fn run(input: Vec<Tagged>, delay: i64, outer: bool, shards: usize, batch: usize)
         let checked = rows
             .process(|row: Row, ctx: &mut ProcessContext<'_, (Row, bool)>| {
                 let (ts, wm) = (ctx.timestamp().unwrap_or(i64::MIN), ctx.current_watermark());
-                let on_time = ts == row.4 && if row.1.is_some() { ts >= wm } else { ts > wm };
+                let on_time = ts == row.4 && ts > wm;
                 ctx.collect((row, on_time));
                 Ok(())
             })
@@ -210,5 +211,32 @@ fn left_outer_reports_a_left_record_once_its_end_passes_and_holds_the_watermark(
             vec![(0, None, 0, 100, 0), (1, Some(2), 55, 56, 55)],
             "{shards} shards, batch {batch}"
         );
+    }
+}
+
+#[test]
+fn a_record_starting_at_the_watermark_is_still_on_time_downstream() {
+    // After (k0, [10, 20)) the watermark is 9; records starting at 9 are not late (late
+    // means below the watermark). Their pair, and in left-outer the unmatched row of
+    // [10, 20), must still be after the watermark downstream (checked in `run`): the join
+    // keeps its output watermark one below its input's. Regression: rows at timestamp 9
+    // behind a forwarded watermark of 9.
+    let input = vec![
+        (true, 0, 10, 20, 0),
+        (true, 1, 9, 15, 1),
+        (false, 1, 9, 12, 2),
+    ];
+    for outer in [false, true] {
+        for (shards, batch) in common::configs() {
+            let got = run(input.clone(), 0, outer, shards, batch);
+            let mut want = vec![(1, Some(2), 9, 12, 9)];
+            if outer {
+                want.insert(0, (0, None, 10, 20, 10));
+            }
+            assert_eq!(
+                got.rows, want,
+                "outer {outer}, {shards} shards, batch {batch}"
+            );
+        }
     }
 }

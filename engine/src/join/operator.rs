@@ -20,7 +20,7 @@ use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::operators::co_process::{First, Second, TwoInputWired, TwoInputs};
 use crate::operators::{Batch, Counter, OnInput, OpInfo, Output, OutputTag, SideOutputs};
 use crate::state::hash_key;
-use crate::time::{Timestamp, MIN_WATERMARK};
+use crate::time::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
 
 /// Where a record sits in time for a join.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +55,10 @@ pub(crate) trait JoinSpec<K, A, B, O>: Clone + Send + 'static {
     /// Whether unmatched left records are emitted.
     fn left_outer(&self) -> bool {
         false
+    }
+    /// How far the output watermark stays below the input watermark (before `+∞`).
+    fn watermark_delay(&self) -> i64 {
+        0
     }
     /// Emits for one matching pair.
     #[allow(clippy::too_many_arguments)] // both records and both intervals, as the call has them
@@ -203,10 +207,13 @@ where
         }
     }
 
-    /// The input watermark, held below the start of every unmatched left record still
-    /// buffered (its row is still to come); `Some` when it advanced.
+    /// The input watermark less the spec's delay, held below the start of every unmatched
+    /// left record still buffered (its row is still to come); `Some` when it advanced.
     fn next_output_watermark(&mut self) -> Option<Timestamp> {
         let mut w = self.progress.watermark();
+        if w != MAX_WATERMARK {
+            w = w.saturating_sub(self.spec.watermark_delay());
+        }
         if let Some(start) = self.state.earliest_unmatched() {
             w = w.min(start.saturating_sub(1));
         }

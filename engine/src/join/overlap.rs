@@ -148,6 +148,10 @@ where
         self.outer
     }
 
+    fn watermark_delay(&self) -> i64 {
+        1
+    }
+
     #[inline]
     fn pair(
         &mut self,
@@ -222,13 +226,15 @@ where
     ///   counted in the job's metrics. Every record that is not late meets every record of
     ///   the other side it overlaps, whatever the order they arrive in.
     /// - a pair is emitted as soon as its second record arrives, with the overlap's start
-    ///   (the later start) as timestamp — at or after the watermark.
+    ///   (the later start) as timestamp — at or after the input watermark. The output
+    ///   watermark is one below the input's, so every row is after it: on time downstream,
+    ///   even for a record that starts exactly at the watermark.
     /// - a record is dropped once the watermark reaches its **end**: an on-time record
     ///   starts at or after the watermark, so it can no longer overlap.
     /// - left-outer: a left record that nothing overlapped is reported at that moment, with
-    ///   its start as timestamp. The output watermark is held just below the earliest
+    ///   its start as timestamp. The output watermark is also held below the earliest
     ///   start of a buffered left record not matched yet, so these rows are never late
-    ///   downstream; an inner join forwards the watermark unchanged.
+    ///   downstream (a long unmatched interval holds it back until its end passes).
     /// - an interval whose end is not after its start overlaps nothing (left-outer: it is
     ///   reported unmatched at once).
     ///
