@@ -1,9 +1,9 @@
 //! Joins of two keyed streams on event time: the **interval join** (Flink's) and the
 //! **overlap join** (records with validity intervals).
 //!
-//! Both are one operator (`operator.rs`) over one state (`state.rs`): per key and side, records
-//! sorted by interval start (`buffer.rs`). What differs is a small spec saying where a record
-//! sits in time:
+//! Both are one operator (`operator.rs`) over one state (`state.rs`): per key and side,
+//! records sorted by interval start (`buffer.rs`), and per key one pending eviction time
+//! (`due.rs`). What differs is a small spec saying where a record sits in time:
 //!
 //! | join | left record | right record | late when | dropped when the watermark reaches |
 //! | --- | --- | --- | --- | --- |
@@ -19,7 +19,8 @@
 //! Why one sorted buffer per key and side rather than Flink's map from timestamp to list: a
 //! probe touches only the records it returns (plus a binary search), where Flink iterates
 //! every buffered timestamp of the key; eviction takes a prefix; and no timer per record —
-//! one pending eviction time per key.
+//! one pending eviction time per key. `docs/joins.md` records the semantics and where they
+//! differ from Flink's.
 //!
 //! Builders are methods on [`KeyedStream`](crate::KeyedStream) defined next to their
 //! operator ([`KeyedStream::interval_join`](crate::KeyedStream::interval_join),
@@ -27,6 +28,7 @@
 //! streams, already exchanged by key, so a key's records from either side meet on one shard.
 
 mod buffer;
+mod due;
 mod gauge;
 mod interval;
 mod operator;
