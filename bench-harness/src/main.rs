@@ -4,6 +4,7 @@
 //! spate-bench [keyed-count] [--events N] [--keys K] [--shards S] [--repeat R] [--batch-size B]
 //! spate-bench chain         [same flags]
 //! spate-bench window        [--kind tumbling|sliding|sliding-unsliced|session] [--per-ms P] [same flags]
+//! spate-bench join          [--events N] [--keys 10,1000,100000] [--shards S] [--repeat R] …
 //! spate-bench report        [--out results/foundation.md] [--criterion results/criterion-exchange.txt]
 //! spate-bench nexmark       generate | speed | --query qN   (see `nexmark.rs`)
 //! spate-bench window-join   [--events N] [--keys K1,K2,..] [--window-ms W] [--per-ms R]
@@ -28,6 +29,7 @@ use spate_bench::meta::Meta;
 use spate_bench::windows::{self, WindowKind};
 
 mod fraud;
+mod joins;
 mod nexmark;
 mod report;
 mod window_joins;
@@ -60,6 +62,9 @@ enum Cmd {
     Window(WindowArgs),
     /// Event→alert latency of the embedded fraud job at a fixed push rate.
     Fraud(fraud::FraudArgs),
+    /// Interval and overlap joins at several key cardinalities: pairs/s, peak state;
+    /// writes results/joins.md.
+    Join(joins::JoinArgs),
     /// Render the latest run of each benchmark in runs.jsonl as a Markdown table.
     Report(report::ReportArgs),
     /// Nexmark: generate its input as CSV, measure the generator, run its queries.
@@ -160,6 +165,7 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::KeyedCount(a)) => run_bench(Bench::KeyedCount, &a),
         Some(Cmd::Chain(a)) => run_bench(Bench::Chain, &a),
         Some(Cmd::Window(w)) => run_bench(Bench::Window(w.kind, w.per_ms), &w.job),
+        Some(Cmd::Join(a)) => joins::run(&a),
         Some(Cmd::Report(a)) => report::run(&a),
         Some(Cmd::Fraud(a)) => fraud::run(&a),
         Some(Cmd::Nexmark(a)) => nexmark::run(&a),

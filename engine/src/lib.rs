@@ -14,6 +14,8 @@
 //!   runtime/    one thread + glommio executor per shard, lifecycle, failure
 //!     │
 //!   operators/  map, filter, process, keyed process, reduce, union, sinks, sources
+//!   window/     window assigners, triggers, the window operator
+//!   join/       interval and overlap joins
 //!     │  uses
 //!   exchange/   shard-to-shard SPSC channels, partitioners, back-pressure
 //!   state/      keyed state handles, key groups, TTL
@@ -76,6 +78,9 @@ pub mod prelude {
         ProcessContext, ProcessFunction,
     };
     pub use crate::error::{SpateError, UserError};
+    pub use crate::join::{
+        Interval, OverlapContext, OverlapJoinFunction, ProcessJoinContext, ProcessJoinFunction,
+    };
     pub use crate::time::{Timestamp, WatermarkStrategy};
 }
 

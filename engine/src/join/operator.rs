@@ -1,0 +1,421 @@
+//! The one two-input operator behind the interval join and the overlap join.
+//!
+//! A [`JoinSpec`] places each record in time — the instant its lateness is judged by and the
+//! interval it matches with — and says what a matching pair (and, for left-outer joins, an
+//! unmatched left record) emits. The operator does the rest for both joins alike: late
+//! records to their side's late output, probe the key's other side, buffer, evict as the
+//! watermark advances, and hold the output watermark back for left-outer rows still to come.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use super::buffer::Interval;
+use super::gauge::JoinStateGauge;
+use super::state::JoinState;
+use crate::error::{Result, SpateError, UserError};
+use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
+use crate::operators::co_process::{First, Second, TwoInputWired, TwoInputs};
+use crate::operators::{Batch, Counter, OnInput, OpInfo, Output, OutputTag, SideOutputs};
+use crate::state::hash_key;
+use crate::time::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
+
+/// Where a record sits in time for a join.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    /// The record is late when this is below the watermark.
+    pub(crate) time: Timestamp,
+    /// It matches records of the other side whose intervals overlap this one.
+    pub(crate) iv: Interval,
+}
+
+/// What join functions emit to, and the watermark they see.
+pub(crate) struct Emit<'a, O> {
+    pub(crate) out: &'a mut Output<O>,
+    pub(crate) sides: &'a mut SideOutputs,
+    pub(crate) watermark: Timestamp,
+}
+
+/// One join's rules over the shared operator.
+///
+/// Contract: a record whose `time` is at or above the watermark may match any buffered
+/// record of the other side that has not been dropped. A record is dropped once
+/// `iv.end + hold <= watermark` (`holds()[side]`), so `hold` must be large enough that no
+/// record of the other side arriving on time afterwards could still match it — or pairs are
+/// lost.
+pub(crate) trait JoinSpec<K, A, B, O>: Clone + Send + 'static {
+    /// The span of a left record with timestamp `ts`.
+    fn left_span(&self, ts: Timestamp, value: &A) -> Result<Span, UserError>;
+    /// The span of a right record with timestamp `ts`.
+    fn right_span(&self, ts: Timestamp, value: &B) -> Result<Span, UserError>;
+    /// How long past its interval's end each side is kept, in watermark time.
+    fn holds(&self) -> [i64; 2];
+    /// Whether unmatched left records are emitted.
+    fn left_outer(&self) -> bool {
+        false
+    }
+    /// How far the output watermark stays below the input watermark (before `+∞`).
+    fn watermark_delay(&self) -> i64 {
+        0
+    }
+    /// Emits for one matching pair.
+    #[allow(clippy::too_many_arguments)] // both records and both intervals, as the call has them
+    fn pair(
+        &mut self,
+        key: &K,
+        left: &A,
+        left_iv: Interval,
+        right: &B,
+        right_iv: Interval,
+        em: &mut Emit<'_, O>,
+    ) -> Result<(), UserError>;
+    /// Emits for a left record that matched nothing (left-outer only).
+    fn unmatched_left(
+        &mut self,
+        _key: &K,
+        _left: &A,
+        _left_iv: Interval,
+        _em: &mut Emit<'_, O>,
+    ) -> Result<(), UserError> {
+        Ok(())
+    }
+}
+
+pub(crate) struct JoinOp<S, K, A, B, O, FA, FB> {
+    spec: S,
+    key_a: FA,
+    key_b: FB,
+    state: JoinState<K, A, B>,
+    out: Output<O>,
+    sides: SideOutputs,
+    late_left: Option<OutputTag<A>>,
+    late_right: Option<OutputTag<B>>,
+    /// Late records counted instead of sent, per side, when no late output was set.
+    discarded: [Counter; 2],
+    progress: TwoInputs,
+    /// The last watermark forwarded.
+    out_wm: Timestamp,
+    gauge: Option<JoinStateGauge>,
+    info: OpInfo,
+}
+
+impl<S, K, A, B, O, FA, FB> JoinOp<S, K, A, B, O, FA, FB>
+where
+    S: JoinSpec<K, A, B, O>,
+    K: Hash + Eq,
+    A: Clone + 'static,
+    B: Clone + 'static,
+    O: Clone + 'static,
+    FA: Fn(&A) -> K,
+    FB: Fn(&B) -> K,
+{
+    fn left_batch(&mut self, batch: &mut Batch<A>) -> Result<()> {
+        let wm = self.progress.watermark();
+        let outer = self.spec.left_outer();
+        let info = &self.info;
+        for (ts, v) in batch.drain(..) {
+            let span = self
+                .spec
+                .left_span(ts, &v)
+                .map_err(|e| info.user_error(e))?;
+            if span.time < wm {
+                match &self.late_left {
+                    Some(tag) => self.sides.give(tag, ts, v),
+                    None => self.discarded[0].set(self.discarded[0].get() + 1),
+                }
+                continue;
+            }
+            let key = (self.key_a)(&v);
+            let spec = &mut self.spec;
+            let mut em = Emit {
+                out: &mut self.out,
+                sides: &mut self.sides,
+                watermark: wm,
+            };
+            if span.iv.is_empty() {
+                // Overlaps nothing: unmatched at once.
+                if outer {
+                    spec.unmatched_left(&key, &v, span.iv, &mut em)
+                        .map_err(|e| info.user_error(e))?;
+                }
+                continue;
+            }
+            let hash = hash_key(&key);
+            self.state
+                .add_left(key, hash, span.iv, v, |k, l, r| {
+                    spec.pair(k, l, span.iv, &r.value, r.iv, &mut em)
+                })
+                .map_err(|e| info.user_error(e))?;
+        }
+        self.batch_done()
+    }
+
+    fn right_batch(&mut self, batch: &mut Batch<B>) -> Result<()> {
+        let wm = self.progress.watermark();
+        let info = &self.info;
+        for (ts, v) in batch.drain(..) {
+            let span = self
+                .spec
+                .right_span(ts, &v)
+                .map_err(|e| info.user_error(e))?;
+            if span.time < wm {
+                match &self.late_right {
+                    Some(tag) => self.sides.give(tag, ts, v),
+                    None => self.discarded[1].set(self.discarded[1].get() + 1),
+                }
+                continue;
+            }
+            if span.iv.is_empty() {
+                continue; // overlaps nothing
+            }
+            let key = (self.key_b)(&v);
+            let hash = hash_key(&key);
+            let spec = &mut self.spec;
+            let mut em = Emit {
+                out: &mut self.out,
+                sides: &mut self.sides,
+                watermark: wm,
+            };
+            self.state
+                .add_right(key, hash, span.iv, v, |k, l, r| {
+                    spec.pair(k, &l.value, l.iv, r, span.iv, &mut em)
+                })
+                .map_err(|e| info.user_error(e))?;
+        }
+        self.batch_done()
+    }
+
+    fn batch_done(&mut self) -> Result<()> {
+        self.out.flush()?;
+        self.sides.flush()?;
+        if self.spec.left_outer() {
+            // Matches may have released the held-back watermark.
+            if let Some(w) = self.next_output_watermark() {
+                self.out.watermark(w)?;
+                self.sides.watermark(w)?;
+            }
+        }
+        self.publish();
+        Ok(())
+    }
+
+    fn publish(&self) {
+        if let Some(g) = &self.gauge {
+            g.publish(self.info.shard, self.state.len() as u64);
+        }
+    }
+
+    /// The input watermark less the spec's delay, held below the start of every unmatched
+    /// left record still buffered (its row is still to come); `Some` when it advanced.
+    fn next_output_watermark(&mut self) -> Option<Timestamp> {
+        let mut w = self.progress.watermark();
+        if w != MAX_WATERMARK {
+            w = w.saturating_sub(self.spec.watermark_delay());
+        }
+        if let Some(start) = self.state.earliest_unmatched() {
+            w = w.min(start.saturating_sub(1));
+        }
+        (w > self.out_wm).then(|| {
+            self.out_wm = w;
+            w
+        })
+    }
+
+    /// Evicts up to a new combined watermark, then forwards it and any change of idleness.
+    fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
+        let status = self.progress.idle_change();
+        if let Some(w) = w {
+            let spec = &mut self.spec;
+            let info = &self.info;
+            let mut em = Emit {
+                out: &mut self.out,
+                sides: &mut self.sides,
+                watermark: w,
+            };
+            self.state
+                .advance(w, |k, e| spec.unmatched_left(k, &e.value, e.iv, &mut em))
+                .map_err(|e| info.user_error(e))?;
+        }
+        let w = self.next_output_watermark();
+        self.out.progress(w, status)?;
+        self.sides.progress(w, status)?;
+        self.publish();
+        Ok(())
+    }
+
+    fn on_watermark_of(&mut self, input: usize, wm: Timestamp) -> Result<()> {
+        let w = self.progress.advance(input, wm);
+        self.forward(w)
+    }
+
+    fn on_idle_of(&mut self, input: usize, idle: bool) -> Result<()> {
+        let w = self.progress.set_idle(input, idle);
+        self.forward(w)
+    }
+
+    fn on_barrier_of(&mut self, input: usize, epoch: u64) -> Result<()> {
+        match self.progress.barrier(input, epoch) {
+            Some(e) => self.out.barrier(e),
+            None => Ok(()),
+        }
+    }
+
+    fn on_end_of(&mut self, input: usize) -> Result<()> {
+        let (wm, barrier, all_ended) = self.progress.end(input);
+        if let Some(e) = barrier {
+            self.out.barrier(e)?;
+        }
+        self.forward(wm)?;
+        if all_ended {
+            self.out.end()?;
+            self.sides.end()?;
+        }
+        Ok(())
+    }
+}
+
+macro_rules! join_input {
+    ($marker:ty, $t:ident, $batch:ident, $index:expr) => {
+        impl<S, K, A, B, O, FA, FB> OnInput<$t, $marker> for JoinOp<S, K, A, B, O, FA, FB>
+        where
+            S: JoinSpec<K, A, B, O>,
+            K: Hash + Eq,
+            A: Clone + 'static,
+            B: Clone + 'static,
+            O: Clone + 'static,
+            FA: Fn(&A) -> K,
+            FB: Fn(&B) -> K,
+        {
+            fn on_batch(&mut self, _input: usize, batch: &mut Batch<$t>) -> Result<()> {
+                self.$batch(batch)
+            }
+            fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
+                self.on_watermark_of($index, wm)
+            }
+            fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
+                self.on_idle_of($index, idle)
+            }
+            fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
+                self.on_barrier_of($index, epoch)
+            }
+            fn on_end(&mut self, _input: usize) -> Result<()> {
+                self.on_end_of($index)
+            }
+        }
+    };
+}
+join_input!(First, A, left_batch, 0);
+join_input!(Second, B, right_batch, 1);
+
+/// Makes the per-shard instances of a join.
+pub(crate) struct JoinFactory<S, K, A, B, O, FA, FB> {
+    pub(crate) spec: S,
+    pub(crate) key_a: FA,
+    pub(crate) key_b: FB,
+    pub(crate) late_left: Option<OutputTag<A>>,
+    pub(crate) late_right: Option<OutputTag<B>>,
+    pub(crate) gauge: Option<JoinStateGauge>,
+    /// A configuration error found when the join was built, reported at `execute`.
+    pub(crate) invalid: Option<String>,
+    pub(crate) _t: PhantomData<fn(K, A, B) -> O>,
+}
+
+struct JoinShard<S, K, A, B, O, FA, FB> {
+    spec: S,
+    key_a: FA,
+    key_b: FB,
+    late_left: Option<OutputTag<A>>,
+    late_right: Option<OutputTag<B>>,
+    gauge: Option<JoinStateGauge>,
+    live: [bool; 2],
+    _t: PhantomData<fn(K, A, B) -> O>,
+}
+
+impl<S, K, A, B, O, FA, FB> NodeFactory for JoinFactory<S, K, A, B, O, FA, FB>
+where
+    S: JoinSpec<K, A, B, O>,
+    K: Hash + Eq + Send + 'static,
+    A: Clone + Send + 'static,
+    B: Clone + Send + 'static,
+    O: Clone + 'static,
+    FA: Fn(&A) -> K + Clone + Send + 'static,
+    FB: Fn(&B) -> K + Clone + Send + 'static,
+{
+    fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
+        if let Some(why) = &self.invalid {
+            return Err(SpateError::Config(why.clone()));
+        }
+        if let Some(g) = &self.gauge {
+            g.init(cx.cfg.shards);
+        }
+        Ok(Box::new(JoinShard {
+            spec: self.spec.clone(),
+            key_a: self.key_a.clone(),
+            key_b: self.key_b.clone(),
+            late_left: self.late_left.clone(),
+            late_right: self.late_right.clone(),
+            gauge: self.gauge.clone(),
+            live: [cx.input_live(0), cx.input_live(1)],
+            _t: PhantomData::<fn(K, A, B) -> O>,
+        }))
+    }
+}
+
+impl<S, K, A, B, O, FA, FB> ShardNode for JoinShard<S, K, A, B, O, FA, FB>
+where
+    S: JoinSpec<K, A, B, O>,
+    K: Hash + Eq + Send + 'static,
+    A: Clone + Send + 'static,
+    B: Clone + Send + 'static,
+    O: Clone + 'static,
+    FA: Fn(&A) -> K + Clone + Send + 'static,
+    FB: Fn(&B) -> K + Clone + Send + 'static,
+{
+    fn wire(
+        self: Box<Self>,
+        mut outputs: Vec<Vec<Box<dyn Any>>>,
+        cx: &mut ShardBuild,
+    ) -> Result<Box<dyn Wired>> {
+        let this = *self;
+        let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
+        let sides = cx.side_outputs(outputs.split_off(1))?;
+        let mut discarded: [Counter; 2] = Default::default();
+        for (c, (side, has_tag)) in discarded.iter_mut().zip([
+            ("left", this.late_left.is_some()),
+            ("right", this.late_right.is_some()),
+        ]) {
+            if !has_tag {
+                let name = format!(
+                    "{} [late {side} records discarded: no late output]",
+                    cx.name
+                );
+                cx.counters.push((cx.node, name.into(), c.clone()));
+            }
+        }
+        let op = Rc::new(RefCell::new(JoinOp {
+            state: JoinState::new(this.spec.holds(), this.spec.left_outer()),
+            spec: this.spec,
+            key_a: this.key_a,
+            key_b: this.key_b,
+            out,
+            sides,
+            late_left: this.late_left,
+            late_right: this.late_right,
+            discarded,
+            progress: TwoInputs::new(this.live),
+            out_wm: MIN_WATERMARK,
+            gauge: this.gauge,
+            info: OpInfo {
+                name: cx.name.clone(),
+                shard: cx.shard,
+            },
+        }));
+        Ok(Box::new(TwoInputWired {
+            op,
+            node: cx.node,
+            _t: PhantomData::<fn(A, B)>,
+        }))
+    }
+}

@@ -1,0 +1,418 @@
+//! The keyed state of a two-sided join on one shard: per key, the buffered records of each
+//! side ([`IntervalBuffer`]), and when the key is next due for eviction.
+//!
+//! Eviction: a record is dropped once the watermark reaches its interval's end plus its
+//! side's *hold* (`end + hold <= watermark`). Each key has one pending eviction time — a lower
+//! bound of its earliest such moment — in a queue of `(time, key hash)` (`DueQueue`), not
+//! one timer per record, and no key is cloned to schedule it. Entries made stale by an
+//! earlier reschedule are recognised (the key's slot holds a different time) and skipped;
+//! running an eviction early is harmless, it only removes what is due. At `+∞` everything
+//! goes.
+//!
+//! A key whose last record goes loses its slot, but its buffers' memory is kept (up to
+//! [`SPARE`] per side) for the next new key: with many keys each holding a record or two,
+//! slots come and go at the rate of records, and they should not allocate every time.
+
+use std::collections::BTreeMap;
+
+use hashbrown::HashTable;
+
+use super::buffer::{Entry, Interval, IntervalBuffer};
+use super::due::DueQueue;
+use crate::time::{Timestamp, MAX_WATERMARK};
+
+/// No eviction scheduled.
+const NONE: Timestamp = Timestamp::MAX;
+
+/// Empty buffers kept per side for new keys.
+const SPARE: usize = 1024;
+
+struct KeySlot<K, A, B> {
+    key: K,
+    hash: u64,
+    /// The watermark at which this key's next eviction is due ([`NONE`]: not scheduled).
+    due: Timestamp,
+    left: IntervalBuffer<A>,
+    right: IntervalBuffer<B>,
+}
+
+/// Per-key buffers of both sides of a join.
+pub(crate) struct JoinState<K, A, B> {
+    table: HashTable<KeySlot<K, A, B>>,
+    due: DueQueue,
+    /// Watermark distance past its interval's end that a record is kept, per side (may be
+    /// negative: dropped before the watermark reaches its end).
+    holds: [i64; 2],
+    records: usize,
+    /// Left-outer joins: how many buffered, not yet matched left records start at each time
+    /// (their outputs are still to come, so the output watermark waits for them).
+    unmatched: Option<BTreeMap<Timestamp, u32>>,
+    spare: (Vec<IntervalBuffer<A>>, Vec<IntervalBuffer<B>>),
+    /// Keys rescheduled by the eviction under way.
+    later: Vec<(Timestamp, u64)>,
+}
+
+fn schedule(queue: &mut DueQueue, due: &mut Timestamp, hash: u64, t: Timestamp) {
+    if t < *due {
+        *due = t;
+        queue.push(t, hash);
+    }
+}
+
+fn count_down(unmatched: &mut Option<BTreeMap<Timestamp, u32>>, start: Timestamp) {
+    if let Some(m) = unmatched {
+        if let Some(n) = m.get_mut(&start) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&start);
+            }
+        }
+    }
+}
+
+type Spare<A, B> = (Vec<IntervalBuffer<A>>, Vec<IntervalBuffer<B>>);
+
+fn slot<'a, K: Eq, A, B>(
+    table: &'a mut HashTable<KeySlot<K, A, B>>,
+    spare: &mut Spare<A, B>,
+    key: K,
+    hash: u64,
+) -> &'a mut KeySlot<K, A, B> {
+    match table.find_entry(hash, |s| s.key == key) {
+        Ok(e) => e.into_mut(),
+        Err(absent) => absent
+            .into_table()
+            .insert_unique(
+                hash,
+                KeySlot {
+                    key,
+                    hash,
+                    due: NONE,
+                    left: spare.0.pop().unwrap_or_default(),
+                    right: spare.1.pop().unwrap_or_default(),
+                },
+                |s| s.hash,
+            )
+            .into_mut(),
+    }
+}
+
+/// Keeps an emptied key's buffers for the next new key.
+fn recycle<K, A, B>(spare: &mut Spare<A, B>, s: KeySlot<K, A, B>) {
+    if spare.0.len() < SPARE && s.left.has_capacity() {
+        spare.0.push(s.left);
+    }
+    if spare.1.len() < SPARE && s.right.has_capacity() {
+        spare.1.push(s.right);
+    }
+}
+
+impl<K: Eq, A, B> JoinState<K, A, B> {
+    /// Empty state; `holds` per side; `left_outer` tracks unmatched left records.
+    pub(crate) fn new(holds: [i64; 2], left_outer: bool) -> Self {
+        JoinState {
+            table: HashTable::new(),
+            due: DueQueue::default(),
+            holds,
+            records: 0,
+            unmatched: left_outer.then(BTreeMap::new),
+            spare: (Vec::new(), Vec::new()),
+            later: Vec::new(),
+        }
+    }
+
+    /// Records buffered, both sides.
+    pub(crate) fn len(&self) -> usize {
+        self.records
+    }
+
+    /// Keys with buffered records.
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Left-outer joins: the earliest start of a buffered left record not matched yet.
+    pub(crate) fn earliest_unmatched(&self) -> Option<Timestamp> {
+        self.unmatched
+            .as_ref()
+            .and_then(|m| m.first_key_value().map(|(t, _)| *t))
+    }
+
+    /// Calls `pair` with every buffered right record of `key` overlapping `iv`, then stores
+    /// the left record (its interval must be non-empty).
+    pub(crate) fn add_left<E>(
+        &mut self,
+        key: K,
+        hash: u64,
+        iv: Interval,
+        value: A,
+        mut pair: impl FnMut(&K, &A, &Entry<B>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let s = slot(&mut self.table, &mut self.spare, key, hash);
+        let mut matched = false;
+        s.right.probe(iv, |r| {
+            matched = true;
+            pair(&s.key, &value, r)
+        })?;
+        s.left.insert(iv, matched, value);
+        self.records += 1;
+        let t = iv.end.saturating_add(self.holds[0]);
+        schedule(&mut self.due, &mut s.due, hash, t);
+        if let (Some(m), false) = (&mut self.unmatched, matched) {
+            *m.entry(iv.start).or_insert(0) += 1;
+        }
+        Ok(())
+    }
+
+    /// Calls `pair` with every buffered left record of `key` overlapping `iv`, then stores
+    /// the right record (its interval must be non-empty).
+    pub(crate) fn add_right<E>(
+        &mut self,
+        key: K,
+        hash: u64,
+        iv: Interval,
+        value: B,
+        mut pair: impl FnMut(&K, &Entry<A>, &B) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let s = slot(&mut self.table, &mut self.spare, key, hash);
+        let unmatched = &mut self.unmatched;
+        s.left.probe(iv, |l| {
+            if !l.matched {
+                l.matched = true;
+                count_down(unmatched, l.iv.start);
+            }
+            pair(&s.key, l, &value)
+        })?;
+        s.right.insert(iv, true, value);
+        self.records += 1;
+        let t = iv.end.saturating_add(self.holds[1]);
+        schedule(&mut self.due, &mut s.due, hash, t);
+        Ok(())
+    }
+
+    /// The watermark reached `wm`: drops every record it makes unmatchable. In a left-outer
+    /// join, each dropped left record that never matched goes to `unmatched` first.
+    pub(crate) fn advance<E>(
+        &mut self,
+        wm: Timestamp,
+        mut unmatched: impl FnMut(&K, Entry<A>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if wm == MAX_WATERMARK {
+            return self.flush(unmatched);
+        }
+        let r = self.evict_due(wm, &mut unmatched);
+        // Keys with records left are due again after `wm`: queued once the scan is over.
+        for (t, h) in self.later.drain(..) {
+            self.due.push(t, h);
+        }
+        r
+    }
+
+    fn evict_due<E>(
+        &mut self,
+        wm: Timestamp,
+        unmatched: &mut impl FnMut(&K, Entry<A>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let outer = self.unmatched.is_some();
+        let thresholds = self.holds.map(|h| wm.saturating_sub(h));
+        while let Some((t, h)) = self.due.pop_due(wm) {
+            let Ok(mut occ) = self.table.find_entry(h, |s| s.hash == h && s.due == t) else {
+                continue; // stale: the key was rescheduled or is gone
+            };
+            let s = occ.get_mut();
+            s.due = NONE;
+            let (key, counts) = (&s.key, &mut self.unmatched);
+            let mut gone = 0;
+            let next_left = s.left.evict(thresholds[0], |e| {
+                gone += 1;
+                if outer && !e.matched {
+                    count_down(counts, e.iv.start);
+                    unmatched(key, e)?;
+                }
+                Ok(())
+            })?;
+            let next_right = s.right.evict(thresholds[1], |_| {
+                gone += 1;
+                Ok(())
+            })?;
+            self.records -= gone;
+            let next = [next_left, next_right]
+                .into_iter()
+                .zip(self.holds)
+                .filter_map(|(n, hold)| n.map(|n| n.saturating_add(hold)))
+                .min();
+            match next {
+                Some(n) => {
+                    s.due = n;
+                    self.later.push((n, h));
+                }
+                None => recycle(&mut self.spare, occ.remove().0),
+            }
+        }
+        Ok(())
+    }
+
+    /// End of event time: every record goes.
+    fn flush<E>(
+        &mut self,
+        mut unmatched: impl FnMut(&K, Entry<A>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let outer = self.unmatched.is_some();
+        self.due.clear();
+        self.records = 0;
+        if let Some(m) = &mut self.unmatched {
+            m.clear();
+        }
+        for mut s in self.table.drain() {
+            for e in s.left.drain() {
+                if outer && !e.matched {
+                    unmatched(&s.key, e)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::hash_key;
+
+    type State = JoinState<u8, i64, i64>;
+
+    fn left(s: &mut State, k: u8, iv: Interval) -> Vec<(i64, i64)> {
+        let mut pairs = Vec::new();
+        s.add_left(k, hash_key(&k), iv, iv.start, |_, l, r| {
+            pairs.push((*l, r.value));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        pairs
+    }
+
+    fn right(s: &mut State, k: u8, iv: Interval) -> Vec<(i64, i64)> {
+        let mut pairs = Vec::new();
+        s.add_right(k, hash_key(&k), iv, iv.start, |_, l, r| {
+            pairs.push((l.value, *r));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        pairs
+    }
+
+    fn advance(s: &mut State, wm: Timestamp) -> Vec<i64> {
+        let mut out = Vec::new();
+        s.advance(wm, |_, e| {
+            out.push(e.value);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        out.sort();
+        out
+    }
+
+    /// Interval join `[lb, ub]` as the state sees it: a left record at `ts` is the interval
+    /// of right timestamps it accepts, a right record is a point held `-lb` longer.
+    fn interval_join(lb: i64, ub: i64) -> (State, impl Fn(i64) -> Interval) {
+        (JoinState::new([0, -lb], false), move |ts| {
+            Interval::new(ts + lb, ts + ub + 1)
+        })
+    }
+
+    #[test]
+    fn interval_join_state_shrinks_to_exactly_what_can_still_match() {
+        for (lb, ub) in [(-5, 5), (-10, -2), (2, 10), (0, 0), (-3, 0)] {
+            let (mut s, span) = interval_join(lb, ub);
+            let ls: Vec<i64> = (0..40).step_by(3).collect();
+            let rs: Vec<i64> = (1..40).step_by(2).collect();
+            for &ts in &ls {
+                left(&mut s, ts as u8 % 3, span(ts));
+            }
+            for &ts in &rs {
+                right(&mut s, ts as u8 % 3, Interval::point(ts));
+            }
+            for wm in [0, 7, 15, 22, 30, 38, 45, 60] {
+                advance(&mut s, wm);
+                // A future record has ts >= wm (one below the watermark is late). A left
+                // record can still match one if ts + ub >= wm; a right record if ts - lb >= wm.
+                let live = ls.iter().filter(|&&t| t + ub >= wm).count()
+                    + rs.iter().filter(|&&t| t - lb >= wm).count();
+                assert_eq!(s.len(), live, "bounds [{lb}, {ub}], watermark {wm}");
+            }
+            assert_eq!(s.keys(), 0, "every key slot goes with its last record");
+        }
+    }
+
+    #[test]
+    fn overlap_state_shrinks_to_the_intervals_not_yet_ended() {
+        let mut s = JoinState::<u8, i64, i64>::new([0, 0], false);
+        let ivs = [(0, 50), (5, 6), (10, 20), (12, 13), (30, 31), (40, 100)];
+        for (i, &(a, b)) in ivs.iter().enumerate() {
+            if i % 2 == 0 {
+                left(&mut s, 1, Interval::new(a, b));
+            } else {
+                right(&mut s, 1, Interval::new(a, b));
+            }
+        }
+        for wm in [5, 6, 13, 20, 31, 49, 50, 99, 100] {
+            advance(&mut s, wm);
+            // A record not late has start >= wm: it overlaps a buffered one iff end > wm.
+            let live = ivs.iter().filter(|&&(_, e)| e > wm).count();
+            assert_eq!(s.len(), live, "watermark {wm}");
+        }
+    }
+
+    #[test]
+    fn pairs_are_found_from_either_side() {
+        let (mut s, span) = interval_join(-2, 3);
+        assert!(left(&mut s, 0, span(10)).is_empty());
+        assert_eq!(right(&mut s, 0, Interval::point(8)), vec![(8, 8)]);
+        assert_eq!(right(&mut s, 0, Interval::point(13)), vec![(8, 13)]);
+        assert!(right(&mut s, 0, Interval::point(14)).is_empty());
+        assert!(
+            right(&mut s, 1, Interval::point(10)).is_empty(),
+            "another key"
+        );
+        assert_eq!(left(&mut s, 0, span(11)), vec![(9, 13), (9, 14)]);
+    }
+
+    #[test]
+    fn left_outer_emits_unmatched_left_records_once_and_tracks_the_earliest() {
+        let mut s = JoinState::<u8, i64, i64>::new([0, 0], true);
+        left(&mut s, 0, Interval::new(0, 10));
+        left(&mut s, 0, Interval::new(2, 4));
+        left(&mut s, 1, Interval::new(3, 30));
+        assert_eq!(s.earliest_unmatched(), Some(0));
+        assert_eq!(right(&mut s, 0, Interval::new(8, 9)), vec![(0, 8)]);
+        assert_eq!(s.earliest_unmatched(), Some(2), "the record at 0 matched");
+        assert_eq!(advance(&mut s, 9), vec![2]);
+        assert_eq!(s.earliest_unmatched(), Some(3));
+        assert_eq!(
+            advance(&mut s, 10),
+            Vec::<i64>::new(),
+            "matched: no outer row"
+        );
+        assert_eq!(
+            advance(&mut s, i64::MAX),
+            vec![3],
+            "the end flushes the rest"
+        );
+        assert_eq!((s.len(), s.keys(), s.earliest_unmatched()), (0, 0, None));
+    }
+
+    #[test]
+    fn a_key_scheduled_earlier_then_later_is_evicted_on_time() {
+        let mut s = JoinState::<u8, i64, i64>::new([0, 0], false);
+        left(&mut s, 0, Interval::new(5, 50));
+        left(&mut s, 0, Interval::new(1, 3)); // reschedules the key earlier
+        assert_eq!(s.len(), 2);
+        advance(&mut s, 3);
+        assert_eq!(s.len(), 1);
+        advance(&mut s, 49);
+        assert_eq!(s.len(), 1);
+        advance(&mut s, 50);
+        assert_eq!((s.len(), s.keys()), (0, 0));
+    }
+}
