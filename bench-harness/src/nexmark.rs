@@ -23,7 +23,7 @@ use clap::{Args, Subcommand};
 use spate::prelude::*;
 use spate_bench::measure::{cpu_seconds, measure, median};
 use spate_bench::meta::Meta;
-use spate_workloads::nexmark::queries::{self, Counter};
+use spate_workloads::nexmark::queries::{self, Counter, QueryContext};
 use spate_workloads::nexmark::{Bid, Event, NexmarkConfig, NexmarkGenerator, NexmarkSource};
 
 /// Flags of `nexmark`.
@@ -305,7 +305,10 @@ fn run_query(name: &str, a: &QueryArgs) -> anyhow::Result<()> {
         let (done, s) = measure(|| {
             let env = Env::new().shards(shards);
             let source = NexmarkSource::from_generator(g.clone()).events(Some(a.events));
-            (query.build)(&env.add_source("nexmark", source), &counter);
+            (query.build)(
+                &env.add_source("nexmark", source),
+                &QueryContext::new(counter.clone()),
+            );
             env.execute()
         });
         done.with_context(|| format!("{} run {} failed", query.name, i + 1))?;

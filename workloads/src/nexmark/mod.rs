@@ -35,6 +35,7 @@
 
 mod config;
 mod generator;
+mod intern;
 mod iter;
 mod model;
 mod pools;
@@ -43,6 +44,7 @@ mod rng;
 mod source;
 #[cfg(test)]
 mod tests;
+pub mod timing;
 
 pub use config::{NexmarkConfig, DEFAULT_BASE_TIME, MAX_AVG_BYTE_SIZE};
 pub use generator::NexmarkGenerator;
