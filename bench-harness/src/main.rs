@@ -5,7 +5,7 @@
 //! spate-bench chain         [same flags]
 //! spate-bench window        [--kind tumbling|sliding|sliding-unsliced|session] [--per-ms P] [same flags]
 //! spate-bench report        [--out results/foundation.md] [--criterion results/criterion-exchange.txt]
-//! spate-bench nexmark       generate | speed | --query qN   (see `nexmark.rs`)
+//! spate-bench nexmark       generate | speed | report | --query qN | --all   (see `nexmark/`)
 //! ```
 //!
 //! Each benchmark invocation runs its job `R` times, prints a table of the repeats and their
