@@ -6,9 +6,9 @@
 //! spate-bench window        [--kind tumbling|sliding|sliding-unsliced|session] [--per-ms P] [same flags]
 //! spate-bench join          [--events N] [--keys 10,1000,100000] [--shards S] [--repeat R] …
 //! spate-bench report        [--out results/foundation.md] [--criterion results/criterion-exchange.txt]
-//! spate-bench nexmark       generate | speed | --query qN   (see `nexmark.rs`)
 //! spate-bench window-join   [--events N] [--keys K1,K2,..] [--window-ms W] [--per-ms R]
 //! spate-bench regular-join  [--events N] [--keys K1,K2,..] [--join inner|left|right|full]
+//! spate-bench nexmark       generate | speed | report | --query qN | --all   (see `nexmark/`)
 //! ```
 //!
 //! Each benchmark invocation runs its job `R` times, prints a table of the repeats and their

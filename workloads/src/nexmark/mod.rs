@@ -11,6 +11,9 @@
 //!                     queries::qN ──── the benchmark's queries as Spate jobs
 //! ```
 //!
+//! [`NexmarkCsvSource`] reads the same events back from the CSV files `spate-bench nexmark
+//! generate` writes; [`timing`] measures latency inside a run.
+//!
 //! The generator follows the Flink Nexmark suite's (`nexmark-flink`'s `generator`
 //! package): the same mix of people, auctions and bids, the same id spaces and hot
 //! ids, the same field formats and average record sizes, event time derived from the event
@@ -34,7 +37,9 @@
 //!   generator (only by Beam's source), and are not here either; out-of-order groups are.
 
 mod config;
+mod csv;
 mod generator;
+mod intern;
 mod iter;
 mod model;
 mod pools;
@@ -43,8 +48,10 @@ mod rng;
 mod source;
 #[cfg(test)]
 mod tests;
+pub mod timing;
 
 pub use config::{NexmarkConfig, DEFAULT_BASE_TIME, MAX_AVG_BYTE_SIZE};
+pub use csv::NexmarkCsvSource;
 pub use generator::NexmarkGenerator;
 pub use iter::{At, Events, Generated};
 pub use model::{

@@ -21,6 +21,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
+use super::intern::{interned, INTERNED};
 use super::rng::EventRng;
 
 /// The version of the arena's contents: handles archived by a build with another version
@@ -94,6 +95,9 @@ impl PoolStr {
     /// corrupt or foreign bytes) reads as the empty string.
     #[inline]
     pub fn as_str(&self) -> &'static str {
+        if self.off & INTERNED != 0 {
+            return interned(self.off & !INTERNED);
+        }
         let start = self.off as usize;
         pools()
             .text
@@ -111,6 +115,14 @@ impl PoolStr {
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    pub(crate) fn from_parts(off: u32, len: u32) -> Self {
+        PoolStr { off, len }
+    }
+
+    pub(crate) fn parts(&self) -> (u32, u32) {
+        (self.off, self.len)
     }
 }
 
@@ -194,6 +206,17 @@ pub(crate) struct Pools {
 }
 
 impl Pools {
+    /// The arena's text.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Where the run of random letters that `extra` fields start in begins, and how many
+    /// start offsets it has.
+    pub(crate) fn extra_span(&self) -> (u32, u32) {
+        (self.extra_start, EXTRA_SPAN)
+    }
+
     /// `len` random letters starting `offset` letters into the run (`offset` is reduced
     /// into the span, `len` clamped to [`EXTRA_MAX`]).
     #[inline(always)]

@@ -1,12 +1,15 @@
 //! The generator as a Spate source.
 
 use spate::io::{Source, SourceOutput, SourceSplit, SourceStatus};
+use std::sync::Arc;
+
 use spate::SpateError;
 
 use super::config::NexmarkConfig;
 use super::generator::NexmarkGenerator;
 use super::iter::{Events, Generated};
 use super::model::{Bid, Event};
+use super::timing::Timing;
 
 /// A parallel source of Nexmark events (or of their bids only): shard `s` of `n` makes
 /// event numbers `start + s`, `start + s + n`, …, so the shards together make exactly the
@@ -35,6 +38,7 @@ pub struct NexmarkSource<T = Event> {
     generator: NexmarkGenerator,
     start: u64,
     count: Option<u64>,
+    timing: Option<Arc<Timing>>,
     _t: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -51,6 +55,7 @@ impl NexmarkSource<Event> {
             generator,
             start: 0,
             count: None,
+            timing: None,
             _t: std::marker::PhantomData,
         }
     }
@@ -61,6 +66,7 @@ impl NexmarkSource<Event> {
             generator: self.generator,
             start: self.start,
             count: self.count,
+            timing: self.timing,
             _t: std::marker::PhantomData,
         }
     }
@@ -77,6 +83,12 @@ impl<T: Generated> NexmarkSource<T> {
     /// count is of events, of which about 46 in 50 are bids.
     pub fn events(mut self, count: Option<u64>) -> Self {
         self.count = count;
+        self
+    }
+
+    /// Notes in `timing` when each batch entered the job (for latency measurements).
+    pub fn timed(mut self, timing: Arc<Timing>) -> Self {
+        self.timing = Some(timing);
         self
     }
 
@@ -102,6 +114,7 @@ impl<T: Generated> Source<T> for NexmarkSource<T> {
     ) -> Result<Box<dyn SourceSplit<T>>, SpateError> {
         Ok(Box::new(NexmarkSplit {
             events: self.generator.shard(self.range(), shard, shards),
+            timing: self.timing.clone(),
         }))
     }
 }
@@ -109,15 +122,24 @@ impl<T: Generated> Source<T> for NexmarkSource<T> {
 /// One shard's share of a [`NexmarkSource`].
 struct NexmarkSplit<T> {
     events: Events<T>,
+    timing: Option<Arc<Timing>>,
 }
 
 impl<T: Generated> SourceSplit<T> for NexmarkSplit<T> {
     fn poll(&mut self, out: &mut SourceOutput<'_, T>) -> Result<SourceStatus, SpateError> {
+        let (mut n, mut last) = (0u64, i64::MIN);
         for _ in 0..out.remaining() {
             match self.events.next() {
-                Some(x) => out.emit_at(x.event_time(), x),
-                None => return Ok(SourceStatus::Done),
+                Some(x) => {
+                    last = x.event_time();
+                    n += 1;
+                    out.emit_at(last, x);
+                }
+                None => break,
             }
+        }
+        if let Some(t) = self.timing.as_ref().filter(|_| n > 0) {
+            t.source_batch(last, n);
         }
         Ok(if self.events.is_done() {
             SourceStatus::Done

@@ -9,14 +9,15 @@
 
 use spate::prelude::*;
 
-use super::{bids, Query};
+use super::{bids, Query, QueryClass};
 use crate::nexmark::{Bid, Event};
 
 /// q0 in the registry.
 pub const QUERY: Query = Query {
     name: "q0",
     about: "pass-through: every bid",
-    build: |events, counter| q0(events).add_sink("q0 count", counter.clone()),
+    class: QueryClass::Stateless,
+    build: |events, cx| q0(events).add_sink("q0 count", cx.counter.clone()),
 };
 
 /// Every bid of `events`.

@@ -9,14 +9,15 @@
 
 use spate::prelude::*;
 
-use super::{bids, Query};
+use super::{bids, Query, QueryClass};
 use crate::nexmark::{Event, PoolStr};
 
 /// q1 in the registry.
 pub const QUERY: Query = Query {
     name: "q1",
     about: "currency conversion: price * 0.908",
-    build: |events, counter| q1(events).add_sink("q1 count", counter.clone()),
+    class: QueryClass::Stateless,
+    build: |events, cx| q1(events).add_sink("q1 count", cx.counter.clone()),
 };
 
 /// A bid with its price in euros.

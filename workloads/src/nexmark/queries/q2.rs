@@ -6,14 +6,15 @@
 
 use spate::prelude::*;
 
-use super::{bids, Query};
+use super::{bids, Query, QueryClass};
 use crate::nexmark::Event;
 
 /// q2 in the registry.
 pub const QUERY: Query = Query {
     name: "q2",
     about: "selection: bids on auctions whose id is a multiple of 123",
-    build: |events, counter| q2(events).add_sink("q2 count", counter.clone()),
+    class: QueryClass::Stateless,
+    build: |events, cx| q2(events).add_sink("q2 count", cx.counter.clone()),
 };
 
 /// `(auction, price)` of the bids of `events` on auctions whose id is a multiple of 123.

@@ -1,16 +1,22 @@
-//! `spate-bench nexmark …`: the Nexmark generator's tools.
+//! `spate-bench nexmark …`: the Nexmark generator's tools and the query benchmark.
 //!
 //! ```text
 //! spate-bench nexmark generate --events N --out DIR [--seed S] [--rate EPS] [--from K]
 //! spate-bench nexmark speed    [--events N] [--repeat R] [--seed S]
-//! spate-bench nexmark --query qN [--events N] [--shards S] [--repeat R] [--seed S] [--rate EPS]
+//! spate-bench nexmark --query qN [--events N] [--shards S] [--repeat R] [--rate EPS] [--source DIR]
+//! spate-bench nexmark --all      [same flags]
+//! spate-bench nexmark report   [--runs-file results/nexmark.jsonl]
 //! ```
 //!
 //! `generate` writes `person.csv`, `auction.csv` and `bid.csv` (no header, times in epoch
 //! ms, columns in the reference suite's order) so that other systems can run on the same
-//! input. `speed` measures the raw generator on one thread: every event, then bids only.
-//! `--query` runs a query on the generator (a Spate source on every shard) into a counting
-//! sink and prints events/s, total and per shard, and CPU seconds.
+//! input, and q13's `side_input.csv`. `speed` measures the raw generator on one thread.
+//! `--query` and `--all` run queries on the generator, or on such files with `--source`,
+//! into a counting sink, and print and record their figures ([`run`]); `--all` and
+//! `report` rewrite `results/nexmark.md` and `results/nexmark.svg` ([`report`]).
+
+mod report;
+mod run;
 
 use std::fs::File;
 use std::hint::black_box;
@@ -20,11 +26,10 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context as _};
 use clap::{Args, Subcommand};
-use spate::prelude::*;
-use spate_bench::measure::{cpu_seconds, measure, median};
+use spate_bench::measure::{cpu_seconds, median};
 use spate_bench::meta::Meta;
-use spate_workloads::nexmark::queries::{self, Counter};
-use spate_workloads::nexmark::{Bid, Event, NexmarkConfig, NexmarkGenerator, NexmarkSource};
+use spate_workloads::nexmark::queries::q13;
+use spate_workloads::nexmark::{Bid, Event, NexmarkConfig, NexmarkGenerator};
 
 /// Flags of `nexmark`.
 #[derive(Args, Debug, Clone)]
@@ -32,27 +37,14 @@ use spate_workloads::nexmark::{Bid, Event, NexmarkConfig, NexmarkGenerator, Nexm
 pub struct NexmarkArgs {
     #[command(subcommand)]
     command: Option<NexmarkCmd>,
-    /// The query to run on the generator: q0, q1, q2.
-    #[arg(long)]
+    /// The query to run: q0 … q22.
+    #[arg(long, conflicts_with = "all")]
     query: Option<String>,
-    #[command(flatten)]
-    run: QueryArgs,
-}
-
-/// Flags of `nexmark --query`.
-#[derive(Args, Debug, Clone)]
-struct QueryArgs {
-    /// Events generated per run, over all shards.
-    #[arg(long, default_value_t = 100_000_000)]
-    events: u64,
-    /// Shards (threads); default: the number of cores.
+    /// Run every query, then rewrite results/nexmark.md and results/nexmark.svg.
     #[arg(long)]
-    shards: Option<usize>,
-    /// Runs to measure; the figures quoted are their median.
-    #[arg(long, default_value_t = 3)]
-    repeat: usize,
+    all: bool,
     #[command(flatten)]
-    gen: GenFlags,
+    run: run::QueryArgs,
 }
 
 /// The subcommands of `nexmark`.
@@ -62,6 +54,8 @@ enum NexmarkCmd {
     Generate(GenerateArgs),
     /// Measure the raw generator on one thread (events/s, bids/s).
     Speed(SpeedArgs),
+    /// Rewrite results/nexmark.md and results/nexmark.svg from the recorded runs.
+    Report(report::ReportArgs),
 }
 
 /// What to generate: shared by the subcommands.
@@ -120,8 +114,12 @@ pub fn run(a: &NexmarkArgs) -> anyhow::Result<()> {
     match (&a.command, &a.query) {
         (Some(NexmarkCmd::Generate(g)), _) => generate(g),
         (Some(NexmarkCmd::Speed(s)), _) => speed(s),
-        (None, Some(q)) => run_query(q, &a.run),
-        (None, None) => bail!("nexmark: name a subcommand (generate, speed) or --query"),
+        (Some(NexmarkCmd::Report(r)), _) => report::run(r),
+        (None, Some(q)) => run::one(q, &a.run),
+        (None, None) if a.all => run::all(&a.run),
+        (None, None) => {
+            bail!("nexmark: name a subcommand (generate, speed, report), --query or --all")
+        }
     }
 }
 
@@ -190,8 +188,11 @@ fn generate(a: &GenerateArgs) -> anyhow::Result<()> {
     }
     let [p, au, b] = files;
     let rows = [p.finish()?, au.finish()?, b.finish()?];
+    let side = a.out.join("side_input.csv");
+    q13::write_side_input(&side, q13::KEYS)
+        .with_context(|| format!("cannot write {}", side.display()))?;
     println!(
-        "wrote {} events ({} people, {} auctions, {} bids) to {} in {:.2} s",
+        "wrote {} events ({} people, {} auctions, {} bids) and side_input.csv to {} in {:.2} s",
         a.events,
         rows[0],
         rows[1],
@@ -279,60 +280,6 @@ fn print_speed_row(label: &str, r: &[f64]) {
     );
 }
 
-fn run_query(name: &str, a: &QueryArgs) -> anyhow::Result<()> {
-    ensure!(a.repeat >= 1, "--repeat must be at least 1");
-    let Some(query) = queries::find(name) else {
-        let known: Vec<&str> = queries::QUERIES.iter().map(|q| q.name).collect();
-        bail!("no query {name:?}; known: {}", known.join(", "));
-    };
-    let g = a.gen.generator()?;
-    let meta = Meta::probe(&super::workspace_root());
-    let shards = a.shards.unwrap_or(meta.cores);
-    println!(
-        "nexmark {} ({}): {} events, {shards} shards | {} cores, {} | {}{}",
-        query.name,
-        query.about,
-        a.events,
-        meta.cores,
-        meta.cpu_model,
-        meta.git_rev,
-        if meta.git_dirty { " (dirty)" } else { "" },
-    );
-    println!("  run    wall s   events M/s   M/s/shard    CPU s   results");
-    let (mut eps, mut per, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..a.repeat {
-        let counter = Counter::new();
-        let (done, s) = measure(|| {
-            let env = Env::new().shards(shards);
-            let source = NexmarkSource::from_generator(g.clone()).events(Some(a.events));
-            (query.build)(&env.add_source("nexmark", source), &counter);
-            env.execute()
-        });
-        done.with_context(|| format!("{} run {} failed", query.name, i + 1))?;
-        eps.push(a.events as f64 / s.wall_s / 1e6);
-        per.push(eps[i] / shards as f64);
-        cpu.push(s.cpu_s);
-        println!(
-            "{:>5} {:>9.3} {:>12.2} {:>11.2} {:>8.2} {:>9}",
-            i + 1,
-            s.wall_s,
-            eps[i],
-            per[i],
-            s.cpu_s,
-            counter.total()
-        );
-    }
-    println!(
-        "{:>5} {:>9} {:>12.2} {:>11.2} {:>8.2}",
-        "median",
-        "",
-        median(&eps),
-        median(&per),
-        median(&cpu)
-    );
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser as _;
@@ -373,26 +320,14 @@ mod tests {
         assert!(
             matches!(a.command, Some(NexmarkCmd::Speed(ref s)) if s.repeat == 2 && s.gen.seed == 9)
         );
-        let a = parse(&["spate-bench", "nexmark", "--query", "q9x", "--shards", "2"]);
-        assert_eq!((a.query.as_deref(), a.run.shards), (Some("q9x"), Some(2)));
+        let a = parse(&["spate-bench", "nexmark", "--query", "q99", "--shards", "2"]);
+        assert_eq!((a.query.as_deref(), a.run.shards), (Some("q99"), Some(2)));
         assert!(run(&a).is_err(), "an unknown query is an error");
-        let a = parse(&[
-            "spate-bench",
-            "nexmark",
-            "--query",
-            "q2",
-            "--events",
-            "5000",
-        ]);
-        let a = NexmarkArgs {
-            run: QueryArgs {
-                repeat: 1,
-                shards: Some(2),
-                ..a.run
-            },
-            ..a
-        };
-        run(&a).expect("q2 runs");
+        let a = parse(&["spate-bench", "nexmark", "--all", "--repeat", "2"]);
+        assert!(a.all && a.query.is_none() && a.run.repeat == 2);
+        assert!(Cli::try_parse_from(["spate-bench", "nexmark", "--all", "--query", "q1"]).is_err());
+        let a = parse(&["spate-bench", "nexmark", "report"]);
+        assert!(matches!(a.command, Some(NexmarkCmd::Report(_))));
     }
 
     #[test]
@@ -412,6 +347,7 @@ mod tests {
             ("person.csv", 100, 8),
             ("auction.csv", 300, 10),
             ("bid.csv", 4600, 7),
+            ("side_input.csv", 10_000, 2),
         ] {
             let text = std::fs::read_to_string(out.join(file)).expect("written");
             assert_eq!(text.lines().count(), rows, "{file}");

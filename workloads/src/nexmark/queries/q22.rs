@@ -1,0 +1,113 @@
+//! Query 22, get URL directories: bids with the first three directories of their URL.
+//!
+//! ```sql
+//! SELECT
+//!     auction, bidder, price, channel,
+//!     SPLIT_INDEX(url, '/', 3) as dir1,
+//!     SPLIT_INDEX(url, '/', 4) as dir2,
+//!     SPLIT_INDEX(url, '/', 5) as dir3 FROM bid;
+//! ```
+//!
+//! `SPLIT_INDEX(s, '/', i)` is the `i`-th (from 0) piece of `s` split at `/`, or null when
+//! there are fewer pieces; the pieces are handles to parts of the URL (no allocation).
+
+use spate::prelude::*;
+
+use super::{bids, Query, QueryClass};
+use crate::nexmark::{Event, PoolStr};
+
+/// q22 in the registry.
+pub const QUERY: Query = Query {
+    name: "q22",
+    about: "URL directories: SPLIT_INDEX(url, '/', 3..5)",
+    class: QueryClass::Stateless,
+    build: |events, cx| q22(events).add_sink("q22 count", cx.counter.clone()),
+};
+
+/// A bid with its URL's directories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UrlDirs {
+    /// The auction's id.
+    pub auction: u64,
+    /// The bidder's person id.
+    pub bidder: u64,
+    /// The price, in cents.
+    pub price: u64,
+    /// The channel.
+    pub channel: PoolStr,
+    /// `SPLIT_INDEX(url, '/', 3)`.
+    pub dir1: Option<PoolStr>,
+    /// `SPLIT_INDEX(url, '/', 4)`.
+    pub dir2: Option<PoolStr>,
+    /// `SPLIT_INDEX(url, '/', 5)`.
+    pub dir3: Option<PoolStr>,
+}
+
+/// Pieces 3, 4 and 5 of `s` split at `/`.
+pub fn split_index_3_to_5(s: &PoolStr) -> [Option<PoolStr>; 3] {
+    let mut out = [None; 3];
+    let mut start = 0;
+    for (i, piece) in s.split('/').enumerate().take(6) {
+        if i >= 3 {
+            out[i - 3] = Some(s.slice(start, start + piece.len()));
+        }
+        start += piece.len() + 1;
+    }
+    out
+}
+
+/// Every bid with the first three directories of its URL.
+#[track_caller]
+pub fn q22(events: &DataStream<Event>) -> DataStream<UrlDirs> {
+    bids(events).map(|b| {
+        let [dir1, dir2, dir3] = split_index_3_to_5(&b.url);
+        UrlDirs {
+            auction: b.auction,
+            bidder: b.bidder,
+            price: b.price,
+            channel: b.channel,
+            dir1,
+            dir2,
+            dir3,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{assert_runs, input, run_on_shards};
+    use super::*;
+
+    #[test]
+    fn q22_splits_every_url() {
+        let mut want: Vec<UrlDirs> = input()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Bid(b) => {
+                    let parts: Vec<&str> = b.url.split('/').collect();
+                    let dir = |i: usize| {
+                        parts
+                            .get(i)
+                            .map(|p| PoolStr::from_text(p).unwrap_or_default())
+                    };
+                    Some(UrlDirs {
+                        auction: b.auction,
+                        bidder: b.bidder,
+                        price: b.price,
+                        channel: b.channel,
+                        dir1: dir(3),
+                        dir2: dir(4),
+                        dir3: dir(5),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        want.sort();
+        assert!(want.iter().all(|d| d.dir3.is_some()));
+        assert_runs(run_on_shards(q22), &want, "q22");
+        let short = PoolStr::from_text("a/b/c/d").unwrap_or_default();
+        let [d1, d2, d3] = split_index_3_to_5(&short);
+        assert_eq!((d1.map(|d| d.as_str()), d2, d3), (Some("d"), None, None));
+    }
+}

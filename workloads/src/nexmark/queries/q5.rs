@@ -1,0 +1,194 @@
+//! Query 5, hot items: which auctions have seen the most bids in the last period? Sliding
+//! windows of 10 s every 2 s.
+//!
+//! ```sql
+//! SELECT AuctionBids.auction, AuctionBids.num
+//!  FROM (
+//!    SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
+//!    FROM TABLE(HOP(TABLE bid, DESCRIPTOR(dateTime), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+//!    GROUP BY auction, window_start, window_end
+//!  ) AS AuctionBids
+//!  JOIN (
+//!    SELECT max(CountBids.num) AS maxn, CountBids.starttime, CountBids.endtime
+//!    FROM (
+//!      SELECT count(*) AS num, window_start AS starttime, window_end AS endtime
+//!      FROM TABLE(HOP(TABLE bid, DESCRIPTOR(dateTime), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+//!      GROUP BY auction, window_start, window_end
+//!      ) AS CountBids
+//!    GROUP BY CountBids.starttime, CountBids.endtime
+//!  ) AS MaxBids
+//!  ON AuctionBids.starttime = MaxBids.starttime AND
+//!     AuctionBids.endtime = MaxBids.endtime AND
+//!     AuctionBids.num >= MaxBids.maxn;
+//! ```
+//!
+//! Two stages: bids keyed by auction are counted in sliding event-time windows (on shared
+//! 2 s slices); the counts are keyed by window and each window's auctions with the highest
+//! count are kept, and emitted when the watermark passes the window. Every auction tied at
+//! the maximum is a row, as in the SQL.
+//!
+//! Deviation: each row also carries its window's start (the SQL's rows lose it, which
+//! makes rows of different windows indistinguishable).
+
+use spate::prelude::*;
+use spate::window::{AggregateFunction, Count, SlidingWindows, TimeWindow, WindowContext};
+
+use super::{bids, event_time, Query, QueryClass};
+use crate::nexmark::{Bid, Event};
+
+/// q5 in the registry.
+pub const QUERY: Query = Query {
+    name: "q5",
+    about: "hot items: most-bid auctions per 10 s window sliding by 2 s",
+    class: QueryClass::Windowed,
+    build: |events, cx| q5(events).add_sink("q5 count", cx.counter.clone()),
+};
+
+/// Window size (10 s) and slide (2 s).
+pub const SIZE_MS: i64 = 10_000;
+/// See [`SIZE_MS`].
+pub const SLIDE_MS: i64 = 2_000;
+
+/// An auction with the most bids in a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HotItem {
+    /// The window's start (epoch ms).
+    pub window_start: i64,
+    /// The auction.
+    pub auction: u64,
+    /// Its bids in the window.
+    pub num: u64,
+}
+
+/// An auction's bid count in one window (the first stage's output).
+#[derive(Clone, Copy, Debug)]
+struct AuctionCount {
+    window_start: i64,
+    auction: u64,
+    num: u64,
+}
+
+/// For every 10 s window sliding by 2 s, the auctions with the most bids in it.
+#[track_caller]
+pub fn q5(events: &DataStream<Event>) -> DataStream<HotItem> {
+    let counts = bids(&event_time(events))
+        .key_by(|b: &Bid| b.auction)
+        .window(SlidingWindows::of(SIZE_MS, SLIDE_MS))
+        .aggregate_process(
+            Count,
+            |auction: &u64, num: &[u64], ctx: &mut WindowContext<'_, TimeWindow, AuctionCount>| {
+                let window_start = ctx.window().start;
+                for &num in num {
+                    ctx.collect(AuctionCount {
+                        window_start,
+                        auction: *auction,
+                        num,
+                    });
+                }
+                Ok(())
+            },
+        );
+    // Every count of a window carries the window's last millisecond, so a tumbling window
+    // of one slide over those timestamps holds exactly one sliding window's counts.
+    counts
+        .key_by(|c: &AuctionCount| c.window_start)
+        .window(spate::window::TumblingWindows::of(SLIDE_MS))
+        .aggregate_process(
+            MaxCount,
+            |start: &i64,
+             top: &[(u64, Vec<u64>)],
+             ctx: &mut WindowContext<'_, TimeWindow, HotItem>| {
+                for (num, auctions) in top {
+                    for &auction in auctions {
+                        ctx.collect(HotItem {
+                            window_start: *start,
+                            auction,
+                            num: *num,
+                        });
+                    }
+                }
+                Ok(())
+            },
+        )
+}
+
+/// The highest count and the auctions that have it.
+#[derive(Clone, Copy, Debug, Default)]
+struct MaxCount;
+
+impl AggregateFunction<AuctionCount, (u64, Vec<u64>)> for MaxCount {
+    type Acc = (u64, Vec<u64>);
+    fn create_accumulator(&self) -> Self::Acc {
+        (0, Vec::new())
+    }
+    fn add(&self, c: AuctionCount, acc: &mut Self::Acc) {
+        if c.num > acc.0 {
+            acc.0 = c.num;
+            acc.1.clear();
+        }
+        if c.num == acc.0 {
+            acc.1.push(c.auction);
+        }
+    }
+    fn get_result(&self, acc: &Self::Acc) -> (u64, Vec<u64>) {
+        acc.clone()
+    }
+    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc) {
+        if other.0 > acc.0 {
+            *acc = other;
+        } else if other.0 == acc.0 {
+            acc.1.extend(other.1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use super::super::testing::{assert_runs, at_rate, input_of, runs, EVENTS};
+    use super::*;
+
+    #[test]
+    fn q5_finds_each_windows_most_bid_auctions() {
+        let cfg = at_rate(500);
+        let mut per_window: BTreeMap<i64, HashMap<u64, u64>> = BTreeMap::new();
+        for e in input_of(&cfg, EVENTS) {
+            let Event::Bid(b) = e else { continue };
+            let last = b.date_time.div_euclid(SLIDE_MS) * SLIDE_MS;
+            let mut start = last;
+            while start > b.date_time - SIZE_MS {
+                *per_window
+                    .entry(start)
+                    .or_default()
+                    .entry(b.auction)
+                    .or_default() += 1;
+                start -= SLIDE_MS;
+            }
+        }
+        let mut want = Vec::new();
+        for (start, counts) in per_window {
+            let max = counts.values().copied().max().unwrap_or(0);
+            want.extend(
+                counts
+                    .into_iter()
+                    .filter(|c| c.1 == max)
+                    .map(|(auction, num)| HotItem {
+                        window_start: start,
+                        auction,
+                        num,
+                    }),
+            );
+        }
+        want.sort();
+        assert!(want.len() > 20, "{} rows", want.len());
+        let got = runs(&cfg, EVENTS, q5)
+            .into_iter()
+            .map(|mut v| {
+                v.sort();
+                v
+            })
+            .collect();
+        assert_runs(got, &want, "q5");
+    }
+}
