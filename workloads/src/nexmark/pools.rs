@@ -68,7 +68,9 @@ pub(crate) const CHANNELS: usize = 10_000;
 /// [`Auction`] and [`Bid`] hold.
 ///
 /// It reads as a `&'static str` ([`as_str`](PoolStr::as_str), `Deref`, `Display`), and
-/// compares, orders and hashes by its text.
+/// compares, orders and hashes by its text. Text from elsewhere (files, side inputs) gets
+/// a handle with [`PoolStr::from_text`]: the arena's own when the generator made it, an
+/// interned copy otherwise (such handles mean nothing in another process).
 ///
 /// [`Person`]: super::Person
 /// [`Auction`]: super::Auction

@@ -21,6 +21,21 @@ pub const QUERY: Query = Query {
 };
 
 /// Every bid of `events`.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q0::q0;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(1000));
+/// let out = q0(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert_eq!(rows.len(), 920);
+/// ```
 #[track_caller]
 pub fn q0(events: &DataStream<Event>) -> DataStream<Bid> {
     bids(events)

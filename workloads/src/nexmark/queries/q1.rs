@@ -36,6 +36,21 @@ pub struct EuroBid {
 }
 
 /// Every bid of `events`, its price converted at 0.908 euros to the dollar.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q1::q1;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(1000));
+/// let out = q1(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(rows.len() == 920 && rows.iter().all(|b| b.price > 0.0));
+/// ```
 #[track_caller]
 pub fn q1(events: &DataStream<Event>) -> DataStream<EuroBid> {
     bids(events).map(|b| EuroBid {

@@ -47,6 +47,21 @@ pub struct Session {
 }
 
 /// Every bidder's sessions (bids less than 10 s apart) with their bid counts.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q11::q11;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 200, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q11(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(rows.iter().all(|s| s.bid_count > 0 && s.endtime - s.starttime >= 10_000));
+/// ```
 #[track_caller]
 pub fn q11(events: &DataStream<Event>) -> DataStream<Session> {
     bids(&event_time(events))

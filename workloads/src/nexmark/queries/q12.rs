@@ -51,6 +51,22 @@ pub struct BidderCount {
 }
 
 /// Bids per bidder per 10 s tumbling window of processing time.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q12::q12;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q12(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// // Open windows are emitted when the input ends: every bid is counted once.
+/// assert_eq!(rows.iter().map(|r| r.bid_count).sum::<u64>(), 18_400);
+/// ```
 #[track_caller]
 pub fn q12(events: &DataStream<Event>) -> DataStream<BidderCount> {
     bids(events)

@@ -122,6 +122,25 @@ pub fn read_side_input(path: &Path) -> Result<Vec<Option<PoolStr>>, SpateError> 
 
 /// Every bid whose `auction % 10000` the side input at `side_input` has a value for, with
 /// that value.
+///
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q13::{q13, write_side_input};
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let side = std::env::temp_dir().join(format!("spate-q13-doc-{}.csv", std::process::id()));
+/// write_side_input(&side, 10_000).unwrap();
+/// let env = Env::new().shards(2);
+/// let source = NexmarkSource::new(NexmarkConfig::default()).unwrap().events(Some(1_000));
+/// let out = q13(&env.add_source("nexmark", source), &side).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert_eq!(rows.len(), 920);
+/// assert!(rows.iter().all(|r| r.value.as_str() == format!("side-{}", r.auction % 10_000)));
+/// std::fs::remove_file(&side).unwrap();
+/// ```
 #[track_caller]
 pub fn q13(events: &DataStream<Event>, side_input: &Path) -> DataStream<Enriched> {
     bids(events).process(Lookup {

@@ -86,6 +86,21 @@ pub struct Calculated {
 }
 
 /// Bids whose euro price is between 1,000,000 and 50,000,000 (exclusive), calculated.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q14::q14;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q14(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(rows.iter().all(|c| c.price > 1e6 && c.price < 5e7));
+/// ```
 #[track_caller]
 pub fn q14(events: &DataStream<Event>) -> DataStream<Calculated> {
     bids(events).flat_map(|b| {

@@ -54,6 +54,22 @@ pub struct DayStats {
 }
 
 /// Per-day bid statistics, as an updating table (upserts by day).
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q15::q15;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q15(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// // One day; its last row counts every bid.
+/// assert_eq!(rows.last().map(|r| r.stats.bids[0]), Some(18_400));
+/// ```
 #[track_caller]
 pub fn q15(events: &DataStream<Event>) -> DataStream<DayStats> {
     bids(&event_time(events))

@@ -50,6 +50,21 @@ pub struct ChannelStats {
 }
 
 /// Per channel and day bid statistics, as an updating table (upserts by channel and day).
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q16::q16;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q16(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(rows.iter().all(|r| r.stats.bids[0] >= r.stats.bidders[0]));
+/// ```
 #[track_caller]
 pub fn q16(events: &DataStream<Event>) -> DataStream<ChannelStats> {
     bids(&event_time(events))

@@ -92,6 +92,21 @@ impl Acc {
 }
 
 /// Per auction and day bid statistics, as an updating table (upserts by auction and day).
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q17::q17;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q17(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(rows.iter().all(|r| r.min_price <= r.avg_price && r.avg_price <= r.max_price));
+/// ```
 #[track_caller]
 pub fn q17(events: &DataStream<Event>) -> DataStream<AuctionStats> {
     bids(&event_time(events))

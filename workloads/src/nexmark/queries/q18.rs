@@ -28,6 +28,21 @@ pub const QUERY: Query = Query {
 };
 
 /// Each bidder's latest bid on each auction, as upserts by `(bidder, auction)`.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q18::q18;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q18(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(!rows.is_empty() && rows.len() <= 18_400);
+/// ```
 #[track_caller]
 pub fn q18(events: &DataStream<Event>) -> DataStream<Bid> {
     bids(events)

@@ -48,6 +48,21 @@ fn order(b: &Bid) -> (Reverse<u64>, i64, &Bid) {
 }
 
 /// Each auction's 10 highest bids, as upserts by `(auction, rank_number)`.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q19::q19;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q19(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(rows.iter().all(|r| (1..=10).contains(&r.rank_number)));
+/// ```
 #[track_caller]
 pub fn q19(events: &DataStream<Event>) -> DataStream<RankedBid> {
     bids(events)

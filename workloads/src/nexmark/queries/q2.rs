@@ -18,6 +18,21 @@ pub const QUERY: Query = Query {
 };
 
 /// `(auction, price)` of the bids of `events` on auctions whose id is a multiple of 123.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q2::q2;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(100000));
+/// let out = q2(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(!rows.is_empty() && rows.iter().all(|(auction, _)| auction % 123 == 0));
+/// ```
 #[track_caller]
 pub fn q2(events: &DataStream<Event>) -> DataStream<(u64, u64)> {
     bids(events)

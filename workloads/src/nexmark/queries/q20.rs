@@ -43,6 +43,21 @@ pub struct BidWithAuction {
 }
 
 /// Every bid on an auction of category 10, with the auction.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q20::q20;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q20(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(!rows.is_empty() && rows.iter().all(|r| r.auction.category == 10 && r.bid.auction == r.auction.id));
+/// ```
 #[track_caller]
 pub fn q20(events: &DataStream<Event>) -> DataStream<BidWithAuction> {
     let a = auctions(events).key_by(|a: &Auction| a.id);

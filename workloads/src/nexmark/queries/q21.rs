@@ -64,18 +64,20 @@ fn hot_ids() -> &'static [PoolStr; 4] {
 }
 
 /// `REGEXP_EXTRACT(url, '(&|^)channel_id=([^&]*)', 2)`: the byte range of the value.
+/// The candidates are the start and the byte after each `&` (found with `memchr`), so no
+/// substring searcher is set up per bid.
 pub fn extract_channel_id(url: &str) -> Option<(usize, usize)> {
-    const KEY: &str = "channel_id=";
-    let mut from = 0;
-    while let Some(i) = url[from..].find(KEY).map(|i| i + from) {
-        if i == 0 || url.as_bytes()[i - 1] == b'&' {
-            let start = i + KEY.len();
+    const KEY: &[u8] = b"channel_id=";
+    let bytes = url.as_bytes();
+    let mut at = 0;
+    loop {
+        if bytes[at..].starts_with(KEY) {
+            let start = at + KEY.len();
             let end = url[start..].find('&').map_or(url.len(), |j| start + j);
             return Some((start, end));
         }
-        from = i + 1;
+        at += url[at..].find('&')? + 1;
     }
-    None
 }
 
 /// The channel id of a bid from `channel` and `url`, if it has one.
@@ -90,6 +92,21 @@ pub fn channel_id(channel: &PoolStr, url: &PoolStr) -> Option<PoolStr> {
 }
 
 /// Every bid that has a channel id, with it.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q21::q21;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q21(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(rows.iter().any(|r| r.channel.as_str() == "Google" && r.channel_id.as_str() == "1"));
+/// ```
 #[track_caller]
 pub fn q21(events: &DataStream<Event>) -> DataStream<ChannelBid> {
     bids(events).flat_map(|b| {

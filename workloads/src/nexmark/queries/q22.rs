@@ -57,6 +57,21 @@ pub fn split_index_3_to_5(s: &PoolStr) -> [Option<PoolStr>; 3] {
 }
 
 /// Every bid with the first three directories of its URL.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q22::q22;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q22(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(rows.iter().all(|r| r.dir3.is_some()));
+/// ```
 #[track_caller]
 pub fn q22(events: &DataStream<Event>) -> DataStream<UrlDirs> {
     bids(events).map(|b| {

@@ -55,6 +55,22 @@ pub const CATEGORY: u64 = 10;
 
 /// Every category-10 auction of a seller in OR, ID or CA, with the seller's name, city and
 /// state.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q3::q3;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 100000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q3(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(!rows.is_empty());
+/// assert!(rows.iter().all(|r| ["OR", "ID", "CA"].contains(&r.state.as_str())));
+/// ```
 #[track_caller]
 pub fn q3(events: &DataStream<Event>) -> DataStream<LocalItem> {
     let people = persons(events).key_by(|p: &Person| p.id);

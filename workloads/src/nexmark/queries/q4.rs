@@ -47,6 +47,22 @@ pub struct CategoryPrice {
 }
 
 /// The average winning price per category, as an updating table (upserts by category).
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q4::q4;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 1000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q4(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// // Every category has an average; averages are prices in cents.
+/// assert!(rows.iter().all(|r| (10..15).contains(&r.category) && r.final_price > 0));
+/// ```
 #[track_caller]
 pub fn q4(events: &DataStream<Event>) -> DataStream<CategoryPrice> {
     winning_bids(&event_time(events))

@@ -69,6 +69,22 @@ struct AuctionCount {
 }
 
 /// For every 10 s window sliding by 2 s, the auctions with the most bids in it.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q5::q5;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 1000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q5(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// // Each window of 10 s starts on a 2 s boundary and has its most-bid auctions.
+/// assert!(!rows.is_empty() && rows.iter().all(|h| h.window_start % 2_000 == 0 && h.num > 0));
+/// ```
 #[track_caller]
 pub fn q5(events: &DataStream<Event>) -> DataStream<HotItem> {
     let counts = bids(&event_time(events))

@@ -66,6 +66,21 @@ pub struct SellerPrice {
 
 /// Each seller's average selling price over their last 10 closed auctions, a row per
 /// closed auction.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q6::q6;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 1000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q6(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(!rows.is_empty() && rows.iter().all(|r| r.avg_price > 0));
+/// ```
 #[track_caller]
 pub fn q6(events: &DataStream<Event>) -> DataStream<SellerPrice> {
     winning_bids(&event_time(events))

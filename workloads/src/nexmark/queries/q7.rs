@@ -45,6 +45,22 @@ const PARTITIONS: u64 = 64;
 
 /// The bids with the highest price of every 10 s window of event time (and the bids at
 /// that price placed at the window's end).
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q7::q7;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 200, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q7(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// // At least one highest bid per 10 s window of the 100 s of input.
+/// assert!(rows.len() >= 10);
+/// ```
 #[track_caller]
 pub fn q7(events: &DataStream<Event>) -> DataStream<Bid> {
     bids(&event_time(events))

@@ -51,6 +51,21 @@ pub struct NewSeller {
 }
 
 /// The people who registered and opened an auction in the same 10 s window.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q8::q8;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 500, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q8(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(!rows.is_empty() && rows.iter().all(|p| p.starttime % 10_000 == 0));
+/// ```
 #[track_caller]
 pub fn q8(events: &DataStream<Event>) -> DataStream<NewSeller> {
     let events = event_time(events);

@@ -33,6 +33,21 @@ pub const QUERY: Query = Query {
 };
 
 /// Every auction that received a bid while open, with its best bid, once it has closed.
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::q9::q9;
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let env = Env::new().shards(2);
+/// let cfg = NexmarkConfig { event_rate: 1000, ..NexmarkConfig::default() };
+/// let source = NexmarkSource::new(cfg).unwrap().events(Some(20000));
+/// let out = q9(&env.add_source("nexmark", source)).collect();
+/// env.execute().unwrap();
+/// let rows = out.take();
+/// assert!(rows.iter().all(|w| w.bid.auction == w.auction.id));
+/// ```
 #[track_caller]
 pub fn q9(events: &DataStream<Event>) -> DataStream<WinningBid> {
     winning_bids(&event_time(events))
