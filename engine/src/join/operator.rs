@@ -256,17 +256,11 @@ where
     }
 
     fn on_barrier_of(&mut self, input: usize, epoch: u64) -> Result<()> {
-        match self.progress.barrier(input, epoch) {
-            Some(e) => self.out.barrier(e),
-            None => Ok(()),
-        }
+        self.progress.barrier_into(input, epoch, &mut self.out)
     }
 
     fn on_end_of(&mut self, input: usize) -> Result<()> {
-        let (wm, barrier, all_ended) = self.progress.end(input);
-        if let Some(e) = barrier {
-            self.out.barrier(e)?;
-        }
+        let (wm, all_ended) = self.progress.end_into(input, &mut self.out)?;
         self.forward(wm)?;
         if all_ended {
             self.out.end()?;

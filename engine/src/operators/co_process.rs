@@ -88,6 +88,35 @@ impl TwoInputs {
         })
     }
 
+    /// Input `i` delivered barrier `epoch`: forwards the barrier to `out` if both inputs
+    /// have now delivered it.
+    pub(crate) fn barrier_into<O: Clone>(
+        &mut self,
+        i: usize,
+        epoch: u64,
+        out: &mut Output<O>,
+    ) -> Result<()> {
+        match self.barrier(i, epoch) {
+            Some(e) => out.barrier(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Input `i` ended: forwards to `out` the barrier the other input was held on; returns
+    /// the combined watermark if it advanced (for the caller to forward after its own work)
+    /// and whether both inputs have now ended.
+    pub(crate) fn end_into<O: Clone>(
+        &mut self,
+        i: usize,
+        out: &mut Output<O>,
+    ) -> Result<(Option<Timestamp>, bool)> {
+        let (wm, barrier, all_ended) = self.end(i);
+        if let Some(e) = barrier {
+            out.barrier(e)?;
+        }
+        Ok((wm, all_ended))
+    }
+
     /// Input `i` ended: the combined watermark if it advanced, the barrier the other input
     /// was held on, and whether both inputs have now ended.
     pub(crate) fn end(&mut self, i: usize) -> (Option<Timestamp>, Option<u64>, bool) {
@@ -154,17 +183,11 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
     }
 
     fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
-        match self.progress.barrier(input, epoch) {
-            Some(e) => self.out.barrier(e),
-            None => Ok(()),
-        }
+        self.progress.barrier_into(input, epoch, &mut self.out)
     }
 
     fn end(&mut self, input: usize) -> Result<()> {
-        let (wm, barrier, all_ended) = self.progress.end(input);
-        if let Some(e) = barrier {
-            self.out.barrier(e)?;
-        }
+        let (wm, all_ended) = self.progress.end_into(input, &mut self.out)?;
         self.forward(wm)?;
         if all_ended {
             self.run(|f, pc| f.finish(pc), crate::time::NO_TIMESTAMP)?;

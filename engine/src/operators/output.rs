@@ -107,16 +107,10 @@ impl<T: Clone> Output<T> {
     /// Forwards a combined input's progress: becoming active goes before the watermark it
     /// brings, going idle after the watermark it released.
     pub(crate) fn progress(&mut self, wm: Option<Timestamp>, idle: Option<bool>) -> Result<()> {
-        if idle == Some(false) {
-            self.idle(false)?;
-        }
-        if let Some(w) = wm {
-            self.watermark(w)?;
-        }
-        if idle == Some(true) {
-            self.idle(true)?;
-        }
-        Ok(())
+        in_order(wm, idle, |p| match p {
+            Progress::Idle(i) => self.idle(i),
+            Progress::Watermark(w) => self.watermark(w),
+        })
     }
 
     /// Flushes, then forwards a change of idleness to every consumer.
@@ -136,4 +130,30 @@ impl<T: Clone> Output<T> {
         self.flush()?;
         self.targets.iter_mut().try_for_each(|t| t.end())
     }
+}
+
+/// One step of a combined input's progress.
+pub(crate) enum Progress {
+    Idle(bool),
+    Watermark(Timestamp),
+}
+
+/// Calls `emit` with a watermark and a change of idleness in the order downstream needs:
+/// becoming active before the watermark it brings, going idle after the watermark it
+/// released.
+pub(crate) fn in_order(
+    wm: Option<Timestamp>,
+    idle: Option<bool>,
+    mut emit: impl FnMut(Progress) -> Result<()>,
+) -> Result<()> {
+    if idle == Some(false) {
+        emit(Progress::Idle(false))?;
+    }
+    if let Some(w) = wm {
+        emit(Progress::Watermark(w))?;
+    }
+    if idle == Some(true) {
+        emit(Progress::Idle(true))?;
+    }
+    Ok(())
 }

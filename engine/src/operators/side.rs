@@ -188,16 +188,10 @@ impl SideOutputs {
 
     /// As [`Output::progress`], for every side output.
     pub(crate) fn progress(&mut self, wm: Option<Timestamp>, idle: Option<bool>) -> Result<()> {
-        if idle == Some(false) {
-            self.idle(false)?;
-        }
-        if let Some(w) = wm {
-            self.watermark(w)?;
-        }
-        if idle == Some(true) {
-            self.idle(true)?;
-        }
-        Ok(())
+        super::output::in_order(wm, idle, |p| match p {
+            super::output::Progress::Idle(i) => self.idle(i),
+            super::output::Progress::Watermark(w) => self.watermark(w),
+        })
     }
 
     pub(crate) fn idle(&mut self, idle: bool) -> Result<()> {

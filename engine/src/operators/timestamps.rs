@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::output::{in_order, Progress};
 use super::timer_driver::{drive_processing_timers, ProcessingTimers};
 use super::unary::{Unary, UnaryCx, UnaryOp};
 use super::Batch;
@@ -63,23 +64,19 @@ impl<T: Clone + Send + 'static, A, G: WatermarkGenerator<T>> AssignTimestamps<T,
     /// Forwards what the generator decided: becoming active before a watermark, going idle
     /// after it.
     fn publish(&mut self, cx: &mut UnaryCx<'_, T>) -> Result<()> {
-        let status = self.wm_out.idle.take().filter(|i| *i != self.idle);
-        if status == Some(false) {
-            self.set_idle(false, cx)?;
+        let mut status = self.wm_out.idle.take().filter(|i| *i != self.idle);
+        let wm = (self.wm_out.watermark > self.emitted).then_some(self.wm_out.watermark);
+        if wm.is_some() && self.idle && status.is_none() {
+            status = Some(false); // a watermark makes an idle split active
         }
-        let wm = self.wm_out.watermark;
-        if wm > self.emitted {
-            if self.idle {
-                self.set_idle(false, cx)?;
+        in_order(wm, status, |p| match p {
+            Progress::Idle(i) => self.set_idle(i, cx),
+            Progress::Watermark(w) => {
+                self.emitted = w;
+                cx.out.watermark(w)?;
+                cx.sides.watermark(w)
             }
-            self.emitted = wm;
-            cx.out.watermark(wm)?;
-            cx.sides.watermark(wm)?;
-        }
-        if status == Some(true) {
-            self.set_idle(true, cx)?;
-        }
-        Ok(())
+        })
     }
 
     fn set_idle(&mut self, idle: bool, cx: &mut UnaryCx<'_, T>) -> Result<()> {
