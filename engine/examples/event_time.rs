@@ -151,17 +151,16 @@ where
 
 /// Builds the job; returns the window results and the late records.
 fn build(env: &Env, args: &Args, spec: WindowSpec) -> (DataStream<Row>, DataStream<Event>) {
-    let events = common::read_csv(env, &args.input, args.strict, common::parse_event);
-    let strategy = WatermarkStrategy::for_bounded_out_of_orderness(args.out_of_orderness)
-        .with_timestamp_assigner(|e: &Event| e.ts);
-    let strategy = if args.punctuated {
-        strategy.punctuated()
-    } else {
-        strategy
-    };
-    let keyed = events
-        .assign_timestamps_and_watermarks(strategy)
-        .key_by(|e: &Event| e.key.clone());
+    let keyed = common::read_timed(
+        env,
+        &args.input,
+        args.strict,
+        common::parse_event,
+        args.out_of_orderness,
+        args.punctuated,
+        |e: &Event| e.ts,
+    )
+    .key_by(|e: &Event| e.key.clone());
     let late = OutputTag::<Event>::new("late");
     let rows = match spec {
         WindowSpec::Tumbling(size) => finish(keyed.window(TumblingWindows::of(size)), args, &late),
@@ -178,10 +177,7 @@ fn build(env: &Env, args: &Args, spec: WindowSpec) -> (DataStream<Row>, DataStre
 
 fn run(args: &Args) -> anyhow::Result<JobResult> {
     let spec = parse_window(&args.window).map_err(anyhow::Error::msg)?;
-    let mut env = Env::new();
-    if let Some(n) = args.shards {
-        env = env.shards(n);
-    }
+    let env = common::env(args.shards);
     let (rows, late) = build(&env, args, spec);
     match &args.output {
         Some(p) => rows.write_csv(p),

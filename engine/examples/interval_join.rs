@@ -76,17 +76,17 @@ fn side(
     path: &std::path::Path,
     args: &Args,
 ) -> KeyedStream<String, Event, fn(&Event) -> String> {
-    let strategy = WatermarkStrategy::for_bounded_out_of_orderness(args.out_of_orderness)
-        .with_timestamp_assigner(|e: &Event| e.ts);
-    let strategy = if args.punctuated {
-        strategy.punctuated()
-    } else {
-        strategy
-    };
     let key: fn(&Event) -> String = |e| e.key.clone();
-    common::read_csv(env, path, args.strict, common::parse_event)
-        .assign_timestamps_and_watermarks(strategy)
-        .key_by(key)
+    common::read_timed(
+        env,
+        path,
+        args.strict,
+        common::parse_event,
+        args.out_of_orderness,
+        args.punctuated,
+        |e: &Event| e.ts,
+    )
+    .key_by(key)
 }
 
 /// Builds the job: the pairs, and the late records of both sides as `side,LINE`.
@@ -119,16 +119,10 @@ fn build(env: &Env, args: &Args) -> (DataStream<Pair>, DataStream<String>) {
 }
 
 fn run(args: &Args) -> anyhow::Result<JobResult> {
-    let mut env = Env::new();
-    if let Some(n) = args.shards {
-        env = env.shards(n);
-    }
+    let env = common::env(args.shards);
     let (pairs, late) = build(&env, args);
     pairs.write_csv(&args.output);
-    match &args.late_output {
-        Some(p) => late.write_lines(p),
-        None => late.add_sink("late records", common::Stderr),
-    }
+    common::write_late(&late, args.late_output.as_deref());
     Ok(env.execute()?)
 }
 

@@ -90,17 +90,17 @@ fn interval(v: &Valid) -> Interval {
 }
 
 fn side(env: &Env, path: &Path, args: &Args) -> KeyedStream<String, Valid, fn(&Valid) -> String> {
-    let strategy = WatermarkStrategy::for_bounded_out_of_orderness(args.out_of_orderness)
-        .with_timestamp_assigner(|v: &Valid| v.start);
-    let strategy = if args.punctuated {
-        strategy.punctuated()
-    } else {
-        strategy
-    };
     let key: fn(&Valid) -> String = |v| v.key.clone();
-    common::read_csv(env, path, args.strict, parse_valid)
-        .assign_timestamps_and_watermarks(strategy)
-        .key_by(key)
+    common::read_timed(
+        env,
+        path,
+        args.strict,
+        parse_valid,
+        args.out_of_orderness,
+        args.punctuated,
+        |v: &Valid| v.start,
+    )
+    .key_by(key)
 }
 
 /// One output line.
@@ -149,16 +149,10 @@ fn build(env: &Env, args: &Args) -> (DataStream<String>, DataStream<String>) {
 }
 
 fn run(args: &Args) -> anyhow::Result<JobResult> {
-    let mut env = Env::new();
-    if let Some(n) = args.shards {
-        env = env.shards(n);
-    }
+    let env = common::env(args.shards);
     let (rows, late) = build(&env, args);
     rows.write_lines(&args.output);
-    match &args.late_output {
-        Some(p) => late.write_lines(p),
-        None => late.add_sink("late records", common::Stderr),
-    }
+    common::write_late(&late, args.late_output.as_deref());
     Ok(env.execute()?)
 }
 

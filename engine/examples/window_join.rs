@@ -74,15 +74,15 @@ struct Args {
 type Pair = (String, i64, i64, i64, i64);
 
 fn events(env: &Env, path: &std::path::Path, args: &Args) -> DataStream<Event> {
-    let strategy = WatermarkStrategy::for_bounded_out_of_orderness(args.out_of_orderness)
-        .with_timestamp_assigner(|e: &Event| e.ts);
-    let strategy = if args.punctuated {
-        strategy.punctuated()
-    } else {
-        strategy
-    };
-    common::read_csv(env, path, args.strict, common::parse_event)
-        .assign_timestamps_and_watermarks(strategy)
+    common::read_timed(
+        env,
+        path,
+        args.strict,
+        common::parse_event,
+        args.out_of_orderness,
+        args.punctuated,
+        |e: &Event| e.ts,
+    )
 }
 
 /// Builds the job; returns the pairs and the late records.
@@ -110,17 +110,6 @@ fn late_line(e: Either<Event, Event>) -> String {
     }
 }
 
-/// Writes late lines to standard error.
-#[derive(Clone)]
-struct LateToStderr;
-
-impl spate::io::Sink<String> for LateToStderr {
-    fn write(&mut self, line: String, _ts: Option<i64>) -> Result<(), UserError> {
-        eprintln!("late: {line}");
-        Ok(())
-    }
-}
-
 fn run(args: &Args) -> anyhow::Result<JobResult> {
     ensure!(
         args.window_size > 0,
@@ -132,17 +121,10 @@ fn run(args: &Args) -> anyhow::Result<JobResult> {
         "--out-of-orderness must not be negative, got {}",
         args.out_of_orderness
     );
-    let mut env = Env::new();
-    if let Some(n) = args.shards {
-        env = env.shards(n);
-    }
+    let env = common::env(args.shards);
     let (pairs, late) = build(&env, args);
     pairs.write_csv(&args.output);
-    let late = late.map(late_line);
-    match &args.late_output {
-        Some(p) => late.write_lines(p),
-        None => late.add_sink("late records", LateToStderr),
-    }
+    common::write_late(&late.map(late_line), args.late_output.as_deref());
     Ok(env.execute()?)
 }
 

@@ -81,17 +81,58 @@ where
     );
     records
         .side_output(&malformed)
-        .add_sink("malformed lines", Stderr);
+        .add_sink("malformed lines", Stderr("malformed"));
     records
 }
 
-/// Writes reports to standard error.
+/// [`read_csv`], then event time from `ts` with a bounded out-of-orderness watermark of
+/// `out_of_orderness` ms, periodic or, when `punctuated`, after every record.
+pub fn read_timed<T, P>(
+    env: &Env,
+    path: &Path,
+    strict: bool,
+    parse: P,
+    out_of_orderness: i64,
+    punctuated: bool,
+    ts: fn(&T) -> i64,
+) -> DataStream<T>
+where
+    T: Clone + Send + 'static,
+    P: Fn(&str) -> Result<T, String> + Clone + Send + 'static,
+{
+    let strategy = WatermarkStrategy::for_bounded_out_of_orderness(out_of_orderness)
+        .with_timestamp_assigner(ts);
+    let strategy = if punctuated {
+        strategy.punctuated()
+    } else {
+        strategy
+    };
+    read_csv(env, path, strict, parse).assign_timestamps_and_watermarks(strategy)
+}
+
+/// An environment with `shards` shards, or one per core.
+pub fn env(shards: Option<usize>) -> Env {
+    match shards {
+        Some(n) => Env::new().shards(n),
+        None => Env::new(),
+    }
+}
+
+/// Writes late-record lines to `path`, or to standard error as `late: LINE`.
+pub fn write_late(late: &DataStream<String>, path: Option<&Path>) {
+    match path {
+        Some(p) => late.write_lines(p),
+        None => late.add_sink("late records", Stderr("late")),
+    }
+}
+
+/// Writes lines to standard error as `LABEL: LINE`.
 #[derive(Clone)]
-pub struct Stderr;
+pub struct Stderr(pub &'static str);
 
 impl spate::io::Sink<String> for Stderr {
     fn write(&mut self, line: String, _ts: Option<i64>) -> Result<(), UserError> {
-        eprintln!("malformed: {line}");
+        eprintln!("{}: {line}", self.0);
         Ok(())
     }
 }
