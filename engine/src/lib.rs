@@ -72,6 +72,7 @@ pub use error::{Result, SpateError, UserError};
 
 /// The names most jobs need.
 pub mod prelude {
+    pub use crate::api::{BroadcastProcessFunction, BroadcastState, KeyedBroadcastProcessFunction};
     pub use crate::api::{
         CoProcessFunction, ConnectedStreams, DataStream, Env, JobResult, KeyedCoProcessFunction,
         KeyedConnectedStreams, KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag,

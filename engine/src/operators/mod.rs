@@ -9,9 +9,11 @@
 //! it); the caller clears and reuses the vector afterwards, so steady-state chains allocate
 //! nothing.
 
+pub(crate) mod broadcast;
 pub(crate) mod co_process;
 pub(crate) mod filter;
 pub(crate) mod flat_map;
+pub(crate) mod keyed_broadcast;
 pub(crate) mod keyed_co_process;
 pub(crate) mod keyed_process;
 pub(crate) mod map;

@@ -1,0 +1,296 @@
+//! Broadcast state and `stream.connect_broadcast(&rules).process(..)` (Flink's
+//! `BroadcastProcessFunction`): a high-volume stream processed against a low-volume stream
+//! (rules, configuration) whose every record reaches every shard.
+//!
+//! Each shard holds its own copy of the [`BroadcastState`], a map. Only the broadcast
+//! side may change it ([`BroadcastProcessFunction::process_broadcast_element`] gets it
+//! mutably); the data side only reads it. Since every shard sees every broadcast record in
+//! the same order (one channel per pair of shards keeps order), a deterministic update
+//! leaves every shard with the same map — the contract Flink states for broadcast state.
+//! What no engine can promise is how the broadcast records interleave with the data
+//! records on a shard: a data record may meet a rule a shard has or has not seen yet.
+//! Jobs that need an exact answer sequence their inputs (an embedded job's `flush`, or
+//! event time: timers fire only once the watermark, the minimum of both inputs', passes).
+//!
+//! Rejected alternative: one shared map behind a lock or an `Arc` swap — a shared-nothing
+//! shard must not touch a lock per record, and a rule stream is small enough to copy.
+
+use std::any::Any;
+use std::borrow::Borrow;
+use std::cell::RefCell;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::co_process::{First, Second, TwoInputWired, TwoInputs};
+use super::process::ProcessContext;
+use super::{Batch, OnInput, OpInfo, Output, SideOutputs};
+use crate::error::{Result, UserError};
+use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
+use crate::state::FixedState;
+use crate::time::{Clock, Timestamp};
+
+/// The map a broadcast function keeps on every shard (Flink's `BroadcastState`): written
+/// by the broadcast side, read by the data side and timers.
+///
+/// # Examples
+///
+/// ```
+/// use spate::api::BroadcastState;
+/// let mut rules: BroadcastState<u32, &str> = BroadcastState::default();
+/// rules.insert(1, "amount > 100");
+/// assert_eq!(rules.get(&1), Some(&"amount > 100"));
+/// assert_eq!(rules.remove(&1), Some("amount > 100"));
+/// assert!(rules.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct BroadcastState<K, V> {
+    map: hashbrown::HashMap<K, V, FixedState>,
+}
+
+impl<K, V> Default for BroadcastState<K, V> {
+    fn default() -> Self {
+        BroadcastState {
+            map: hashbrown::HashMap::with_hasher(FixedState),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V> BroadcastState<K, V> {
+    /// The value under `key`, if any.
+    #[inline]
+    pub fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.map.get(key)
+    }
+
+    /// Whether `key` has a value.
+    #[inline]
+    pub fn contains_key<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.map.contains_key(key)
+    }
+
+    /// All entries, in no particular order.
+    #[inline]
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.map.iter()
+    }
+
+    /// All values, in no particular order.
+    #[inline]
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.map.values()
+    }
+
+    /// How many entries there are.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Sets `key` to `value`; returns the previous value.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.map.insert(key, value)
+    }
+
+    /// Removes `key`; returns its value.
+    pub fn remove<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        self.map.remove(key)
+    }
+
+    /// The value under `key`, to change in place.
+    pub fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        self.map.get_mut(key)
+    }
+
+    /// Keeps only the entries for which `keep` says `true`.
+    pub fn retain(&mut self, keep: impl FnMut(&K, &mut V) -> bool) {
+        self.map.retain(keep)
+    }
+
+    /// Removes everything.
+    pub fn clear(&mut self) {
+        self.map.clear()
+    }
+}
+
+/// A function over a stream connected with a broadcast stream (Flink's
+/// `BroadcastProcessFunction`).
+///
+/// Contract: keep whatever the broadcast side decides in the [`BroadcastState`], change it
+/// only in [`Self::process_broadcast_element`], and change it deterministically (the same
+/// records in the same order give the same map), so that every shard holds the same state.
+/// The function's own fields are per shard: state kept there diverges between shards.
+pub trait BroadcastProcessFunction<I, B, O>: Clone + Send + 'static {
+    /// Key type of the broadcast state.
+    type StateKey: Hash + Eq + Clone + Send + 'static;
+    /// Value type of the broadcast state.
+    type StateValue: Clone + Send + 'static;
+
+    /// Called for every record of the data stream, with the broadcast state read-only.
+    fn process_element(
+        &mut self,
+        value: I,
+        state: &BroadcastState<Self::StateKey, Self::StateValue>,
+        ctx: &mut ProcessContext<'_, O>,
+    ) -> Result<(), UserError>;
+
+    /// Called on every shard for every record of the broadcast stream, with the broadcast
+    /// state writable. What it emits is emitted once per shard.
+    fn process_broadcast_element(
+        &mut self,
+        value: B,
+        state: &mut BroadcastState<Self::StateKey, Self::StateValue>,
+        ctx: &mut ProcessContext<'_, O>,
+    ) -> Result<(), UserError>;
+}
+
+/// The operator running a [`BroadcastProcessFunction`] on one shard.
+pub(crate) struct BroadcastOp<P: BroadcastProcessFunction<I, B, O>, I, B, O> {
+    f: P,
+    state: BroadcastState<P::StateKey, P::StateValue>,
+    out: Output<O>,
+    sides: SideOutputs,
+    progress: TwoInputs,
+    info: OpInfo,
+    clock: Arc<dyn Clock>,
+    _t: PhantomData<fn(I, B)>,
+}
+
+impl<P: BroadcastProcessFunction<I, B, O>, I, B, O: Clone> BroadcastOp<P, I, B, O> {
+    fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
+        let status = self.progress.idle_change();
+        self.out.progress(w, status)?;
+        self.sides.progress(w, status)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush()?;
+        self.sides.flush()
+    }
+
+    fn end(&mut self, input: usize) -> Result<()> {
+        let (wm, all_ended) = self.progress.end_into(input, &mut self.out)?;
+        self.forward(wm)?;
+        if all_ended {
+            self.out.end()?;
+            self.sides.end()?;
+        }
+        Ok(())
+    }
+}
+
+macro_rules! broadcast_input {
+    ($marker:ty, $t:ident, $index:expr, |$f:ident, $v:ident, $s:ident, $pc:ident| $call:expr) => {
+        impl<P: BroadcastProcessFunction<I, B, O>, I, B, O: Clone> OnInput<$t, $marker>
+            for BroadcastOp<P, I, B, O>
+        {
+            fn on_batch(&mut self, _input: usize, batch: &mut Batch<$t>) -> Result<()> {
+                let now = self.clock.now_ms();
+                let watermark = self.progress.watermark();
+                for (ts, $v) in batch.drain(..) {
+                    let mut $pc = ProcessContext {
+                        ts,
+                        out: &mut self.out,
+                        sides: &mut self.sides,
+                        watermark,
+                        now,
+                    };
+                    let ($f, $s) = (&mut self.f, &mut self.state);
+                    $call.map_err(|e| self.info.user_error(e))?;
+                }
+                self.flush()
+            }
+            fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
+                let w = self.progress.advance($index, wm);
+                self.forward(w)
+            }
+            fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
+                let w = self.progress.set_idle($index, idle);
+                self.forward(w)
+            }
+            fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
+                self.progress.barrier_into($index, epoch, &mut self.out)
+            }
+            fn on_end(&mut self, _input: usize) -> Result<()> {
+                self.end($index)
+            }
+        }
+    };
+}
+broadcast_input!(First, I, 0, |f, v, s, pc| f.process_element(v, s, &mut pc));
+broadcast_input!(Second, B, 1, |f, v, s, pc| f
+    .process_broadcast_element(v, s, &mut pc));
+
+/// Makes per-shard instances of a [`BroadcastOp`].
+pub(crate) struct BroadcastFactory<P, I, B, O>(pub(crate) P, pub(crate) PhantomData<fn(I, B) -> O>);
+
+impl<P, I, B, O> NodeFactory for BroadcastFactory<P, I, B, O>
+where
+    P: BroadcastProcessFunction<I, B, O>,
+    I: Clone + 'static,
+    B: Clone + 'static,
+    O: Clone + 'static,
+{
+    fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
+        let live = [cx.input_live(0), cx.input_live(1)];
+        Ok(Box::new(BroadcastShard::<P, I, B, O>(
+            self.0.clone(),
+            live,
+            PhantomData,
+        )))
+    }
+}
+
+struct BroadcastShard<P, I, B, O>(P, [bool; 2], PhantomData<fn(I, B) -> O>);
+
+impl<P, I, B, O> ShardNode for BroadcastShard<P, I, B, O>
+where
+    P: BroadcastProcessFunction<I, B, O>,
+    I: Clone + 'static,
+    B: Clone + 'static,
+    O: Clone + 'static,
+{
+    fn wire(
+        self: Box<Self>,
+        mut outputs: Vec<Vec<Box<dyn Any>>>,
+        cx: &mut ShardBuild,
+    ) -> Result<Box<dyn Wired>> {
+        let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
+        let sides = cx.side_outputs(outputs.split_off(1))?;
+        let op = Rc::new(RefCell::new(BroadcastOp::<P, I, B, O> {
+            f: self.0,
+            state: BroadcastState::default(),
+            out,
+            sides,
+            progress: TwoInputs::new(self.1),
+            info: OpInfo {
+                name: cx.name.clone(),
+                shard: cx.shard,
+            },
+            clock: cx.cfg.clock.clone(),
+            _t: PhantomData,
+        }));
+        Ok(Box::new(TwoInputWired {
+            op,
+            node: cx.node,
+            _t: PhantomData::<fn(I, B)>,
+        }))
+    }
+}
