@@ -10,16 +10,23 @@
 //!   plus planted cases (true frauds and near misses on every boundary), with the set of
 //!   transaction ids that must alert.
 //!
-//! Still to come (issue 7): dynamic rules broadcast to every shard, insurance-claim rules,
-//! and the latency benchmark.
+//! - [`rules`] and [`dynamic`]: rules that arrive on a second stream while the job runs
+//!   (broadcast state), each grouping by account, beneficiary or the pair and comparing a
+//!   sum, count or max over a sliding event-time window with a threshold;
+//!   [`dynamic_job`] wires them.
 
 pub mod classic;
+pub mod dynamic;
 pub mod generator;
 pub mod model;
+pub mod rules;
 
 pub use classic::{classic_job, SmallThenLarge, LARGE_CENTS, ONE_MINUTE_MS, SMALL_CENTS};
+pub use dynamic::{dynamic_job, dynamic_job_stamped, DynamicKey, WindowJudge};
 pub use generator::{Planted, TransactionGenerator};
 pub use model::{Alert, Transaction};
 
+#[cfg(test)]
+mod dynamic_tests;
 #[cfg(test)]
 mod tests;
