@@ -14,18 +14,26 @@
 //!   (broadcast state), each grouping by account, beneficiary or the pair and comparing a
 //!   sum, count or max over a sliding event-time window with a threshold;
 //!   [`dynamic_job`] wires them.
+//! - [`claims`]: insurance-claim fraud — a claimant or provider filing more than N claims
+//!   within a window, or a claim far above its provider's running mean ([`claims_job`]);
+//!   [`claims_gen`] generates claims with planted cases and their ground truth.
 
+pub mod claims;
+pub mod claims_gen;
 pub mod classic;
 pub mod dynamic;
 pub mod generator;
 pub mod model;
 pub mod rules;
 
+pub use claims::{claims_job, Claim, ClaimAlert, ClaimRule, ClaimRules};
 pub use classic::{classic_job, SmallThenLarge, LARGE_CENTS, ONE_MINUTE_MS, SMALL_CENTS};
 pub use dynamic::{dynamic_job, dynamic_job_stamped, DynamicKey, WindowJudge};
 pub use generator::{Planted, TransactionGenerator};
 pub use model::{Alert, Transaction};
 
+#[cfg(test)]
+mod claims_tests;
 #[cfg(test)]
 mod dynamic_tests;
 #[cfg(test)]
