@@ -5,15 +5,61 @@ use std::collections::{BTreeSet, BinaryHeap};
 
 use super::classic::{LARGE_CENTS, ONE_MINUTE_MS, SMALL_CENTS};
 use super::model::Transaction;
+use super::rules::{Aggregate, Comparison, GroupBy, Rule};
 
 /// The ground truth of a generated stream: the transactions that must raise an alert
-/// (completing a planted small-then-large pattern) and how many near misses were planted.
+/// (completing a planted pattern) and how many near misses were planted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Planted {
-    /// Ids of the transactions that must alert.
+    /// Ids of the transactions the classic rule must alert on.
     pub alerts: BTreeSet<u64>,
+    /// `(rule id, transaction id)` the [`demo_rules`] must alert on.
+    pub rule_alerts: BTreeSet<(u32, u64)>,
     /// Planted cases that must not alert (boundaries, gaps, interruptions).
     pub near_misses: u64,
+}
+
+/// Rule 1 of [`demo_rules`]: a single transaction above $10 000 (the largest in a minute).
+pub const RULE_HUGE: u32 = 1;
+/// Rule 2: three transfers or more between the same pair within 10 s.
+pub const RULE_PAIR_BURST: u32 = 2;
+/// Rule 3: a beneficiary receiving $50 000 or more within 5 s.
+pub const RULE_INFLOW: u32 = 3;
+
+const HUGE_CENTS: i64 = 1_000_000;
+const BURST_MS: i64 = 10_000;
+const INFLOW_CENTS: i64 = 5_000_000;
+const INFLOW_MS: i64 = 5_000;
+
+/// The dynamic rules the generator plants cases for, and that its ordinary traffic (at
+/// most $500 a transaction, one every 7 ms, random pairs) does not reach.
+pub fn demo_rules() -> Vec<Rule> {
+    vec![
+        Rule {
+            id: RULE_HUGE,
+            group_by: GroupBy::Account,
+            aggregate: Aggregate::Max,
+            comparison: Comparison::Gt,
+            threshold: HUGE_CENTS,
+            window_ms: ONE_MINUTE_MS,
+        },
+        Rule {
+            id: RULE_PAIR_BURST,
+            group_by: GroupBy::Pair,
+            aggregate: Aggregate::Count,
+            comparison: Comparison::Ge,
+            threshold: 3,
+            window_ms: BURST_MS,
+        },
+        Rule {
+            id: RULE_INFLOW,
+            group_by: GroupBy::Beneficiary,
+            aggregate: Aggregate::Sum,
+            comparison: Comparison::Ge,
+            threshold: INFLOW_CENTS,
+            window_ms: INFLOW_MS,
+        },
+    ]
 }
 
 /// Generates card transactions in event-time order: ordinary traffic (amounts from $1.00
@@ -29,8 +75,15 @@ pub struct Planted {
 /// | not small | exactly $1.00, then large | none |
 /// | not large | small, then exactly $500.00 | none |
 /// | interrupted | small, ordinary, then large within a minute | none |
+/// | huge | one transaction above $10 000 | rule 1 |
+/// | not huge | exactly $10 000 | none |
+/// | pair burst | 3 transfers between a fresh pair within 10 s (≤ 10 000 ms apart) | rule 2 on the third |
+/// | slow pair | the third 10 001 ms after the first | none |
+/// | inflow | 10 × $5 000 to a fresh beneficiary within 5 s: exactly $50 000 | rule 3 on the tenth |
+/// | short inflow | the same, one cent short | none |
 ///
-/// Deterministic for a seed.
+/// Classic cases pay random ordinary beneficiaries; dynamic cases use fresh accounts and
+/// beneficiaries of their own. Deterministic for a seed.
 ///
 /// # Examples
 ///
@@ -47,6 +100,7 @@ pub struct TransactionGenerator {
     accounts: u64,
     next_id: u64,
     next_planted_account: u64,
+    next_planted_beneficiary: u64,
     now: i64,
     /// Planted transactions waiting for their time: (ts, order, txn).
     pending: BinaryHeap<Reverse<(i64, u64, Transaction)>>,
@@ -61,6 +115,8 @@ const BASE_TS: i64 = 1_767_225_600_000;
 const STEP_MS: i64 = 7;
 /// One ordinary transaction in this many starts a planted case.
 const CASE_EVERY: u64 = 50;
+/// Beneficiaries of dynamic cases start here, apart from ordinary ones.
+const PLANTED_BENEFICIARIES: u64 = 1 << 40;
 
 impl TransactionGenerator {
     /// A generator over `accounts` ordinary accounts (at least 1), seeded with `seed`.
@@ -71,6 +127,7 @@ impl TransactionGenerator {
             accounts,
             next_id: 1,
             next_planted_account: accounts,
+            next_planted_beneficiary: PLANTED_BENEFICIARIES,
             now: BASE_TS,
             pending: BinaryHeap::new(),
             planted: Planted::default(),
@@ -130,15 +187,94 @@ impl TransactionGenerator {
         self.pending.push(Reverse((t.ts, self.order, t)));
     }
 
+    fn fresh_account(&mut self) -> u64 {
+        self.next_planted_account += 1;
+        self.next_planted_account - 1
+    }
+
+    fn fresh_beneficiary(&mut self) -> u64 {
+        self.next_planted_beneficiary += 1;
+        self.next_planted_beneficiary - 1
+    }
+
+    /// Plans `(account, beneficiary, amount, dt)` transactions from `t0`; the last one
+    /// alerts with `rule`, or is a near miss.
+    fn plan_case(&mut self, t0: i64, seq: &[(u64, u64, i64, i64)], rule: Option<u32>) {
+        for (i, &(account, beneficiary, amount_cents, dt)) in seq.iter().enumerate() {
+            let id = self.next_id;
+            self.next_id += 1;
+            let t = Transaction {
+                id,
+                account,
+                beneficiary,
+                amount_cents,
+                ts: t0 + dt,
+            };
+            if i + 1 == seq.len() {
+                match rule {
+                    Some(r) => {
+                        self.planted.rule_alerts.insert((r, id));
+                    }
+                    None => self.planted.near_misses += 1,
+                }
+            }
+            self.plan(t);
+        }
+    }
+
+    /// Starts a planted case of a dynamic rule at `t0`.
+    fn start_rule_case(&mut self, t0: i64, case: u64) {
+        let (a, b) = (self.fresh_account(), self.fresh_beneficiary());
+        let ordinary = self.between(SMALL_CENTS, LARGE_CENTS);
+        match case {
+            0 | 1 => {
+                let amount = if case == 0 {
+                    self.between(HUGE_CENTS + 1, 4 * HUGE_CENTS)
+                } else {
+                    HUGE_CENTS
+                };
+                self.plan_case(t0, &[(a, b, amount, 0)], (case == 0).then_some(RULE_HUGE));
+            }
+            2 | 3 => {
+                let span = if case == 2 {
+                    self.between(0, BURST_MS)
+                } else {
+                    BURST_MS + 1
+                };
+                let seq = [
+                    (a, b, ordinary, 0),
+                    (a, b, ordinary, span / 2),
+                    (a, b, ordinary, span),
+                ];
+                self.plan_case(t0, &seq, (case == 2).then_some(RULE_PAIR_BURST));
+            }
+            _ => {
+                let span = self.between(0, INFLOW_MS);
+                let mut seq: Vec<(u64, u64, i64, i64)> = (0..10)
+                    .map(|i| (self.fresh_account(), b, INFLOW_CENTS / 10, span * i / 9))
+                    .collect();
+                let short = case == 5;
+                if let Some(last) = seq.last_mut() {
+                    last.2 -= i64::from(short);
+                }
+                self.plan_case(t0, &seq, (!short).then_some(RULE_INFLOW));
+            }
+        }
+    }
+
     /// Starts a planted case at the current time on a fresh account.
     fn start_case(&mut self) {
-        let account = self.next_planted_account;
-        self.next_planted_account += 1;
         let t0 = self.now + 1;
+        let kind = self.next_u64() % 13;
+        if kind >= 7 {
+            self.start_rule_case(t0, kind - 7);
+            return;
+        }
+        let account = self.fresh_account();
         let small = self.between(1, SMALL_CENTS - 1);
         let large = self.between(LARGE_CENTS + 1, 10 * LARGE_CENTS);
         let within = self.between(0, ONE_MINUTE_MS);
-        let case = self.next_u64() % 7;
+        let case = kind;
         let seq: Vec<(i64, i64)> = match case {
             0 => vec![(small, 0), (large, within)],
             1 => vec![(small, 0), (large, ONE_MINUTE_MS)],

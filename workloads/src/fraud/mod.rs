@@ -29,7 +29,7 @@ pub mod rules;
 pub use claims::{claims_job, Claim, ClaimAlert, ClaimRule, ClaimRules};
 pub use classic::{classic_job, SmallThenLarge, LARGE_CENTS, ONE_MINUTE_MS, SMALL_CENTS};
 pub use dynamic::{dynamic_job, dynamic_job_stamped, DynamicKey, WindowJudge};
-pub use generator::{Planted, TransactionGenerator};
+pub use generator::{demo_rules, Planted, TransactionGenerator};
 pub use model::{Alert, Transaction};
 
 #[cfg(test)]

@@ -96,3 +96,60 @@ fn the_generator_is_deterministic() {
     let c: Vec<_> = TransactionGenerator::new(4, 10).take(1000).collect();
     assert_ne!(a, c);
 }
+
+/// The classic rule and the demo rules together, embedded: the rules are pushed first,
+/// then the generated stream.
+fn all_alerts(
+    txns: &[Transaction],
+    shards: usize,
+    batch: usize,
+) -> (BTreeSet<u64>, BTreeSet<(u32, u64)>) {
+    let env = Env::new()
+        .shards(shards)
+        .batch_size(batch)
+        .low_latency(true);
+    let (txns_in, stream) = env.channel_source::<Transaction>(1024);
+    let (rules_in, rules) = env.channel_source::<rules::RuleUpdate>(16);
+    let classic = classic_job(&stream).to_channel(1 << 20);
+    let dynamic = dynamic_job(&stream, &rules, 0).to_channel(1 << 20);
+    let job = env.start().expect("job starts");
+    for r in demo_rules() {
+        rules_in
+            .push(rules::RuleUpdate::Upsert(r))
+            .expect("push rule");
+    }
+    job.flush().expect("flush");
+    for t in txns {
+        txns_in.push(*t).expect("push transaction");
+    }
+    job.shutdown().expect("shutdown");
+    let mut c = BTreeSet::new();
+    while let Some(a) = classic.try_recv() {
+        c.insert(a.transaction);
+    }
+    let mut d = BTreeSet::new();
+    while let Some(a) = dynamic.try_recv() {
+        assert!(
+            d.insert((a.rule, a.transaction)),
+            "one alert per rule and transaction"
+        );
+    }
+    (c, d)
+}
+
+#[test]
+fn every_planted_rule_case_is_flagged_and_nothing_else() {
+    let mut g = TransactionGenerator::new(9, 5_000);
+    let mut txns: Vec<Transaction> = g.by_ref().take(30_000).collect();
+    txns.extend(g.finish());
+    let planted = g.planted().clone();
+    for rule in 1..=3 {
+        let n = planted.rule_alerts.iter().filter(|a| a.0 == rule).count();
+        assert!(n > 10, "rule {rule}: {n} planted cases");
+    }
+    for (shards, batch) in [(1, 1024), (2, 7), (3, 1024)] {
+        let (classic, dynamic) = all_alerts(&txns, shards, batch);
+        assert_eq!(classic, planted.alerts, "classic, {shards} shards");
+        assert_eq!(dynamic, planted.rule_alerts, "dynamic, {shards} shards");
+    }
+}
