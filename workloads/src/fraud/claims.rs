@@ -13,10 +13,10 @@
 //!
 //! Each rule is a keyed function (by claimant, by provider); [`claims_job`] unions them.
 
-use std::collections::VecDeque;
-
 use spate::prelude::*;
 use spate::state::ValueState;
+
+use super::timed::TimedValues;
 
 /// An insurance claim. Amounts in cents, times in epoch ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -110,7 +110,7 @@ impl Party {
 pub struct FrequentFiler {
     party: Party,
     rules: ClaimRules,
-    times: ValueState<u64, VecDeque<i64>>,
+    times: ValueState<u64, TimedValues<()>>,
 }
 
 impl FrequentFiler {
@@ -131,11 +131,10 @@ impl KeyedProcessFunction<u64, Claim, ClaimAlert> for FrequentFiler {
         ctx: &mut KeyedContext<'_, u64, ClaimAlert>,
     ) -> Result<(), UserError> {
         let w = self.rules.window_ms;
-        let times = self.times.value_or_insert_with(ctx, VecDeque::new);
-        let at = times.partition_point(|&t| t <= c.ts);
-        times.insert(at, c.ts);
+        let times = self.times.value_or_insert_with(ctx, TimedValues::default);
+        times.insert(c.ts, ());
         let from = c.ts.saturating_sub(w);
-        let n = times.iter().filter(|&&t| t >= from && t <= c.ts).count();
+        let n = times.iter().filter(|e| e.0 >= from && e.0 <= c.ts).count();
         if n > self.rules.max_claims as usize {
             ctx.collect(ClaimAlert {
                 rule: match self.party {
@@ -159,9 +158,7 @@ impl KeyedProcessFunction<u64, Claim, ClaimAlert> for FrequentFiler {
     ) -> Result<(), UserError> {
         let horizon = t.saturating_sub(self.rules.window_ms);
         let empty = self.times.value_mut(ctx).is_some_and(|times| {
-            while times.front().is_some_and(|&x| x <= horizon) {
-                times.pop_front();
-            }
+            times.evict_through(horizon);
             times.is_empty()
         });
         if empty {

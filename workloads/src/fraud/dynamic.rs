@@ -29,14 +29,13 @@
 //! while a change travels: the judge never sees a rule version other than the one the
 //! transaction was routed by.
 
-use std::collections::VecDeque;
-
 use spate::prelude::*;
 use spate::state::ValueState;
 use spate::time::{WatermarkGenerator, WatermarkOutput};
 
 use super::model::Transaction;
 use super::rules::{GroupKey, Rule, RuleAlert, RuleUpdate};
+use super::timed::TimedValues;
 
 /// A rule id's current version and rule (`None` once removed; the version is kept so a
 /// rule added again starts afresh).
@@ -125,7 +124,7 @@ impl BroadcastProcessFunction<Transaction, RuleUpdate, Routed> for DynamicKey {
 #[derive(Debug, Clone, Default)]
 pub struct Window {
     window_ms: i64,
-    entries: VecDeque<(i64, i64)>,
+    entries: TimedValues<i64>,
 }
 
 /// Stage 2: per (rule, version, group), keeps the transactions as timestamped values,
@@ -145,11 +144,9 @@ impl KeyedProcessFunction<RouteKey, Routed, RuleAlert> for WindowJudge {
         let (ts, w) = (r.txn.ts, r.rule.window_ms);
         let win = self.window.value_or_insert_with(ctx, || Window {
             window_ms: w,
-            entries: VecDeque::new(),
+            entries: TimedValues::default(),
         });
-        // Mostly appended; an out-of-order transaction goes to its place.
-        let at = win.entries.partition_point(|e| e.0 <= ts);
-        win.entries.insert(at, (ts, r.txn.amount_cents));
+        win.entries.insert(ts, r.txn.amount_cents);
         if let Some(value) = r.rule.judge(ts, win.entries.iter()) {
             ctx.collect(RuleAlert {
                 rule: r.rule.id,
@@ -172,10 +169,7 @@ impl KeyedProcessFunction<RouteKey, Routed, RuleAlert> for WindowJudge {
     ) -> Result<(), UserError> {
         let empty = match self.window.value_mut(ctx) {
             Some(win) => {
-                let horizon = t.saturating_sub(win.window_ms);
-                while win.entries.front().is_some_and(|e| e.0 <= horizon) {
-                    win.entries.pop_front();
-                }
+                win.entries.evict_through(t.saturating_sub(win.window_ms));
                 win.entries.is_empty()
             }
             None => false,

@@ -25,6 +25,7 @@ pub mod dynamic;
 pub mod generator;
 pub mod model;
 pub mod rules;
+pub mod timed;
 
 pub use claims::{claims_job, Claim, ClaimAlert, ClaimRule, ClaimRules};
 pub use classic::{classic_job, SmallThenLarge, LARGE_CENTS, ONE_MINUTE_MS, SMALL_CENTS};
