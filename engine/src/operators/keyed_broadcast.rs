@@ -33,7 +33,9 @@ use crate::time::{Clock, TimeDomain, TimerService, Timestamp, NO_TIMESTAMP};
 /// Contract: as for [`BroadcastProcessFunction`](crate::api::BroadcastProcessFunction) —
 /// change the broadcast state only in [`Self::process_broadcast_element`], and
 /// deterministically, so that every shard holds the same map. The broadcast side has no
-/// current key, so it sees no keyed state and sets no timers.
+/// current key and sets no timers; to visit the keyed state of every key on the shard
+/// (Flink's `applyToKeyedState`), walk the state handles the function holds as fields
+/// (e.g. `ValueState::iter`) — they hold exactly this shard's keys.
 pub trait KeyedBroadcastProcessFunction<K, I, B, O>: Clone + Send + 'static {
     /// Key type of the broadcast state.
     type StateKey: Hash + Eq + Clone + Send + 'static;
