@@ -245,6 +245,12 @@ pub fn claims_job(
         WatermarkStrategy::for_bounded_out_of_orderness(max_delay_ms)
             .with_timestamp_assigner(|c: &Claim| c.ts),
     );
+    claims_job_stamped(&claims, rules)
+}
+
+/// The claim rules over claims that already carry timestamps and watermarks — see
+/// [`claims_job`].
+pub fn claims_job_stamped(claims: &DataStream<Claim>, rules: ClaimRules) -> DataStream<ClaimAlert> {
     let by_claimant = claims
         .key_by(|c: &Claim| c.claimant)
         .process(FrequentFiler::new(Party::Claimant, rules));

@@ -17,7 +17,13 @@ fn run(
     batch: usize,
 ) -> Vec<ClaimAlert> {
     let env = Env::new().shards(shards).batch_size(batch);
-    let out = claims_job(&env.from_iter(claims), rules, delay).collect();
+    // Punctuated watermarks, so that eviction timers fire between claims.
+    let claims = env.from_iter(claims).assign_timestamps_and_watermarks(
+        WatermarkStrategy::for_bounded_out_of_orderness(delay)
+            .with_timestamp_assigner(|c: &Claim| c.ts)
+            .punctuated(),
+    );
+    let out = claims_job_stamped(&claims, rules).collect();
     env.execute().expect("job runs");
     out.sorted()
 }
@@ -130,6 +136,14 @@ fn claim_rules_on_their_boundaries() {
         // Provider 20: history 100, 300 (mean 200); 800 = 4 × 200 is not above; then
         // history 100, 300, 800 (mean 400): 1 601 > 1 600 is.
         c(5, 2, 20, 100, 1_000),
+        // Claimant 3 at 1 000, 1 001, 1 001 (3: alert); claimant 9 at 1 101 moves the
+        // watermark to 1 100, which frees the claim at 1 000 only: claimant 3 at 1 101
+        // counts 3 again.
+        c(11, 3, 40, 100, 1_000),
+        c(12, 3, 41, 100, 1_001),
+        c(13, 3, 42, 100, 1_001),
+        c(14, 9, 44, 100, 1_101),
+        c(15, 3, 43, 100, 1_101),
         c(6, 3, 20, 300, 2_000),
         c(7, 4, 20, 800, 3_000),
         c(8, 5, 20, 1_601, 4_000),
@@ -143,6 +157,20 @@ fn claim_rules_on_their_boundaries() {
             claim: 3,
             party: 1,
             ts: 100,
+            value: 3,
+        },
+        ClaimAlert {
+            rule: ClaimRule::FrequentClaimant,
+            claim: 13,
+            party: 3,
+            ts: 1_001,
+            value: 3,
+        },
+        ClaimAlert {
+            rule: ClaimRule::FrequentClaimant,
+            claim: 15,
+            party: 3,
+            ts: 1_101,
             value: 3,
         },
         ClaimAlert {

@@ -17,7 +17,8 @@ enum Step {
     Txns(Vec<Transaction>),
 }
 
-/// Runs the steps through [`dynamic_job`] (flushing after each) and returns the alerts.
+/// Runs the steps through [`dynamic_job_stamped`] (flushing after each) and returns the
+/// alerts.
 fn run(steps: &[Step], shards: usize, batch: usize, max_delay: i64) -> Vec<RuleAlert> {
     let env = Env::new()
         .shards(shards)
@@ -25,7 +26,14 @@ fn run(steps: &[Step], shards: usize, batch: usize, max_delay: i64) -> Vec<RuleA
         .low_latency(true);
     let (txns_in, txns) = env.channel_source::<Transaction>(256);
     let (rules_in, rules) = env.channel_source::<RuleUpdate>(16);
-    let alerts = dynamic_job(&txns, &rules, max_delay).to_channel(1 << 16);
+    // Punctuated watermarks (one after every transaction), so that the windows' eviction
+    // timers fire between transactions, not only at the end.
+    let txns = txns.assign_timestamps_and_watermarks(
+        WatermarkStrategy::for_bounded_out_of_orderness(max_delay)
+            .with_timestamp_assigner(|t: &Transaction| t.ts)
+            .punctuated(),
+    );
+    let alerts = dynamic_job_stamped(&txns, &rules).to_channel(1 << 16);
     let job = env.start().expect("job starts");
     let mut got = Vec::new();
     for s in steps {
