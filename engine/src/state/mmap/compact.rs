@@ -90,7 +90,10 @@ impl MmapStore {
                 if kind == PUT {
                     let key = record::view(&buf, 0).map(|r| r.key).unwrap_or_default();
                     let segments = &self.segments;
-                    if let Some(s) = self.index.find_mut(hash, |s| slot_key_eq(segments, s, key)) {
+                    if let Some(s) = self
+                        .index
+                        .find_mut(hash, |s| slot_key_eq(segments, s, hash, key))
+                    {
                         s.seg = nseg;
                         s.off = noff | (s.off & UNTRUSTED);
                     }

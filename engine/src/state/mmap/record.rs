@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! offset  size  field
-//! 0       4     crc32 (LE) of bytes 4 .. 16 + pad16(key_len) + value_len
+//! 0       4     checksum (LE) of bytes 4 .. 16 + pad16(key_len) + value_len
 //! 4       4     key_len (LE)
 //! 8       4     value_len (LE)
 //! 12      2     key group (LE)
@@ -12,8 +12,19 @@
 //! ..      ..    value bytes (an rkyv archive), zero padding to a multiple of 16
 //! ```
 //!
+//! The record checksum is the engine's pinned [`StableHasher`] over the bytes, folded to
+//! 32 bits: a change confined to one 8-byte word always changes the 64-bit hash (every mixing
+//! step is a bijection), and any other corruption is missed with probability 2^-32. It costs
+//! a few cycles per word, where `crc32fast` on 40-byte records cost a quarter of the update
+//! path (measured with perf); whole segment files keep a crc32, which is fast on large
+//! buffers.
+//!
 //! Every record starts at a multiple of 16 in a page-aligned mapping, so the value starts at
 //! a multiple of 16 too: an rkyv archive whose alignment is at most 16 is read in place.
+
+use std::hash::Hasher;
+
+use crate::state::StableHasher;
 
 /// Records and values start at multiples of this.
 pub(crate) const ALIGN: usize = 16;
@@ -83,8 +94,17 @@ pub(crate) fn encode(dst: &mut [u8], kind: u8, key_group: u16, key: &[u8], value
     dst[HEADER + key.len()..v0].fill(0);
     dst[v0..v0 + value.len()].copy_from_slice(value);
     dst[v0 + value.len()..].fill(0);
-    let crc = crc32fast::hash(&dst[4..v0 + value.len()]);
+    let crc = checksum(&dst[4..v0 + value.len()]);
     dst[0..4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The record checksum of `bytes`.
+#[inline]
+pub(crate) fn checksum(bytes: &[u8]) -> u32 {
+    let mut h = StableHasher::default();
+    h.write(bytes);
+    let x = h.finish();
+    (x ^ (x >> 32)) as u32
 }
 
 #[inline]
@@ -129,7 +149,7 @@ pub(crate) fn decode(seg: &[u8], off: usize) -> Result<View<'_>, Invalid> {
         return Err(Invalid::Torn);
     }
     let body_end = off + HEADER + pad(key_len) + value_len;
-    if crc32fast::hash(&seg[off + 4..body_end]) != u32_at(h, 0) as u32 {
+    if checksum(&seg[off + 4..body_end]) != u32_at(h, 0) as u32 {
         return Err(Invalid::Checksum);
     }
     view(seg, off).ok_or(Invalid::Torn)

@@ -331,7 +331,7 @@ impl MmapStore {
                 let segments = &self.segments;
                 if let Ok(o) = self
                     .index
-                    .find_entry(hash, |s| slot_key_eq(segments, s, &key))
+                    .find_entry(hash, |s| slot_key_eq(segments, s, hash, &key))
                 {
                     let (old, _) = o.remove();
                     self.retire(&old);

@@ -205,7 +205,8 @@ impl MmapStore {
     #[inline]
     pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<&Slot> {
         let segments = &self.segments;
-        self.index.find(hash, |s| slot_key_eq(segments, s, key))
+        self.index
+            .find(hash, |s| slot_key_eq(segments, s, hash, key))
     }
 
     /// The value of `key`, read in place from its segment.
@@ -229,11 +230,11 @@ impl MmapStore {
     }
 
     /// Marks `key`'s record as validated by its reader.
-    pub(crate) fn mark_trusted(&mut self, key: &[u8]) {
+    pub(crate) fn mark_trusted(&mut self, hash: u64, key: &[u8]) {
         let segments = &self.segments;
         if let Some(s) = self
             .index
-            .find_mut(hash_bytes(key), |s| slot_key_eq(segments, s, key))
+            .find_mut(hash, |s| slot_key_eq(segments, s, hash, key))
         {
             s.off &= !UNTRUSTED;
         }
@@ -282,7 +283,7 @@ impl MmapStore {
         let segments = &self.segments;
         let old = match self
             .index
-            .entry(hash, |s| slot_key_eq(segments, s, key), |s| s.hash)
+            .entry(hash, |s| slot_key_eq(segments, s, hash, key), |s| s.hash)
         {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
                 Some(std::mem::replace(o.get_mut(), new))
@@ -321,7 +322,7 @@ impl MmapStore {
         let segments = &self.segments;
         if let Ok(o) = self
             .index
-            .find_entry(hash, |s| slot_key_eq(segments, s, key))
+            .find_entry(hash, |s| slot_key_eq(segments, s, hash, key))
         {
             let (old, _) = o.remove();
             self.retire(&old);
@@ -433,10 +434,11 @@ impl MmapStore {
 }
 
 #[inline]
-pub(crate) fn slot_key_eq(segments: &[Option<Segment>], s: &Slot, key: &[u8]) -> bool {
-    segments
-        .get(s.seg as usize)
-        .and_then(Option::as_ref)
-        .and_then(|seg| record::view(seg.bytes(), s.offset()))
-        .is_some_and(|r| r.key == key)
+pub(crate) fn slot_key_eq(segments: &[Option<Segment>], s: &Slot, hash: u64, key: &[u8]) -> bool {
+    s.hash == hash
+        && segments
+            .get(s.seg as usize)
+            .and_then(Option::as_ref)
+            .and_then(|seg| record::view(seg.bytes(), s.offset()))
+            .is_some_and(|r| r.key == key)
 }

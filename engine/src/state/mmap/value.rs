@@ -12,7 +12,7 @@ use rkyv::util::AlignedVec;
 use rkyv::{Archived, Serialize};
 
 use super::record::ALIGN;
-use super::store::{MmapStore, StoreStats};
+use super::store::{hash_bytes, MmapStore, StoreStats, UNTRUSTED};
 use super::{MmapConfig, SnapshotManifest};
 use crate::error::{Result, SpateError};
 use crate::state::{key_group, KeyScope};
@@ -130,36 +130,37 @@ where
     pub fn value<S: KeyScope<K> + ?Sized>(&mut self, scope: &S) -> Result<Option<&Archived<V>>> {
         archive(scope.key(), &mut self.enc.key, &mut self.enc.arena)?;
         let key = &self.enc.key[..];
-        let Some((v, trusted)) = self.store.get_with_trust(key) else {
+        let hash = hash_bytes(key);
+        let Some(slot) = self.store.find(hash, key).copied() else {
             return Ok(None);
         };
-        if !trusted {
+        let missing = || SpateError::Internal("mmap state: index points at no record".into());
+        if slot.off & UNTRUSTED != 0 {
             // Bytes from disk: validate once, then remember they are a valid `Archived<V>`.
-            if let Err(e) = rkyv::access::<Archived<V>, RkyvError>(v.bytes) {
+            let r = self.store.record(&slot).ok_or_else(missing)?;
+            if let Err(e) = rkyv::access::<Archived<V>, RkyvError>(r.value) {
                 return Err(SpateError::BadInput {
                     source_name: self.store.dir().display().to_string(),
-                    position: format!("a value of key group {}", v.key_group),
+                    position: format!("a value of key group {}", r.key_group),
                     message: format!("not a valid archive of {}: {e}", std::any::type_name::<V>()),
                 });
             }
-            self.store.mark_trusted(key);
+            self.store.mark_trusted(hash, key);
         }
-        let Some((v, _)) = self.store.get_with_trust(key) else {
-            return Ok(None);
-        };
+        let bytes = self.store.record(&slot).ok_or_else(missing)?.value;
         debug_assert_eq!(
-            v.bytes.as_ptr() as usize % std::mem::align_of::<Archived<V>>(),
+            bytes.as_ptr() as usize % std::mem::align_of::<Archived<V>>(),
             0
         );
-        // SAFETY: the record is marked trusted, so its bytes are either an archive of `V`
-        // that `update` serialized in this process, or bytes that `rkyv::access` validated
-        // as an `Archived<V>` just above (the store is private to this handle, so no other
-        // type wrote or validated them). They are copied verbatim by compaction, and sealed
-        // segments are never modified. Values start at a 16-byte boundary of a page-aligned
-        // mapping and `wrap` rejects archives aligned to more than 16, so the root is
-        // aligned; the slice is exactly the archive, so the root position is right.
+        // SAFETY: the record is trusted or was validated just above, so its bytes are either
+        // an archive of `V` that `update` serialized in this process, or bytes that
+        // `rkyv::access` validated as an `Archived<V>` (the store is private to this handle,
+        // so no other type wrote or validated them). They are copied verbatim by compaction,
+        // and sealed segments are never modified. Values start at a 16-byte boundary of a
+        // page-aligned mapping and `wrap` rejects archives aligned to more than 16, so the
+        // root is aligned; the slice is exactly the archive, so the root position is right.
         Ok(Some(unsafe {
-            rkyv::access_unchecked::<Archived<V>>(v.bytes)
+            rkyv::access_unchecked::<Archived<V>>(bytes)
         }))
     }
 
