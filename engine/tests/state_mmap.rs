@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use proptest::prelude::*;
-use spate::state::mmap::{MmapConfig, MmapStore, MmapValueState, SnapshotManifest};
+use spate::state::mmap::{MmapConfig, MmapMapState, MmapStore, MmapValueState, SnapshotManifest};
 use spate::state::{hash_key, key_group, FixedKey};
 use spate::SpateError;
 use tempfile::TempDir;
@@ -528,5 +528,44 @@ fn compacted_tombstone_does_not_resurrect_an_older_put() -> Res {
     let r = MmapStore::restore(small(TempDir::new()?.path()), ckpt.path(), &m)?;
     assert!(r.get(&key(0)).is_none(), "deleted key came back");
     assert_eq!(contents(&r), contents(&s));
+    Ok(())
+}
+
+#[test]
+fn map_state_matches_a_model_across_restore() -> Res {
+    let (work, ckpt) = (TempDir::new()?, TempDir::new()?);
+    let mut st = MmapMapState::<String, u32, u64>::open(small(work.path()))?;
+    let mut model: HashMap<(String, u32), u64> = HashMap::new();
+    for i in 0..600u32 {
+        let key = format!("user-{}", i % 13);
+        let (scope, uk) = (FixedKey::new(key.clone(), 0), i % 7);
+        if i % 5 == 4 {
+            let had = st.remove(&scope, &uk)?;
+            assert_eq!(had, model.remove(&(key, uk)).is_some());
+        } else {
+            st.put(&scope, &uk, &u64::from(i))?;
+            model.insert((key, uk), u64::from(i));
+        }
+    }
+    let m = st.snapshot(1)?;
+    st.export(&m, ckpt.path())?;
+    let mut r =
+        MmapMapState::<String, u32, u64>::restore(small(TempDir::new()?.path()), ckpt.path(), &m)?;
+    assert_eq!(r.entry_count(), model.len());
+    for u in 0..13 {
+        let key = format!("user-{u}");
+        let scope = FixedKey::new(key.clone(), 0);
+        for uk in 0..7u32 {
+            let want = model.get(&(key.clone(), uk)).copied();
+            assert_eq!(r.get(&scope, &uk)?.map(|v| v.to_native()), want);
+            assert_eq!(r.contains(&scope, &uk)?, want.is_some());
+        }
+    }
+    // Every entry of a key sits in that key's group, so rescaling keeps a map together.
+    for e in r.store().iter() {
+        let klen = u32::from_le_bytes(e.key[..4].try_into()?) as usize;
+        let key = rkyv::from_bytes::<String, rkyv::rancor::Error>(&e.key[4..4 + klen])?;
+        assert_eq!(usize::from(e.key_group), key_group(hash_key(&key), 128));
+    }
     Ok(())
 }

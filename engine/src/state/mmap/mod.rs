@@ -71,10 +71,12 @@
 //! `compact_below` when disk space allows (compaction is about a fifth of the update cost).
 
 mod compact;
+mod map;
 mod record;
 mod segment;
 mod snapshot;
 mod store;
+mod typed;
 mod value;
 
 #[cfg(test)]
@@ -82,9 +84,11 @@ mod tests;
 
 use std::path::PathBuf;
 
+pub use map::MmapMapState;
 pub use snapshot::{SegmentFile, SnapshotManifest, FORMAT_VERSION};
 pub use store::{MmapStore, StoreEntry, StoreStats, StoredValue};
-pub use value::{Archivable, MmapValueState};
+pub use typed::Archivable;
+pub use value::MmapValueState;
 
 use crate::error::{Result, SpateError};
 

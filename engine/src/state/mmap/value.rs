@@ -4,55 +4,16 @@ use std::marker::PhantomData;
 use std::ops::RangeInclusive;
 use std::path::Path;
 
-use rkyv::api::high::{HighSerializer, HighValidator};
+use rkyv::api::high::HighValidator;
 use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor::Error as RkyvError;
-use rkyv::ser::allocator::{Arena, ArenaHandle};
-use rkyv::util::AlignedVec;
-use rkyv::{Archived, Serialize};
+use rkyv::Archived;
 
-use super::record::ALIGN;
-use super::store::{hash_bytes, MmapStore, StoreStats, UNTRUSTED};
+use super::store::{MmapStore, StoreStats};
+use super::typed::{archive, check_alignment, read_archived, Archivable, Encoder};
 use super::{MmapConfig, SnapshotManifest};
-use crate::error::{Result, SpateError};
+use crate::error::Result;
 use crate::state::{key_group, KeyScope};
-
-/// A serializer bound for keys and values of mmap state: any type rkyv can archive with its
-/// default (high-level) serializer.
-pub trait Archivable:
-    for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, RkyvError>>
-{
-}
-
-impl<T> Archivable for T where
-    T: for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, RkyvError>>
-{
-}
-
-/// Reused serialization buffers: no allocation per record once they have grown.
-struct Encoder {
-    key: AlignedVec,
-    value: AlignedVec,
-    arena: Arena,
-}
-
-impl std::fmt::Debug for Encoder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Encoder").finish_non_exhaustive()
-    }
-}
-
-fn archive<T: Archivable>(value: &T, buf: &mut AlignedVec, arena: &mut Arena) -> Result<()> {
-    let mut out = std::mem::take(buf);
-    out.clear();
-    *buf = rkyv::api::high::to_bytes_in_with_alloc::<_, _, RkyvError>(value, out, arena.acquire())
-        .map_err(|e| SpateError::BadInput {
-            source_name: "mmap state".into(),
-            position: std::any::type_name::<T>().into(),
-            message: format!("cannot be archived with rkyv: {e}"),
-        })?;
-    Ok(())
-}
 
 /// One value per key, in memory-mapped files (the mmap backend's Flink `ValueState`).
 ///
@@ -88,20 +49,10 @@ where
     Archived<V>: for<'a> CheckBytes<HighValidator<'a, RkyvError>>,
 {
     fn wrap(store: MmapStore) -> Result<Self> {
-        if std::mem::align_of::<Archived<V>>() > ALIGN {
-            return Err(SpateError::Config(format!(
-                "{} archives with alignment {} (mmap state supports up to {ALIGN})",
-                std::any::type_name::<V>(),
-                std::mem::align_of::<Archived<V>>()
-            )));
-        }
+        check_alignment::<V>()?;
         Ok(MmapValueState {
             store,
-            enc: Encoder {
-                key: AlignedVec::new(),
-                value: AlignedVec::new(),
-                arena: Arena::new(),
-            },
+            enc: Encoder::new(),
             _types: PhantomData,
         })
     }
@@ -129,39 +80,9 @@ where
     /// The current key's value, read in place.
     pub fn value<S: KeyScope<K> + ?Sized>(&mut self, scope: &S) -> Result<Option<&Archived<V>>> {
         archive(scope.key(), &mut self.enc.key, &mut self.enc.arena)?;
-        let key = &self.enc.key[..];
-        let hash = hash_bytes(key);
-        let Some(slot) = self.store.find(hash, key).copied() else {
-            return Ok(None);
-        };
-        let missing = || SpateError::Internal("mmap state: index points at no record".into());
-        if slot.off & UNTRUSTED != 0 {
-            // Bytes from disk: validate once, then remember they are a valid `Archived<V>`.
-            let r = self.store.record(&slot).ok_or_else(missing)?;
-            if let Err(e) = rkyv::access::<Archived<V>, RkyvError>(r.value) {
-                return Err(SpateError::BadInput {
-                    source_name: self.store.dir().display().to_string(),
-                    position: format!("a value of key group {}", r.key_group),
-                    message: format!("not a valid archive of {}: {e}", std::any::type_name::<V>()),
-                });
-            }
-            self.store.mark_trusted(hash, key);
-        }
-        let bytes = self.store.record(&slot).ok_or_else(missing)?.value;
-        debug_assert_eq!(
-            bytes.as_ptr() as usize % std::mem::align_of::<Archived<V>>(),
-            0
-        );
-        // SAFETY: the record is trusted or was validated just above, so its bytes are either
-        // an archive of `V` that `update` serialized in this process, or bytes that
-        // `rkyv::access` validated as an `Archived<V>` (the store is private to this handle,
-        // so no other type wrote or validated them). They are copied verbatim by compaction,
-        // and sealed segments are never modified. Values start at a 16-byte boundary of a
-        // page-aligned mapping and `wrap` rejects archives aligned to more than 16, so the
-        // root is aligned; the slice is exactly the archive, so the root position is right.
-        Ok(Some(unsafe {
-            rkyv::access_unchecked::<Archived<V>>(bytes)
-        }))
+        // SAFETY: this handle owns its store (no `&mut MmapStore` is handed out) and only
+        // ever writes trusted records that `update` archived from a `V`.
+        unsafe { read_archived::<V>(&mut self.store, &self.enc.key) }
     }
 
     /// Sets the current key's value.
