@@ -46,7 +46,11 @@
 //!
 //! - Per shard and operator state: `MmapStore::open(MmapConfig::new(work_dir))`, with
 //!   `work_dir` private to that store (e.g. `<tmp>/<job>/<operator id>/<shard>`), or the
-//!   typed handles' `MmapValueState::open(config)`.
+//!   typed handles' `MmapValueState::open(config)` / `MmapMapState::open(config)`. The store
+//!   never removes its working directory (an active segment file stays there, preallocated
+//!   to `segment_bytes`): delete it when the job ends, and restore into a fresh one.
+//! - Errors: a call that writes and fails (disk full, I/O) leaves the store unusable: drop
+//!   it and restore from the last checkpoint, like any other task failure.
 //! - On `Barrier(e)`: `let m = store.snapshot(e)?` (seals and fsyncs the new segments: the
 //!   only blocking work, one segment at most since the last barrier), then
 //!   `store.export(&m, &checkpoint_dir)?` (hard links of `m.new_segments()`; must happen
