@@ -69,6 +69,8 @@ pub(crate) enum Invalid {
     BadHeader,
     /// The checksum does not match the bytes.
     Checksum,
+    /// The padding after the value is not zero (the checksum does not cover it).
+    Padding,
 }
 
 impl std::fmt::Display for Invalid {
@@ -77,6 +79,7 @@ impl std::fmt::Display for Invalid {
             Invalid::Torn => "torn record: it runs past the end of the segment",
             Invalid::BadHeader => "bad record header (unknown kind or version)",
             Invalid::Checksum => "record checksum mismatch",
+            Invalid::Padding => "record padding is not zero",
         })
     }
 }
@@ -152,6 +155,9 @@ pub(crate) fn decode(seg: &[u8], off: usize) -> Result<View<'_>, Invalid> {
     if checksum(&seg[off + 4..body_end]) != u32_at(h, 0) as u32 {
         return Err(Invalid::Checksum);
     }
+    if seg[body_end..end].iter().any(|&b| b != 0) {
+        return Err(Invalid::Padding);
+    }
     view(seg, off).ok_or(Invalid::Torn)
 }
 
@@ -181,8 +187,7 @@ mod tests {
     #[test]
     fn every_flipped_byte_is_detected() {
         let good = rec(b"key", b"value");
-        let body = HEADER + pad(3) + 5;
-        for i in 0..body {
+        for i in 0..good.len() {
             let mut b = good.clone();
             b[i] ^= 0x10;
             assert!(decode(&b, 0).is_err(), "flip at byte {i} went unnoticed");
