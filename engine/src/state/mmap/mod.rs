@@ -19,18 +19,18 @@
 //! as in Flink): a C++ dependency, a second cache and a copy on every read.
 //!
 //! **Costs.** Per key in RAM: one 16-byte index entry (the key itself when it is at most 8
-//! bytes, else its hash; segment; offset) plus hashbrown's control byte, at a load factor of
-//! up to 7/8: about 19.5 bytes per key, up to about 39 right after the table doubles
-//! ([`StoreStats::index_bytes`]). Longer keys and all values are only in the segments. A
-//! read is a hash, one probe (plus a key comparison in the mapping for keys over 8 bytes)
-//! and a pointer into the mapping. A write serializes into a reused buffer, copies
+//! bytes, else its hash; segment; offset) plus
+//! hashbrown's control byte, at a load factor of up to 7/8: about 19.5 bytes per key, up to
+//! about 39 right after the table doubles ([`StoreStats::index_bytes`]). Key bytes and
+//! values are only in the segments. A read is a hash, one probe, a key comparison in the
+//! mapping and a pointer into the mapping. A write serializes into a reused buffer, copies
 //! the record into the mapping and updates the index: no allocation per record once the
 //! buffers have grown. Each overwritten or deleted record is garbage until compaction;
 //! with `compact_below = 0.5` the files hold at most about twice the live bytes, plus the
 //! active segment.
 //!
-//! **Format.** See `record.rs`: a 16-byte header (checksum, key length, value length,
-//! key group, kind, version), the key, the value, each padded to 16 bytes, so values are aligned
+//! **Format.** See `record.rs`: a 16-byte header (crc32, key length, value length, key
+//! group, kind, version), the key, the value, each padded to 16 bytes, so values are aligned
 //! for rkyv. Deletes write tombstones. Segment files are named
 //! `{random store id:016x}-{sequence:08}.seg`, unique across runs.
 //!
