@@ -75,7 +75,7 @@ impl MmapStore {
             let hash = hash_bytes(r.key);
             let found = self.find(hash, r.key);
             let live = if r.kind == PUT {
-                found.is_some_and(|s| s.seg() == slot && s.offset() == off)
+                found.is_some_and(|s| s.seg == slot && s.offset() == off)
             } else {
                 !oldest && found.is_none()
             };
@@ -94,7 +94,7 @@ impl MmapStore {
                         .index
                         .find_mut(hash, |s| slot_key_eq(segments, s, hash, key))
                     {
-                        s.set_seg(nseg);
+                        s.seg = nseg;
                         s.off = noff | (s.off & UNTRUSTED);
                     }
                 }

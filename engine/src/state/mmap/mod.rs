@@ -18,8 +18,7 @@
 //! them again instead of copying them. The alternative rejected was an embedded LSM (RocksDB
 //! as in Flink): a C++ dependency, a second cache and a copy on every read.
 //!
-//! **Costs.** Per key in RAM: one 16-byte index entry (the key itself when it is at most 8
-//! bytes, else its hash; segment; offset) plus
+//! **Costs.** Per key in RAM: one 16-byte index entry (key hash, segment, offset) plus
 //! hashbrown's control byte, at a load factor of up to 7/8: about 19.5 bytes per key, up to
 //! about 39 right after the table doubles ([`StoreStats::index_bytes`]). Key bytes and
 //! values are only in the segments. A read is a hash, one probe, a key comparison in the

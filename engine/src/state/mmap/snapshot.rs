@@ -243,7 +243,7 @@ impl MmapStore {
                 Segment::open_sealed(path, sf.name.clone(), seq, sf.len, sf.crc32, !in_place)?;
             seg.first_epoch = Some(sf.first_epoch);
             store.next_seq += 1;
-            let i = store.insert_segment(seg)?;
+            let i = store.insert_segment(seg);
             store.scan(i)?;
         }
         store.last_epoch = Some(manifest.epoch);
@@ -321,7 +321,11 @@ impl MmapStore {
                 if let Some(Some(s)) = self.segments.get_mut(i as usize) {
                     s.live += size;
                 }
-                let slot = Slot::new(hash, &key, i, off as u32 | UNTRUSTED);
+                let slot = Slot {
+                    hash,
+                    seg: i,
+                    off: off as u32 | UNTRUSTED,
+                };
                 self.set_slot(hash, &key, slot);
             } else {
                 let segments = &self.segments;

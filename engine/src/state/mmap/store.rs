@@ -16,73 +16,18 @@ use crate::state::FixedState;
 /// validate them (`rkyv::access`) before use.
 pub(crate) const UNTRUSTED: u32 = 1 << 31;
 
-/// Largest number of segments (the index keeps a segment number in 28 bits).
-pub(crate) const MAX_SEGMENTS: usize = 1 << 28;
-const SEG_MASK: u32 = (1 << 28) - 1;
-
 /// An index entry: 16 bytes per key in RAM (plus hashbrown's control byte and load factor).
-///
-/// Keys of up to 8 bytes (an archived `u64`, `u32`, `i64` …) are kept in the entry itself,
-/// so finding them compares no bytes in the mapping: an update of such a key touches the
-/// old record only to retire it, off the lookup's critical path.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Slot {
-    /// The key (zero-padded, little-endian) when it is at most 8 bytes, else its hash.
-    tag: u64,
-    /// The segment number (low 28 bits); the top 4 bits are the inline key's length + 1,
-    /// or 0 when `tag` is a hash.
-    seg_len: u32,
+    /// `FixedState` hash of the key bytes (kept so that growing the table reads no segment).
+    pub(crate) hash: u64,
+    /// Index into `MmapStore::segments`.
+    pub(crate) seg: u32,
     /// Offset of the record in the segment; the top bit is [`UNTRUSTED`].
     pub(crate) off: u32,
 }
 
-#[inline]
-fn pack(key: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    w[..key.len()].copy_from_slice(key);
-    u64::from_le_bytes(w)
-}
-
 impl Slot {
-    /// The entry of `key` (whose hash is `hash`) at `off` in segment `seg` (< MAX_SEGMENTS).
-    #[inline]
-    pub(crate) fn new(hash: u64, key: &[u8], seg: u32, off: u32) -> Slot {
-        debug_assert!((seg as usize) < MAX_SEGMENTS);
-        if key.len() <= 8 {
-            Slot {
-                tag: pack(key),
-                seg_len: seg | ((key.len() as u32 + 1) << 28),
-                off,
-            }
-        } else {
-            Slot {
-                tag: hash,
-                seg_len: seg,
-                off,
-            }
-        }
-    }
-
-    #[inline]
-    pub(crate) fn seg(&self) -> u32 {
-        self.seg_len & SEG_MASK
-    }
-
-    #[inline]
-    pub(crate) fn set_seg(&mut self, seg: u32) {
-        debug_assert!((seg as usize) < MAX_SEGMENTS);
-        self.seg_len = (self.seg_len & !SEG_MASK) | seg;
-    }
-
-    /// The key's hash (recomputed for inline keys: only when the table grows).
-    #[inline]
-    pub(crate) fn hash(&self) -> u64 {
-        match self.seg_len >> 28 {
-            0 => self.tag,
-            n => hash_bytes(&self.tag.to_le_bytes()[..(n - 1) as usize]),
-        }
-    }
-
     #[inline]
     pub(crate) fn offset(&self) -> usize {
         (self.off & !UNTRUSTED) as usize
@@ -254,7 +199,7 @@ impl MmapStore {
     /// The record a slot points at.
     #[inline]
     pub(crate) fn record(&self, s: &Slot) -> Option<record::View<'_>> {
-        record::view(self.seg(s.seg())?.bytes(), s.offset())
+        record::view(self.seg(s.seg)?.bytes(), s.offset())
     }
 
     #[inline]
@@ -321,7 +266,15 @@ impl MmapStore {
             self.append_with(size, |dst| record::encode(dst, PUT, key_group, key, value))?;
         self.seg_mut(seg)?.live += size;
         let hash = hash_bytes(key);
-        self.set_slot(hash, key, Slot::new(hash, key, seg, off | trust));
+        self.set_slot(
+            hash,
+            key,
+            Slot {
+                hash,
+                seg,
+                off: off | trust,
+            },
+        );
         self.after_write()
     }
 
@@ -330,7 +283,7 @@ impl MmapStore {
         let segments = &self.segments;
         let old = match self
             .index
-            .entry(hash, |s| slot_key_eq(segments, s, hash, key), Slot::hash)
+            .entry(hash, |s| slot_key_eq(segments, s, hash, key), |s| s.hash)
         {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
                 Some(std::mem::replace(o.get_mut(), new))
@@ -348,7 +301,7 @@ impl MmapStore {
     /// Subtracts a record that is no longer live from its segment's live bytes.
     pub(crate) fn retire(&mut self, old: &Slot) {
         let size = self.record(old).map_or(0, |r| r.size);
-        if let Some(Some(s)) = self.segments.get_mut(old.seg() as usize) {
+        if let Some(Some(s)) = self.segments.get_mut(old.seg as usize) {
             s.live = s.live.saturating_sub(size);
         }
     }
@@ -434,7 +387,7 @@ impl MmapStore {
         let name = format!("{:016x}-{seq:08}.seg", self.nonce);
         let seg = Segment::create(&self.config.dir, name, seq, cap)?;
         self.next_seq += 1;
-        let i = self.insert_segment(seg)?;
+        let i = self.insert_segment(seg);
         self.active = Some(i);
         Ok(i)
     }
@@ -452,19 +405,16 @@ impl MmapStore {
         Ok(())
     }
 
-    pub(crate) fn insert_segment(&mut self, seg: Segment) -> Result<u32> {
+    pub(crate) fn insert_segment(&mut self, seg: Segment) -> u32 {
         match self.free.pop() {
             Some(i) => {
                 self.segments[i as usize] = Some(seg);
-                Ok(i)
+                i
             }
-            None if self.segments.len() < MAX_SEGMENTS => {
+            None => {
                 self.segments.push(Some(seg));
-                Ok((self.segments.len() - 1) as u32)
+                (self.segments.len() - 1) as u32
             }
-            None => Err(SpateError::Config(format!(
-                "mmap store: more than {MAX_SEGMENTS} segment files; use larger segments"
-            ))),
         }
     }
 
@@ -485,13 +435,9 @@ impl MmapStore {
 
 #[inline]
 pub(crate) fn slot_key_eq(segments: &[Option<Segment>], s: &Slot, hash: u64, key: &[u8]) -> bool {
-    if key.len() <= 8 {
-        return s.seg_len >> 28 == key.len() as u32 + 1 && s.tag == pack(key);
-    }
-    s.seg_len >> 28 == 0
-        && s.tag == hash
+    s.hash == hash
         && segments
-            .get(s.seg() as usize)
+            .get(s.seg as usize)
             .and_then(Option::as_ref)
             .and_then(|seg| record::view(seg.bytes(), s.offset()))
             .is_some_and(|r| r.key == key)
