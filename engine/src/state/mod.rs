@@ -16,6 +16,7 @@ mod gauge;
 mod hash;
 mod list;
 mod map;
+pub mod mmap;
 mod reducing;
 mod table;
 mod ttl;

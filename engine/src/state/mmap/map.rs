@@ -1,0 +1,169 @@
+//! `MmapMapState`: a map of user keys to values per key, in an [`MmapStore`].
+//!
+//! Each (key, user key) pair is one store entry, keyed by `len(K archive) as u32 LE ‖ K
+//! archive ‖ UK archive` and written under the key's key group, so rescaling moves a key's
+//! whole map together. The hash index has no order, so listing or clearing one key's map
+//! (Flink's `entries()` / `clear()`) would need a per-key secondary index: not provided yet.
+
+use std::marker::PhantomData;
+use std::ops::RangeInclusive;
+use std::path::Path;
+
+use rkyv::api::high::HighValidator;
+use rkyv::bytecheck::CheckBytes;
+use rkyv::rancor::Error as RkyvError;
+use rkyv::Archived;
+
+use super::store::{MmapStore, StoreStats};
+use super::typed::{archive, check_alignment, read_archived, Archivable, Encoder};
+use super::{MmapConfig, SnapshotManifest};
+use crate::error::Result;
+use crate::state::{key_group, KeyScope};
+
+/// A map per key, in memory-mapped files (the mmap backend's Flink `MapState`): point
+/// operations only (`get`, `put`, `remove`, `contains`); values are read in place as
+/// `&Archived<UV>`.
+///
+/// # Examples
+///
+/// ```
+/// use spate::state::FixedKey;
+/// use spate::state::mmap::{MmapConfig, MmapMapState};
+/// let dir = tempfile::tempdir()?;
+/// let mut per_item = MmapMapState::<String, u32, u64>::open(MmapConfig::new(dir.path()))?;
+/// let k = FixedKey::new("user".to_string(), 0);
+/// per_item.put(&k, &7, &1)?;
+/// per_item.put(&k, &7, &2)?;
+/// per_item.put(&k, &8, &5)?;
+/// assert_eq!(per_item.get(&k, &7)?.map(|v| v.to_native()), Some(2));
+/// assert!(per_item.remove(&k, &7)?);
+/// assert!(!per_item.contains(&k, &7)?);
+/// assert_eq!(per_item.entry_count(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct MmapMapState<K, UK, UV> {
+    store: MmapStore,
+    enc: Encoder,
+    _types: PhantomData<fn(&K, &UK, &UV)>,
+}
+
+impl<K: Archivable, UK: Archivable, UV: Archivable> MmapMapState<K, UK, UV>
+where
+    Archived<UV>: for<'a> CheckBytes<HighValidator<'a, RkyvError>>,
+{
+    fn wrap(store: MmapStore) -> Result<Self> {
+        check_alignment::<UV>()?;
+        Ok(MmapMapState {
+            store,
+            enc: Encoder::new(),
+            _types: PhantomData,
+        })
+    }
+
+    /// An empty state storing its segments in `config.dir`.
+    pub fn open(config: MmapConfig) -> Result<Self> {
+        Self::wrap(MmapStore::open(config)?)
+    }
+
+    /// The state of snapshot `manifest`, whose segments are in `from`
+    /// (see [`MmapStore::restore`]).
+    pub fn restore(config: MmapConfig, from: &Path, manifest: &SnapshotManifest) -> Result<Self> {
+        Self::wrap(MmapStore::restore(config, from, manifest)?)
+    }
+
+    /// The key groups `groups` of several snapshots (see [`MmapStore::restore_key_groups`]).
+    pub fn restore_key_groups(
+        config: MmapConfig,
+        sources: &[(&Path, &SnapshotManifest)],
+        groups: RangeInclusive<u16>,
+    ) -> Result<Self> {
+        Self::wrap(MmapStore::restore_key_groups(config, sources, groups)?)
+    }
+
+    /// Builds the composite key of (current key, `user_key`) in `enc.composite`.
+    fn compose<S: KeyScope<K> + ?Sized>(&mut self, scope: &S, user_key: &UK) -> Result<()> {
+        let e = &mut self.enc;
+        archive(scope.key(), &mut e.key, &mut e.arena)?;
+        archive(user_key, &mut e.user_key, &mut e.arena)?;
+        e.composite.clear();
+        e.composite
+            .extend_from_slice(&(e.key.len() as u32).to_le_bytes());
+        e.composite.extend_from_slice(&e.key);
+        e.composite.extend_from_slice(&e.user_key);
+        Ok(())
+    }
+
+    /// The value of `user_key` in the current key's map, read in place.
+    pub fn get<S: KeyScope<K> + ?Sized>(
+        &mut self,
+        scope: &S,
+        user_key: &UK,
+    ) -> Result<Option<&Archived<UV>>> {
+        self.compose(scope, user_key)?;
+        // SAFETY: this handle owns its store (no `&mut MmapStore` is handed out) and only
+        // ever writes trusted records that `put` archived from a `UV`.
+        unsafe { read_archived::<UV>(&mut self.store, &self.enc.composite) }
+    }
+
+    /// `true` when the current key's map holds `user_key`.
+    pub fn contains<S: KeyScope<K> + ?Sized>(&mut self, scope: &S, user_key: &UK) -> Result<bool> {
+        self.compose(scope, user_key)?;
+        Ok(self.store.get(&self.enc.composite).is_some())
+    }
+
+    /// Sets `user_key` to `value` in the current key's map.
+    pub fn put<S: KeyScope<K> + ?Sized>(
+        &mut self,
+        scope: &S,
+        user_key: &UK,
+        value: &UV,
+    ) -> Result<()> {
+        self.compose(scope, user_key)?;
+        archive(value, &mut self.enc.value, &mut self.enc.arena)?;
+        let group = key_group(scope.key_hash(), self.store.config().max_parallelism) as u16;
+        self.store
+            .put_inner(group, &self.enc.composite, &self.enc.value, 0)
+    }
+
+    /// Removes `user_key` from the current key's map; `true` when it was there.
+    pub fn remove<S: KeyScope<K> + ?Sized>(&mut self, scope: &S, user_key: &UK) -> Result<bool> {
+        self.compose(scope, user_key)?;
+        self.store.delete(&self.enc.composite)
+    }
+
+    /// Number of (key, user key) entries over all keys.
+    pub fn entry_count(&self) -> usize {
+        self.store.len()
+    }
+
+    /// `true` when no key has entries.
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
+    }
+
+    /// Sizes of the underlying store.
+    pub fn stats(&self) -> StoreStats {
+        self.store.stats()
+    }
+
+    /// The underlying store, read-only.
+    pub fn store(&self) -> &MmapStore {
+        &self.store
+    }
+
+    /// Snapshot for checkpoint `epoch` (see [`MmapStore::snapshot`]).
+    pub fn snapshot(&mut self, epoch: u64) -> Result<SnapshotManifest> {
+        self.store.snapshot(epoch)
+    }
+
+    /// Links the snapshot's files into `dest` (see [`MmapStore::export`]).
+    pub fn export(&self, manifest: &SnapshotManifest, dest: &Path) -> Result<usize> {
+        self.store.export(manifest, dest)
+    }
+
+    /// Compacts segments whose live ratio is low (see [`MmapStore::compact`]).
+    pub fn compact(&mut self) -> Result<usize> {
+        self.store.compact()
+    }
+}

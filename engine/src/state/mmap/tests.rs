@@ -1,0 +1,124 @@
+//! Internal invariants: trust flags, live-byte accounting, file clean-up.
+
+use super::store::UNTRUSTED;
+use super::{MmapConfig, MmapStore, MmapValueState};
+use crate::state::FixedKey;
+
+fn trusted(store: &MmapStore) -> usize {
+    store
+        .index
+        .iter()
+        .filter(|s| s.off & UNTRUSTED == 0)
+        .count()
+}
+
+#[test]
+fn restored_records_are_untrusted_until_validated_once() {
+    let (work, ckpt, fresh) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let mut st = MmapValueState::<u64, u64>::open(MmapConfig::new(work.path())).expect("open");
+    for k in 0..10u64 {
+        st.update(&FixedKey::new(k, 0), &k).expect("update");
+    }
+    assert_eq!(trusted(st.store()), 10, "own writes are trusted");
+    let m = st.snapshot(1).expect("snapshot");
+    st.export(&m, ckpt.path()).expect("export");
+    let mut r = MmapValueState::<u64, u64>::restore(MmapConfig::new(fresh.path()), ckpt.path(), &m)
+        .expect("restore");
+    assert_eq!(
+        trusted(r.store()),
+        0,
+        "bytes from disk are validated before use"
+    );
+    let v = r
+        .value(&FixedKey::new(3u64, 0))
+        .expect("valid")
+        .map(|v| v.to_native());
+    assert_eq!(v, Some(3));
+    assert_eq!(trusted(r.store()), 1, "a validated record is remembered");
+    r.compact().expect("compact");
+    assert_eq!(trusted(r.store()), 1, "compaction keeps the flags");
+}
+
+#[test]
+fn byte_level_puts_are_never_trusted() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = MmapStore::open(MmapConfig::new(dir.path())).expect("open");
+    s.put(0, b"k", b"v").expect("put");
+    assert_eq!(trusted(&s), 0);
+}
+
+#[test]
+fn live_bytes_follow_overwrites_and_deletes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = MmapStore::open(MmapConfig::new(dir.path())).expect("open");
+    s.put(0, b"a", &[0; 20]).expect("put");
+    s.put(0, b"b", &[0; 20]).expect("put");
+    s.put(0, b"a", &[1; 20]).expect("put");
+    s.delete(b"b").expect("delete");
+    let st = s.stats();
+    assert_eq!(st.live_bytes, 64, "{st:?}");
+    assert_eq!(st.disk_bytes, 3 * 64 + 32, "{st:?}");
+}
+
+#[test]
+fn compacted_segments_that_no_snapshot_lists_are_deleted_at_once() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = MmapStore::open(MmapConfig::new(dir.path()).segment_bytes(256)).expect("open");
+    for round in 0..50u8 {
+        s.put(0, b"hot", &[round; 32]).expect("put");
+    }
+    let files = std::fs::read_dir(dir.path()).expect("dir").count();
+    assert_eq!(files, s.stats().segments);
+    assert!(files <= 3, "{files} files");
+}
+
+#[test]
+fn compacted_segments_a_snapshot_lists_wait_for_the_next_snapshot() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = MmapStore::open(MmapConfig::new(dir.path()).segment_bytes(256)).expect("open");
+    s.put(0, b"hot", &[0; 32]).expect("put");
+    let m = s.snapshot(1).expect("snapshot");
+    for round in 0..50u8 {
+        s.put(0, b"hot", &[round; 32]).expect("put");
+    }
+    let first = dir.path().join(&m.segments[0].name);
+    assert!(first.exists(), "still needed by the export of epoch 1");
+    s.snapshot(2).expect("snapshot");
+    assert!(!first.exists(), "deleted once epoch 2 is taken");
+}
+
+#[test]
+fn keys_of_different_lengths_stay_distinct_through_growth() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = MmapStore::open(MmapConfig::new(dir.path())).expect("open");
+    let keys: Vec<Vec<u8>> = (0..=12usize)
+        .flat_map(|len| {
+            (0..300u32).map(move |i| {
+                let mut k = vec![0u8; len];
+                for (j, b) in k.iter_mut().enumerate() {
+                    *b = (i >> (8 * (j % 4))) as u8;
+                }
+                k
+            })
+        })
+        .collect::<std::collections::HashSet<_>>()
+        .into_iter()
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        s.put(0, k, &(i as u32).to_le_bytes()).expect("put");
+    }
+    assert_eq!(s.len(), keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(
+            s.get(k).map(|v| v.bytes),
+            Some(&(i as u32).to_le_bytes()[..]),
+            "{k:?}"
+        );
+    }
+    // Byte 1 of a generated key is at most 1: these were never written.
+    assert!(s.get(&[0xFF, 0xFF]).is_none() && s.get(&[0xFF, 0xFF, 0]).is_none());
+}
