@@ -55,6 +55,7 @@
 //! ```
 
 pub mod api;
+pub mod checkpoint;
 pub mod embedded;
 pub mod error;
 pub(crate) mod exchange;

@@ -17,6 +17,7 @@ mod hash;
 mod list;
 mod map;
 mod reducing;
+mod snapshot;
 mod table;
 mod ttl;
 mod value;

@@ -1,0 +1,159 @@
+//! [`StateRegistry`]: how a user function exposes its state handles to checkpoints, under
+//! stable names (Flink's state descriptors' names).
+
+use std::collections::HashMap;
+
+use super::codec::DecodeError;
+use super::format::{SnapshotBuilder, StateWriter};
+
+/// A state handle that can be written into a snapshot and restored from one. Implemented
+/// by [`ValueState`](crate::state::ValueState), [`ListState`](crate::state::ListState),
+/// [`MapState`](crate::state::MapState) and [`ReducingState`](crate::state::ReducingState)
+/// when their key and value types implement [`StateData`](super::StateData).
+///
+/// Contract: after `clear_state` and `restore_entry` of every entry `snapshot_state`
+/// wrote, the handle holds what it held when snapshotted.
+pub trait CheckpointedState {
+    /// Writes one entry per key (with the key's stable hash, for its key group).
+    fn snapshot_state(&self, w: &mut StateWriter);
+    /// Drops everything (before a restore).
+    fn clear_state(&mut self);
+    /// Adds one entry that `snapshot_state` wrote.
+    fn restore_entry(&mut self, bytes: &[u8]) -> Result<(), DecodeError>;
+}
+
+/// The entries of one operator instance to restore, by state name (already filtered to the
+/// key groups of its shard).
+#[derive(Debug, Default)]
+pub(crate) struct RestoreView {
+    pub(crate) sections: HashMap<String, Vec<Vec<u8>>>,
+}
+
+enum Mode<'a> {
+    /// Only collects the names (to check at job start that the function declares its state).
+    Probe,
+    Snapshot(&'a mut SnapshotBuilder),
+    Restore(&'a RestoreView),
+}
+
+/// Where a keyed function registers each of its state handles under a stable name, so that
+/// checkpoints can snapshot and restore them.
+///
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate::checkpoint::StateRegistry;
+/// use spate::state::ValueState;
+///
+/// #[derive(Clone, Default)]
+/// struct Count { n: ValueState<String, u64> }
+/// impl KeyedProcessFunction<String, String, (String, u64)> for Count {
+///     fn process_element(&mut self, v: String, ctx: &mut KeyedContext<'_, String, (String, u64)>)
+///         -> Result<(), UserError> {
+///         let n = self.n.value_or_insert_with(ctx, || 0);
+///         *n += 1;
+///         let n = *n;
+///         ctx.collect((v, n));
+///         Ok(())
+///     }
+///     fn state(&mut self, reg: &mut StateRegistry<'_>) {
+///         reg.register("count", &mut self.n);
+///     }
+/// }
+/// let env = Env::new().shards(2);
+/// let out = env.from_iter(vec!["a".to_string(), "a".into()])
+///     .key_by(|s: &String| s.clone()).process(Count::default()).collect();
+/// env.execute().unwrap();
+/// assert_eq!(out.sorted(), vec![("a".to_string(), 1), ("a".into(), 2)]);
+/// ```
+pub struct StateRegistry<'a> {
+    mode: Mode<'a>,
+    names: Vec<String>,
+    declared: bool,
+    error: Option<String>,
+}
+
+impl<'a> StateRegistry<'a> {
+    fn with(mode: Mode<'a>) -> Self {
+        StateRegistry {
+            mode,
+            names: Vec::new(),
+            declared: true,
+            error: None,
+        }
+    }
+
+    pub(crate) fn probe() -> Self {
+        Self::with(Mode::Probe)
+    }
+
+    pub(crate) fn snapshot(b: &'a mut SnapshotBuilder) -> Self {
+        Self::with(Mode::Snapshot(b))
+    }
+
+    pub(crate) fn restore(v: &'a RestoreView) -> Self {
+        Self::with(Mode::Restore(v))
+    }
+
+    /// Registers `handle` under `name` (unique within the function; names starting with
+    /// `spate/` are reserved).
+    pub fn register<H: CheckpointedState>(&mut self, name: &str, handle: &mut H) {
+        if self.error.is_some() {
+            return;
+        }
+        if name.starts_with("spate/") || self.names.iter().any(|n| n == name) {
+            self.error = Some(format!(
+                "state name '{name}' is registered twice or reserved"
+            ));
+            return;
+        }
+        self.names.push(name.to_string());
+        match &mut self.mode {
+            Mode::Probe => {}
+            Mode::Snapshot(b) => {
+                let mut w = StateWriter::new(b.max_parallelism());
+                handle.snapshot_state(&mut w);
+                b.add(name, w);
+            }
+            Mode::Restore(v) => {
+                handle.clear_state();
+                for e in v.sections.get(name).into_iter().flatten() {
+                    if let Err(err) = handle.restore_entry(e) {
+                        self.error = Some(format!("state '{name}': {err}"));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks that the function did not say which state it holds (the default of
+    /// `KeyedProcessFunction::state`): a job with checkpoints refuses to start.
+    pub(crate) fn undeclared(&mut self) {
+        self.declared = false;
+    }
+
+    pub(crate) fn is_declared(&self) -> bool {
+        self.declared
+    }
+
+    /// The first problem met, or for a restore, a state in the checkpoint that nothing
+    /// registered (its contents would be lost).
+    pub(crate) fn finish(self) -> Result<(), String> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if let Mode::Restore(v) = &self.mode {
+            for name in v.sections.keys() {
+                if !name.starts_with("spate/") && !self.names.iter().any(|n| n == name) {
+                    return Err(format!(
+                        "the checkpoint holds state '{name}', which the function no longer \
+                         registers"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
