@@ -78,6 +78,7 @@ pub mod prelude {
         KeyedConnectedStreams, KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag,
         ProcessContext, ProcessFunction,
     };
+    pub use crate::checkpoint::{RestartStrategy, RestoreFrom, StateRegistry};
     pub use crate::error::{SpateError, UserError};
     pub use crate::join::{
         Interval, OverlapContext, OverlapJoinFunction, ProcessJoinContext, ProcessJoinFunction,

@@ -106,6 +106,7 @@ where
                 f,
                 key_fn: self.key.clone(),
                 timers: TimerService::new(),
+                key_codec: None,
                 _t: PhantomData,
             },
         )

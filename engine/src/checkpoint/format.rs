@@ -16,6 +16,9 @@ use super::crc::crc32;
 
 /// The first bytes of every snapshot file.
 pub(crate) const MAGIC: &[u8; 8] = b"SPATESNP";
+/// The epoch recorded in the final snapshot of an operator whose input ended; it stands in
+/// for every later epoch of its shard.
+pub(crate) const FINAL_EPOCH: u64 = u64::MAX;
 /// The version written; readers refuse others.
 pub(crate) const FORMAT_VERSION: u32 = 1;
 

@@ -16,17 +16,17 @@
 //! through which user functions expose their state handles. The runtime does the I/O and
 //! the threads.
 
-// Wired into the runtime in the following commits.
-#![allow(dead_code)]
-
 mod codec;
-mod crc;
+pub(crate) mod crc;
 pub(crate) mod format;
 pub(crate) mod manifest;
 pub(crate) mod protocol;
-mod registry;
+pub(crate) mod registry;
+pub(crate) mod shared;
 pub(crate) mod store;
 
 pub use codec::{decode_len, DecodeError, StateData};
+pub(crate) use crc::crc32;
 pub use format::StateWriter;
 pub use registry::{CheckpointedState, StateRegistry};
+pub use shared::{CheckpointConfig, RestartStrategy, RestoreFrom};

@@ -57,6 +57,7 @@ impl Coordinator {
     }
 
     /// The epoch in flight, if any.
+    #[cfg(test)]
     pub(crate) fn in_flight(&self) -> Option<u64> {
         self.in_flight.as_ref().map(|f| f.epoch)
     }

@@ -14,6 +14,8 @@ use super::format::{SnapshotBuilder, StateWriter};
 /// Contract: after `clear_state` and `restore_entry` of every entry `snapshot_state`
 /// wrote, the handle holds what it held when snapshotted.
 pub trait CheckpointedState {
+    /// The key type of the handle.
+    type Key: super::StateData + 'static;
     /// Writes one entry per key (with the key's stable hash, for its key group).
     fn snapshot_state(&self, w: &mut StateWriter);
     /// Drops everything (before a restore).
@@ -71,6 +73,7 @@ pub struct StateRegistry<'a> {
     mode: Mode<'a>,
     names: Vec<String>,
     declared: bool,
+    key_codec: Option<Box<dyn std::any::Any>>,
     error: Option<String>,
 }
 
@@ -80,6 +83,7 @@ impl<'a> StateRegistry<'a> {
             mode,
             names: Vec::new(),
             declared: true,
+            key_codec: None,
             error: None,
         }
     }
@@ -109,6 +113,7 @@ impl<'a> StateRegistry<'a> {
             return;
         }
         self.names.push(name.to_string());
+        self.key_type::<H::Key>();
         match &mut self.mode {
             Mode::Probe => {}
             Mode::Snapshot(b) => {
@@ -126,6 +131,25 @@ impl<'a> StateRegistry<'a> {
                 }
             }
         }
+    }
+
+    /// Declares the key type `K` of the function, for snapshots of its timers when it
+    /// registers no state handle (a handle declares it already).
+    pub fn key_type<K: super::StateData + 'static>(&mut self) {
+        if self.key_codec.is_none() {
+            self.key_codec = Some(Box::new(KeyCodec::<K> {
+                encode: |k, o| k.encode(o),
+                decode: K::decode,
+            }));
+        }
+    }
+
+    /// The key codec learnt, if its key type is `K`.
+    pub(crate) fn take_key_codec<K: 'static>(&mut self) -> Option<KeyCodec<K>> {
+        self.key_codec
+            .take()
+            .and_then(|b| b.downcast::<KeyCodec<K>>().ok())
+            .map(|b| *b)
     }
 
     /// Marks that the function did not say which state it holds (the default of
@@ -155,5 +179,51 @@ impl<'a> StateRegistry<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// The entries of operator `node` that `shard` of `shards` owns, from every snapshot file of
+/// that operator (so a checkpoint taken with another shard count restores too).
+pub(crate) fn restore_view(
+    r: &super::store::Restored,
+    node: usize,
+    shard: usize,
+    shards: usize,
+    max_parallelism: usize,
+) -> Result<RestoreView, String> {
+    if r.manifest.max_parallelism != max_parallelism {
+        return Err(format!(
+            "the checkpoint has max_parallelism {}, the job {max_parallelism}: key groups differ",
+            r.manifest.max_parallelism
+        ));
+    }
+    let mut view = RestoreView::default();
+    for f in r.files.get(&(node as u32)).into_iter().flatten() {
+        for (name, entries) in &f.sections {
+            let mine = view.sections.entry(name.clone()).or_default();
+            for (kg, bytes) in entries {
+                if crate::state::shard_for_key_group(*kg as usize, max_parallelism, shards) == shard
+                {
+                    mine.push(bytes.clone());
+                }
+            }
+        }
+    }
+    Ok(view)
+}
+
+/// Encodes and decodes the key type of a keyed operator's timers; learnt from the first
+/// registered state handle (or [`StateRegistry::key_type`]).
+pub(crate) struct KeyCodec<K> {
+    pub(crate) encode: fn(&K, &mut Vec<u8>),
+    pub(crate) decode: fn(&mut &[u8]) -> Result<K, DecodeError>,
+}
+
+impl<K> Clone for KeyCodec<K> {
+    fn clone(&self) -> Self {
+        KeyCodec {
+            encode: self.encode,
+            decode: self.decode,
+        }
     }
 }

@@ -165,7 +165,7 @@ impl CheckpointStore {
         for f in &manifest.files {
             let b = fs::read(d.join(&f.name)).map_err(|e| SpateError::io(d.join(&f.name), e))?;
             let s = parse(&b).map_err(|e| bad(format!("{}: {e}", f.name)))?;
-            if s.header.epoch != epoch {
+            if s.header.epoch != epoch && s.header.epoch != super::format::FINAL_EPOCH {
                 return Err(bad(format!(
                     "{} belongs to epoch {}",
                     f.name, s.header.epoch

@@ -1,17 +1,39 @@
 //! `union` and the receiving side of exchanges: several inputs of one type merged into one
 //! stream, with watermark = minimum over live inputs, end once all inputs ended, and a
 //! barrier forwarded once every live input delivered it.
+//!
+//! Alignment (exactly-once): an input that delivered barrier `e` before the others is
+//! *blocked*: what it sends next (records, watermarks, further barriers, its end) is held
+//! back, in order, until `e` has been forwarded, so nothing after the barrier reaches the
+//! state snapshotted at it. Held messages are buffered rather than the input paused,
+//! because the local input of an exchange is a direct call that cannot wait; alignment is
+//! short (one epoch in flight at a time) and the buffer is empty outside it. The check on
+//! the data path is one comparison per batch.
+
+use std::collections::VecDeque;
 
 use super::{Batch, OnInput, Output};
 use crate::error::Result;
 use crate::time::{Frontier, Timestamp};
 
+/// What a blocked input sent, held until the barrier it delivered is forwarded.
+enum Held<T> {
+    Data(Batch<T>),
+    Watermark(Timestamp),
+    Idle(bool),
+    Barrier(u64),
+    End,
+}
+
 /// Merges `n` inputs.
 pub(crate) struct Merge<T> {
     out: Output<T>,
     frontier: Frontier,
+    /// The newest barrier each input delivered (`u64::MAX` once it ended or if it never
+    /// emits).
     barriers: Vec<u64>,
     forwarded_barrier: u64,
+    held: Vec<VecDeque<Held<T>>>,
 }
 
 impl<T: Clone> Merge<T> {
@@ -29,45 +51,104 @@ impl<T: Clone> Merge<T> {
             // An input that can emit nothing never delivers a barrier: it holds none back.
             barriers: live.iter().map(|l| if *l { 0 } else { u64::MAX }).collect(),
             forwarded_barrier: 0,
+            held: live.iter().map(|_| VecDeque::new()).collect(),
+        }
+    }
+
+    /// Input `i` delivered a barrier not forwarded yet: what it sends next waits.
+    #[inline]
+    fn blocked(&self, i: usize) -> bool {
+        let b = self.barriers[i];
+        b > self.forwarded_barrier && b != u64::MAX
+    }
+
+    fn deliver(&mut self, i: usize, m: Held<T>) -> Result<()> {
+        if self.blocked(i) || !self.held[i].is_empty() {
+            self.held[i].push_back(m);
+            return Ok(());
+        }
+        self.apply(i, m)?;
+        self.release()
+    }
+
+    fn apply(&mut self, i: usize, m: Held<T>) -> Result<()> {
+        match m {
+            Held::Data(mut b) => self.out.give_batch(&mut b),
+            Held::Watermark(wm) => {
+                let w = self.frontier.advance(i, wm);
+                self.out.progress(w, self.frontier.idle_change())
+            }
+            Held::Idle(idle) => {
+                let w = self.frontier.set_idle(i, idle);
+                self.out.progress(w, self.frontier.idle_change())
+            }
+            Held::Barrier(e) => {
+                self.barriers[i] = self.barriers[i].max(e);
+                Ok(())
+            }
+            Held::End => {
+                // An ended input no longer holds barriers back.
+                self.barriers[i] = u64::MAX;
+                let w = self.frontier.end(i);
+                self.out.progress(w, self.frontier.idle_change())?;
+                if self.frontier.all_ended() {
+                    self.out.end()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Forwards the barrier every input has delivered, then replays what unblocked inputs
+    /// held, until nothing changes.
+    fn release(&mut self) -> Result<()> {
+        loop {
+            let min = self.barriers.iter().copied().min().unwrap_or(u64::MAX);
+            if min > self.forwarded_barrier && min != u64::MAX {
+                self.forwarded_barrier = min;
+                self.out.barrier(min)?;
+            }
+            let mut progressed = false;
+            for i in 0..self.held.len() {
+                while !self.blocked(i) {
+                    let Some(m) = self.held[i].pop_front() else {
+                        break;
+                    };
+                    self.apply(i, m)?;
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                return Ok(());
+            }
         }
     }
 }
 
 impl<T: Clone> OnInput<T> for Merge<T> {
     #[inline]
-    fn on_batch(&mut self, _input: usize, batch: &mut Batch<T>) -> Result<()> {
+    fn on_batch(&mut self, input: usize, batch: &mut Batch<T>) -> Result<()> {
+        if self.blocked(input) || !self.held[input].is_empty() {
+            self.held[input].push_back(Held::Data(std::mem::take(batch)));
+            return Ok(());
+        }
         self.out.give_batch(batch)
     }
 
     fn on_watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        let w = self.frontier.advance(input, wm);
-        self.out.progress(w, self.frontier.idle_change())
+        self.deliver(input, Held::Watermark(wm))
     }
 
     fn on_idle(&mut self, input: usize, idle: bool) -> Result<()> {
-        let w = self.frontier.set_idle(input, idle);
-        self.out.progress(w, self.frontier.idle_change())
+        self.deliver(input, Held::Idle(idle))
     }
 
     fn on_barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
-        self.barriers[input] = self.barriers[input].max(epoch);
-        let min = self.barriers.iter().copied().min().unwrap_or(epoch);
-        if min > self.forwarded_barrier {
-            self.forwarded_barrier = min;
-            self.out.barrier(min)?;
-        }
-        Ok(())
+        self.deliver(input, Held::Barrier(epoch))
     }
 
     fn on_end(&mut self, input: usize) -> Result<()> {
-        // An ended input no longer holds barriers back.
-        self.barriers[input] = u64::MAX;
-        let w = self.frontier.end(input);
-        self.out.progress(w, self.frontier.idle_change())?;
-        if self.frontier.all_ended() {
-            self.out.end()?;
-        }
-        Ok(())
+        self.deliver(input, Held::End)
     }
 }
 
@@ -87,6 +168,10 @@ impl<T> MergeFactory<T> {
 }
 
 impl<T: Clone + Send + 'static> crate::graph::NodeFactory for MergeFactory<T> {
+    fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
+        Ok(()) // aligns barriers, holds no state
+    }
+
     fn instantiate(
         &mut self,
         cx: &crate::graph::Instantiate<'_>,

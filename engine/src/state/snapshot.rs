@@ -24,7 +24,7 @@ fn snapshot_table<K: StateData + Eq + Clone, V>(
     }
 }
 
-fn restore_slot<K: StateData + Hash + Eq + Clone, V>(
+fn restore_slot<K: StateData + Hash + Eq + Clone + 'static, V>(
     t: &mut KeyedTable<K, V>,
     mut bytes: &[u8],
     value: impl FnOnce(&mut &[u8]) -> Result<V, DecodeError>,
@@ -45,9 +45,10 @@ fn restore_slot<K: StateData + Hash + Eq + Clone, V>(
 
 impl<K, V> CheckpointedState for ValueState<K, V>
 where
-    K: StateData + Hash + Eq + Clone,
+    K: StateData + Hash + Eq + Clone + 'static,
     V: StateData,
 {
+    type Key = K;
     fn snapshot_state(&self, w: &mut StateWriter) {
         snapshot_table(&self.table, w, |v, o| v.encode(o));
     }
@@ -61,9 +62,10 @@ where
 
 impl<K, V> CheckpointedState for ListState<K, V>
 where
-    K: StateData + Hash + Eq + Clone,
+    K: StateData + Hash + Eq + Clone + 'static,
     V: StateData,
 {
+    type Key = K;
     fn snapshot_state(&self, w: &mut StateWriter) {
         snapshot_table(&self.table, w, |v, o| v.encode(o));
     }
@@ -77,10 +79,11 @@ where
 
 impl<K, UK, UV> CheckpointedState for MapState<K, UK, UV>
 where
-    K: StateData + Hash + Eq + Clone,
+    K: StateData + Hash + Eq + Clone + 'static,
     UK: StateData + Hash + Eq,
     UV: StateData,
 {
+    type Key = K;
     fn snapshot_state(&self, w: &mut StateWriter) {
         snapshot_table(&self.table, w, |m, o| {
             (m.len() as u64).encode(o);
@@ -111,9 +114,10 @@ where
 
 impl<K, V, F> CheckpointedState for ReducingState<K, V, F>
 where
-    K: StateData + Hash + Eq + Clone,
+    K: StateData + Hash + Eq + Clone + 'static,
     V: StateData,
 {
+    type Key = K;
     fn snapshot_state(&self, w: &mut StateWriter) {
         snapshot_table(&self.table, w, |v, o| v.encode(o));
     }

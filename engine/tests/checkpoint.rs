@@ -1,0 +1,236 @@
+//! Checkpoints end to end: a keyed job with state and event-time timers, writing through the
+//! exactly-once file sink, fails after a checkpoint and is restored (in-process by a restart
+//! strategy, or by a new job on the same directory); its published output must equal a
+//! failure-free run's, line for line.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use spate::prelude::*;
+use spate::state::ValueState;
+
+/// Counts records per key and registers an event-time timer at the end of the record's
+/// 100 ms bucket, which reports the key and the bucket (deterministic whatever the order
+/// in which the shards' records interleave).
+#[derive(Clone)]
+struct CountWithTimers {
+    count: ValueState<u64, u64>,
+    /// Fails once (if set) when it sees this sequence number after a checkpoint exists.
+    fail_at: Option<(u64, Arc<AtomicBool>, std::path::PathBuf)>,
+}
+
+impl KeyedProcessFunction<u64, (u64, i64), String> for CountWithTimers {
+    fn process_element(
+        &mut self,
+        (seq, ts): (u64, i64),
+        ctx: &mut KeyedContext<'_, u64, String>,
+    ) -> Result<(), UserError> {
+        if let Some((at, failed, dir)) = &self.fail_at {
+            if seq >= *at && has_checkpoint(dir) && !failed.swap(true, Ordering::SeqCst) {
+                return Err("injected failure".into());
+            }
+        }
+        let n = self.count.value_or_insert_with(ctx, || 0);
+        *n += 1;
+        let n = *n;
+        ctx.register_event_time_timer(ts - ts % 100 + 99);
+        ctx.collect(format!("rec {} {n}", ctx.current_key()));
+        Ok(())
+    }
+
+    fn on_timer(
+        &mut self,
+        ts: i64,
+        ctx: &mut KeyedContext<'_, u64, String>,
+    ) -> Result<(), UserError> {
+        let seen = self.count.value(ctx).is_some();
+        ctx.collect(format!("timer {} {ts} {seen}", ctx.current_key()));
+        Ok(())
+    }
+
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("count", &mut self.count);
+    }
+}
+
+fn has_checkpoint(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .any(|e| e.path().join("_manifest").is_file())
+        })
+        .unwrap_or(false)
+}
+
+const RECORDS: u64 = 20_000;
+
+fn build(env: &Env, out: &Path, fail_at: Option<(u64, Arc<AtomicBool>, std::path::PathBuf)>) {
+    env.generate(Some(RECORDS), |seq| {
+        // Slow enough for several checkpoints to complete during the run.
+        if seq % 20 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (seq, seq as i64)
+    })
+    .assign_timestamps_and_watermarks(
+        WatermarkStrategy::for_bounded_out_of_orderness(10)
+            .with_timestamp_assigner(|r: &(u64, i64)| r.1),
+    )
+    .key_by(|r: &(u64, i64)| r.0 % 13)
+    .process(CountWithTimers {
+        count: ValueState::new(),
+        fail_at,
+    })
+    .write_lines_exactly_once(out);
+}
+
+/// Every published line, sorted.
+fn published(out: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Asserts equality with a short report (the outputs are large).
+fn assert_same(got: &[String], want: &[String], what: &str) {
+    if got != want {
+        let missing: Vec<_> = want.iter().filter(|l| !got.contains(l)).take(5).collect();
+        let extra: Vec<_> = got.iter().filter(|l| !want.contains(l)).take(5).collect();
+        panic!(
+            "{what}: {} lines, expected {}; missing e.g. {missing:?}, unexpected e.g. {extra:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+fn reference(shards: usize) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = Env::new().shards(shards).batch_size(64);
+    build(&env, &tmp.path().join("out"), None);
+    env.execute().unwrap();
+    published(&tmp.path().join("out"))
+}
+
+#[test]
+fn the_reference_output_is_what_a_plain_count_gives() {
+    let lines = reference(2);
+    let recs = lines.iter().filter(|l| l.starts_with("rec ")).count() as u64;
+    assert_eq!(recs, RECORDS);
+    // Per key, the final count equals the number of its records.
+    let mut last: BTreeMap<u64, u64> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.starts_with("rec ")) {
+        let v: Vec<u64> = l[4..].split(' ').map(|x| x.parse().unwrap()).collect();
+        let e = last.entry(v[0]).or_default();
+        *e = (*e).max(v[1]);
+    }
+    for (k, n) in last {
+        assert_eq!(n, (0..RECORDS).filter(|s| s % 13 == k).count() as u64);
+    }
+    assert!(lines.iter().any(|l| l.starts_with("timer ")));
+}
+
+#[test]
+fn a_restart_strategy_recovers_exactly_once() {
+    for shards in [1, 2] {
+        let expected = reference(shards);
+        let tmp = tempfile::tempdir().unwrap();
+        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+        let failed = Arc::new(AtomicBool::new(false));
+        let env = Env::new()
+            .shards(shards)
+            .batch_size(64)
+            .checkpointing(&chk, Duration::from_millis(20))
+            .restart_strategy(RestartStrategy::FixedDelay {
+                attempts: 2,
+                delay: Duration::from_millis(10),
+            });
+        build(&env, &out, Some((RECORDS / 2, failed.clone(), chk.clone())));
+        env.execute().unwrap();
+        assert!(failed.load(Ordering::SeqCst), "the failure was injected");
+        assert_same(&published(&out), &expected, &format!("{shards} shards"));
+    }
+}
+
+#[test]
+fn a_new_job_on_the_same_directory_resumes_exactly_once() {
+    let expected = reference(2);
+    let tmp = tempfile::tempdir().unwrap();
+    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+    let failed = Arc::new(AtomicBool::new(false));
+    let env = Env::new()
+        .shards(2)
+        .batch_size(64)
+        .checkpointing(&chk, Duration::from_millis(20));
+    build(&env, &out, Some((RECORDS / 2, failed.clone(), chk.clone())));
+    let err = env.execute().unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    assert!(has_checkpoint(&chk));
+    // A second job, as a restarted process would build it.
+    let env = Env::new()
+        .shards(2)
+        .batch_size(64)
+        .checkpointing(&chk, Duration::from_millis(20));
+    build(&env, &out, None);
+    env.execute().unwrap();
+    assert_same(&published(&out), &expected, "resumed");
+    // A third start finds the final checkpoint: nothing is replayed or duplicated.
+    let env = Env::new()
+        .shards(2)
+        .checkpointing(&chk, Duration::from_millis(20));
+    build(&env, &out, None);
+    env.execute().unwrap();
+    assert_same(&published(&out), &expected, "started again after the end");
+}
+
+#[derive(Clone)]
+struct Undeclared(ValueState<u64, u64>);
+impl KeyedProcessFunction<u64, u64, u64> for Undeclared {
+    fn process_element(
+        &mut self,
+        v: u64,
+        ctx: &mut KeyedContext<'_, u64, u64>,
+    ) -> Result<(), UserError> {
+        self.0.update(ctx, v);
+        ctx.collect(v);
+        Ok(())
+    }
+}
+
+#[test]
+fn an_operator_that_cannot_snapshot_fails_the_job_at_start_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = Env::new()
+        .shards(1)
+        .checkpointing(tmp.path(), Duration::from_millis(20));
+    env.from_iter(0..10u64)
+        .key_by(|v: &u64| *v)
+        .process(Undeclared(ValueState::new()))
+        .collect();
+    let e = env.execute().unwrap_err().to_string();
+    assert!(e.contains("keyed_process") && e.contains("`state`"), "{e}");
+
+    let env = Env::new()
+        .shards(1)
+        .checkpointing(tmp.path(), Duration::from_millis(20));
+    env.from_iter(0..10u64)
+        .key_by(|v: &u64| *v % 2)
+        .sum(|v| v)
+        .collect();
+    let e = env.execute().unwrap_err().to_string();
+    assert!(e.contains("cannot take part"), "{e}");
+}
