@@ -90,3 +90,8 @@ pub mod prelude {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// The examples of `docs/checkpoints.md`, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/checkpoints.md")]
+struct CheckpointDocDoctests;

@@ -234,3 +234,36 @@ fn an_operator_that_cannot_snapshot_fails_the_job_at_start_naming_it() {
     let e = env.execute().unwrap_err().to_string();
     assert!(e.contains("cannot take part"), "{e}");
 }
+
+/// A checkpoint whose files cannot be written fails alone: the job goes on, later
+/// checkpoints complete, and the output is still exactly once.
+#[test]
+fn a_failing_checkpoint_write_fails_that_checkpoint_only() {
+    let expected = reference(2);
+    let tmp = tempfile::tempdir().unwrap();
+    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+    std::fs::create_dir_all(&chk).unwrap();
+    // A plain file where epoch 1's directory must go: every shard's write of epoch 1 fails.
+    std::fs::write(chk.join("chk-0000000001"), "in the way").unwrap();
+    let failed = Arc::new(AtomicBool::new(false));
+    let env = Env::new()
+        .shards(2)
+        .batch_size(64)
+        .checkpointing(&chk, Duration::from_millis(20))
+        .restart_strategy(RestartStrategy::FixedDelay {
+            attempts: 1,
+            delay: Duration::from_millis(10),
+        });
+    // The injected failure waits for a complete checkpoint, which must be a later epoch.
+    build(&env, &out, Some((RECORDS / 2, failed.clone(), chk.clone())));
+    env.execute().unwrap();
+    assert!(
+        failed.load(Ordering::SeqCst),
+        "a later checkpoint completed"
+    );
+    assert!(
+        chk.join("chk-0000000001").is_file(),
+        "epoch 1 never happened"
+    );
+    assert_same(&published(&out), &expected, "after a failed checkpoint");
+}

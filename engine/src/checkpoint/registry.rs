@@ -227,3 +227,98 @@ impl<K> Clone for KeyCodec<K> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::checkpoint::format::{parse, SnapshotHeader};
+    use crate::checkpoint::manifest::Manifest;
+    use crate::checkpoint::store::Restored;
+    use crate::state::{hash_key, key_group, shard_for_key_group, FixedKey, ValueState};
+
+    const MAXP: usize = 16;
+
+    fn owner(key: u32, shards: usize) -> usize {
+        shard_for_key_group(key_group(hash_key(&key), MAXP), MAXP, shards)
+    }
+
+    /// Snapshots of operator 7 taken on `n` shards, each holding the keys it owns.
+    fn taken_on(n: usize, data: &BTreeMap<u32, i64>) -> Restored {
+        let mut files = Vec::new();
+        for shard in 0..n {
+            let mut v = ValueState::<u32, i64>::new();
+            for (k, x) in data.iter().filter(|(k, _)| owner(**k, n) == shard) {
+                v.update(&FixedKey::new(*k, 0), *x);
+            }
+            let mut b = SnapshotBuilder::new(SnapshotHeader {
+                epoch: 1,
+                operator: 7,
+                shard: shard as u32,
+                shards: n as u32,
+                max_parallelism: MAXP as u32,
+            });
+            let mut reg = StateRegistry::snapshot(&mut b);
+            reg.register("v", &mut v);
+            reg.finish().unwrap();
+            files.push(parse(&b.finish()).unwrap());
+        }
+        Restored {
+            manifest: Manifest {
+                epoch: 1,
+                shards: n,
+                max_parallelism: MAXP,
+                ..Default::default()
+            },
+            files: HashMap::from([(7, files)]),
+        }
+    }
+
+    proptest! {
+        /// Keyed state snapshotted on N shards restores on M shards (1–4): every key lands
+        /// on the shard that owns its key group under M, with its value, exactly once.
+        #[test]
+        fn keyed_state_rescales_by_key_group(
+            n in 1usize..=4, m in 1usize..=4,
+            data in proptest::collection::btree_map(any::<u32>(), any::<i64>(), 0..60),
+        ) {
+            let r = taken_on(n, &data);
+            let mut seen = BTreeMap::new();
+            for shard in 0..m {
+                let view = restore_view(&r, 7, shard, m, MAXP).unwrap();
+                let mut v = ValueState::<u32, i64>::new();
+                let mut reg = StateRegistry::restore(&view);
+                reg.register("v", &mut v);
+                reg.finish().unwrap();
+                for (k, x) in v.iter() {
+                    prop_assert_eq!(owner(*k, m), shard, "key {} on the wrong shard", k);
+                    prop_assert!(seen.insert(*k, *x).is_none(), "key {} restored twice", k);
+                }
+            }
+            prop_assert_eq!(seen, data);
+        }
+    }
+
+    #[test]
+    fn unknown_and_duplicate_names_are_errors() {
+        let data = BTreeMap::from([(1u32, 5i64)]);
+        let r = taken_on(1, &data);
+        let view = restore_view(&r, 7, 0, 1, MAXP).unwrap();
+        let mut other = ValueState::<u32, i64>::new();
+        let mut reg = StateRegistry::restore(&view);
+        reg.register("renamed", &mut other);
+        let e = reg.finish().unwrap_err();
+        assert!(e.contains("'v'"), "{e}");
+        let mut reg = StateRegistry::probe();
+        reg.register("a", &mut other);
+        reg.register("a", &mut other);
+        assert!(reg.finish().is_err());
+        assert!(
+            restore_view(&r, 7, 0, 1, 32).is_err(),
+            "another max_parallelism"
+        );
+    }
+}

@@ -81,6 +81,7 @@ impl CheckpointStore {
         };
         let mut v: Vec<(u64, bool)> = rd
             .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| {
                 let name = e.file_name();
                 let epoch = name.to_str()?.strip_prefix("chk-")?.parse::<u64>().ok()?;

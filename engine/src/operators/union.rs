@@ -203,3 +203,103 @@ impl<T: Clone + Send + 'static> crate::graph::ShardNode for MergeShard<T> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::operators::{Counter, Push};
+
+    /// What reaches the merge's consumer, in order.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Ev {
+        Rec(u32),
+        Barrier(u64),
+        End,
+    }
+
+    struct Log(Rc<RefCell<Vec<Ev>>>);
+    impl Push<u32> for Log {
+        fn push(&mut self, b: &mut Batch<u32>) -> Result<()> {
+            self.0
+                .borrow_mut()
+                .extend(b.drain(..).map(|r| Ev::Rec(r.1)));
+            Ok(())
+        }
+        fn watermark(&mut self, _: Timestamp) -> Result<()> {
+            Ok(())
+        }
+        fn idle(&mut self, _: bool) -> Result<()> {
+            Ok(())
+        }
+        fn barrier(&mut self, e: u64) -> Result<()> {
+            self.0.borrow_mut().push(Ev::Barrier(e));
+            Ok(())
+        }
+        fn end(&mut self) -> Result<()> {
+            self.0.borrow_mut().push(Ev::End);
+            Ok(())
+        }
+    }
+
+    fn merge(n: usize) -> (Merge<u32>, Rc<RefCell<Vec<Ev>>>) {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let out = Output::new(vec![Box::new(Log(log.clone()))], 1, Counter::default());
+        (Merge::new(&vec![true; n], out), log)
+    }
+
+    fn send(m: &mut Merge<u32>, input: usize, v: u32) {
+        m.on_batch(input, &mut vec![(0, v)]).unwrap();
+    }
+
+    #[test]
+    fn an_input_past_its_barrier_is_held_until_every_input_delivered_it() {
+        let (mut m, log) = merge(3);
+        send(&mut m, 0, 1);
+        m.on_barrier(0, 1).unwrap();
+        send(&mut m, 0, 2); // after input 0's barrier: held
+        m.on_barrier(0, 2).unwrap(); // a second barrier of the same input: held too
+        send(&mut m, 0, 3);
+        send(&mut m, 1, 10); // input 1 has not delivered barrier 1: goes on
+        m.on_barrier(1, 1).unwrap();
+        send(&mut m, 1, 11); // held
+        send(&mut m, 2, 20);
+        assert_eq!(*log.borrow(), vec![Ev::Rec(1), Ev::Rec(10), Ev::Rec(20)]);
+        // Input 2 ends instead of delivering barrier 1: it no longer holds it back. Barrier 1
+        // goes out, then what was held, in order; input 0 blocks again at its barrier 2.
+        m.on_end(2).unwrap();
+        assert_eq!(
+            *log.borrow(),
+            vec![
+                Ev::Rec(1),
+                Ev::Rec(10),
+                Ev::Rec(20),
+                Ev::Barrier(1),
+                Ev::Rec(2),
+                Ev::Rec(11)
+            ]
+        );
+        send(&mut m, 1, 12);
+        m.on_barrier(1, 2).unwrap();
+        m.on_end(1).unwrap(); // held behind barrier 2 until it is forwarded: at once here
+        m.on_end(0).unwrap();
+        assert_eq!(
+            log.borrow()[6..].to_vec(),
+            vec![Ev::Rec(12), Ev::Barrier(2), Ev::Rec(3), Ev::End]
+        );
+    }
+
+    #[test]
+    fn without_barriers_nothing_is_held() {
+        let (mut m, log) = merge(2);
+        for v in 0..4 {
+            send(&mut m, (v % 2) as usize, v);
+        }
+        m.on_end(0).unwrap();
+        m.on_end(1).unwrap();
+        let want: Vec<Ev> = (0..4).map(Ev::Rec).chain([Ev::End]).collect();
+        assert_eq!(*log.borrow(), want);
+    }
+}
