@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 kills=${1:-20}
-records=${2:-400000}
+records=${2:-800000}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -65,13 +65,26 @@ fn has_checkpoint(dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
-const RECORDS: u64 = 20_000;
+const RECORDS: u64 = 12_000;
 
 fn build(env: &Env, out: &Path, fail_at: Option<(u64, Arc<AtomicBool>, std::path::PathBuf)>) {
-    env.generate(Some(RECORDS), |seq| {
-        // Slow enough for several checkpoints to complete during the run.
-        if seq % 20 == 0 {
+    // With a failure to inject, records from 1,000 on are slowed down (1 ms each) until a
+    // checkpoint exists, however slow the disk: the failure then comes after a checkpoint.
+    let gate = fail_at
+        .as_ref()
+        .map(|(_, _, dir)| (dir.clone(), Arc::new(AtomicBool::new(false))));
+    env.generate(Some(RECORDS), move |seq| {
+        if seq % 10 == 0 {
             std::thread::sleep(Duration::from_millis(1));
+        }
+        if let Some((dir, open)) = &gate {
+            if seq >= 1_000 && !open.load(Ordering::Relaxed) {
+                if has_checkpoint(dir) {
+                    open.store(true, Ordering::Relaxed);
+                } else {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
         }
         (seq, seq as i64)
     })
@@ -159,7 +172,7 @@ fn a_restart_strategy_recovers_exactly_once() {
                 attempts: 2,
                 delay: Duration::from_millis(10),
             });
-        build(&env, &out, Some((RECORDS / 2, failed.clone(), chk.clone())));
+        build(&env, &out, Some((1_000, failed.clone(), chk.clone())));
         env.execute().unwrap();
         assert!(failed.load(Ordering::SeqCst), "the failure was injected");
         assert_same(&published(&out), &expected, &format!("{shards} shards"));
@@ -176,7 +189,7 @@ fn a_new_job_on_the_same_directory_resumes_exactly_once() {
         .shards(2)
         .batch_size(64)
         .checkpointing(&chk, Duration::from_millis(20));
-    build(&env, &out, Some((RECORDS / 2, failed.clone(), chk.clone())));
+    build(&env, &out, Some((1_000, failed.clone(), chk.clone())));
     let err = env.execute().unwrap_err();
     assert!(err.to_string().contains("injected failure"), "{err}");
     assert!(has_checkpoint(&chk));
@@ -255,7 +268,7 @@ fn a_failing_checkpoint_write_fails_that_checkpoint_only() {
             delay: Duration::from_millis(10),
         });
     // The injected failure waits for a complete checkpoint, which must be a later epoch.
-    build(&env, &out, Some((RECORDS / 2, failed.clone(), chk.clone())));
+    build(&env, &out, Some((1_000, failed.clone(), chk.clone())));
     env.execute().unwrap();
     assert!(
         failed.load(Ordering::SeqCst),

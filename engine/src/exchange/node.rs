@@ -100,7 +100,11 @@ where
         let this = *self;
         let (n, me, node) = (cx.cfg.shards, cx.shard, cx.node);
         let out = cx.output::<T>(outputs.swap_remove(0))?;
-        let merge = Rc::new(RefCell::new(Merge::new(&this.senders_live, out)));
+        let merge = Rc::new(RefCell::new(Merge::new(
+            &this.senders_live,
+            out,
+            cx.cfg.checkpoint.is_some(),
+        )));
         let outbox = Rc::new(Outbox::<T>::new(n, me, cx.cfg.batch_size));
         for (dst, end) in this.txs.into_iter().enumerate() {
             if let Some(end) = end {

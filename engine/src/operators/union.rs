@@ -34,11 +34,14 @@ pub(crate) struct Merge<T> {
     barriers: Vec<u64>,
     forwarded_barrier: u64,
     held: Vec<VecDeque<Held<T>>>,
+    /// Whether to hold inputs past their barrier: only when the job takes checkpoints.
+    /// Embedded flush barriers only need the barrier itself to wait for every input.
+    align: bool,
 }
 
 impl<T: Clone> Merge<T> {
     /// A merge of `live.len()` inputs; inputs that cannot emit anything start idle.
-    pub(crate) fn new(live: &[bool], out: Output<T>) -> Self {
+    pub(crate) fn new(live: &[bool], out: Output<T>, align: bool) -> Self {
         let mut frontier = Frontier::new(live.len());
         for (i, l) in live.iter().enumerate() {
             if !l {
@@ -52,6 +55,7 @@ impl<T: Clone> Merge<T> {
             barriers: live.iter().map(|l| if *l { 0 } else { u64::MAX }).collect(),
             forwarded_barrier: 0,
             held: live.iter().map(|_| VecDeque::new()).collect(),
+            align,
         }
     }
 
@@ -59,7 +63,7 @@ impl<T: Clone> Merge<T> {
     #[inline]
     fn blocked(&self, i: usize) -> bool {
         let b = self.barriers[i];
-        b > self.forwarded_barrier && b != u64::MAX
+        self.align && b > self.forwarded_barrier && b != u64::MAX
     }
 
     fn deliver(&mut self, i: usize, m: Held<T>) -> Result<()> {
@@ -195,7 +199,11 @@ impl<T: Clone + Send + 'static> crate::graph::ShardNode for MergeShard<T> {
         cx: &mut crate::graph::ShardBuild,
     ) -> Result<Box<dyn crate::graph::Wired>> {
         let out = cx.output::<T>(std::mem::take(&mut outputs[0]))?;
-        let op = std::rc::Rc::new(std::cell::RefCell::new(Merge::new(&self.live, out)));
+        let op = std::rc::Rc::new(std::cell::RefCell::new(Merge::new(
+            &self.live,
+            out,
+            cx.cfg.checkpoint.is_some(),
+        )));
         Ok(Box::new(super::unary::OpWired {
             op,
             node: cx.node,
@@ -247,7 +255,7 @@ mod tests {
     fn merge(n: usize) -> (Merge<u32>, Rc<RefCell<Vec<Ev>>>) {
         let log = Rc::new(RefCell::new(Vec::new()));
         let out = Output::new(vec![Box::new(Log(log.clone()))], 1, Counter::default());
-        (Merge::new(&vec![true; n], out), log)
+        (Merge::new(&vec![true; n], out, true), log)
     }
 
     fn send(m: &mut Merge<u32>, input: usize, v: u32) {
@@ -289,6 +297,17 @@ mod tests {
             log.borrow()[6..].to_vec(),
             vec![Ev::Rec(12), Ev::Barrier(2), Ev::Rec(3), Ev::End]
         );
+    }
+
+    #[test]
+    fn without_checkpoints_a_barrier_holds_no_data_back() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let out = Output::new(vec![Box::new(Log(log.clone()))], 1, Counter::default());
+        let mut m = Merge::new(&[true, true], out, false);
+        m.on_barrier(0, 1).unwrap();
+        send(&mut m, 0, 1);
+        m.on_barrier(1, 1).unwrap();
+        assert_eq!(*log.borrow(), vec![Ev::Rec(1), Ev::Barrier(1)]);
     }
 
     #[test]

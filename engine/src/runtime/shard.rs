@@ -252,6 +252,9 @@ async fn shard_main(
             None => return Err(SpateError::Internal("a driver task vanished".into())),
         }
     }
+    if let Some(s) = &cx.snapshots {
+        s.quiesce().await;
+    }
     let finals = cx.snapshots.as_ref().and_then(|s| s.final_parts());
     let counts = cx
         .counters

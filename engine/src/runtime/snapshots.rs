@@ -33,6 +33,8 @@ pub(crate) struct ShardSnapshots {
     /// Final parts of participants whose input ended: they stand in for every later epoch.
     finished: RefCell<Vec<Option<Part>>>,
     dispatched: Cell<u64>,
+    /// Snapshot writes under way (the shard waits for them before it stops).
+    writing: Rc<Cell<usize>>,
 }
 
 impl ShardSnapshots {
@@ -44,6 +46,7 @@ impl ShardSnapshots {
             pending: RefCell::new(BTreeMap::new()),
             finished: RefCell::new(Vec::new()),
             dispatched: Cell::new(0),
+            writing: Rc::new(Cell::new(0)),
         }
     }
 
@@ -72,6 +75,14 @@ impl ShardSnapshots {
     pub(crate) fn finish(self: &Rc<Self>, id: usize, part: Part) {
         self.finished.borrow_mut()[id] = Some(part);
         self.check();
+    }
+
+    /// Waits until no snapshot write is under way (a shard about to stop: dropping its
+    /// executor would abandon glommio's blocking I/O threads mid-request).
+    pub(crate) async fn quiesce(&self) {
+        while self.writing.get() > 0 {
+            super::task::sleep(std::time::Duration::from_millis(1)).await;
+        }
     }
 
     /// Every participant's final part, once all have ended.
@@ -117,6 +128,8 @@ impl ShardSnapshots {
         };
         self.dispatched.set(epoch);
         let (shared, shard) = (self.shared.clone(), self.shard);
+        let writing = self.writing.clone();
+        writing.set(writing.get() + 1);
         super::task::spawn_io(async move {
             let report = match write_parts(&shared, shard, epoch, parts).await {
                 Ok((files, sources)) => ShardReport::Ack {
@@ -132,6 +145,7 @@ impl ShardSnapshots {
                 },
             };
             let _ = shared.reports.send(report);
+            writing.set(writing.get() - 1);
         });
     }
 }
