@@ -280,3 +280,131 @@ fn a_failing_checkpoint_write_fails_that_checkpoint_only() {
     );
     assert_same(&published(&out), &expected, "after a failed checkpoint");
 }
+
+/// Counts the records of each side per key (`ListState` of side tags and a `ValueState`
+/// sum), with an event-time timer per 100 ms bucket.
+#[derive(Clone, Default)]
+struct Sides {
+    seen: spate::state::ListState<u64, u8>,
+    sum: ValueState<u64, u64>,
+    fail: Option<(Arc<AtomicBool>, std::path::PathBuf)>,
+}
+
+impl Sides {
+    fn on(
+        &mut self,
+        side: u8,
+        (seq, ts): (u64, i64),
+        ctx: &mut KeyedContext<'_, u64, String>,
+    ) -> Result<(), UserError> {
+        if let Some((failed, dir)) = &self.fail {
+            if seq >= 1_000 && has_checkpoint(dir) && !failed.swap(true, Ordering::SeqCst) {
+                return Err("injected failure".into());
+            }
+        }
+        self.seen.add(ctx, side);
+        let n = self.seen.get(ctx).filter(|s| **s == side).count();
+        let sum = self.sum.value_or_insert_with(ctx, || 0);
+        *sum += seq;
+        ctx.register_event_time_timer(ts - ts % 100 + 99);
+        ctx.collect(format!("{side} {} {n}", ctx.current_key()));
+        Ok(())
+    }
+}
+
+impl KeyedCoProcessFunction<u64, (u64, i64), (u64, i64), String> for Sides {
+    fn process_element1(
+        &mut self,
+        v: (u64, i64),
+        ctx: &mut KeyedContext<'_, u64, String>,
+    ) -> Result<(), UserError> {
+        self.on(1, v, ctx)
+    }
+    fn process_element2(
+        &mut self,
+        v: (u64, i64),
+        ctx: &mut KeyedContext<'_, u64, String>,
+    ) -> Result<(), UserError> {
+        self.on(2, v, ctx)
+    }
+    fn on_timer(
+        &mut self,
+        ts: i64,
+        ctx: &mut KeyedContext<'_, u64, String>,
+    ) -> Result<(), UserError> {
+        ctx.collect(format!("timer {} {ts}", ctx.current_key()));
+        Ok(())
+    }
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("seen", &mut self.seen);
+        reg.register("sum", &mut self.sum);
+    }
+}
+
+fn two_inputs(env: &Env, out: &Path, fail: Option<(Arc<AtomicBool>, std::path::PathBuf)>) {
+    let gate = fail
+        .as_ref()
+        .map(|(_, dir)| (dir.clone(), Arc::new(AtomicBool::new(false))));
+    let src = env
+        .generate(Some(RECORDS), move |seq| {
+            if seq % 10 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if let Some((dir, open)) = &gate {
+                if seq >= 1_000 && !open.load(Ordering::Relaxed) {
+                    if has_checkpoint(dir) {
+                        open.store(true, Ordering::Relaxed);
+                    } else {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+            (seq, seq as i64)
+        })
+        .assign_timestamps_and_watermarks(
+            WatermarkStrategy::for_bounded_out_of_orderness(10)
+                .with_timestamp_assigner(|r: &(u64, i64)| r.1),
+        );
+    let a = src
+        .filter(|r| r.0 % 3 != 0)
+        .key_by(|r: &(u64, i64)| r.0 % 7);
+    let b = src
+        .filter(|r| r.0 % 3 == 0)
+        .key_by(|r: &(u64, i64)| r.0 % 7);
+    a.connect(&b)
+        .process(Sides {
+            fail,
+            ..Default::default()
+        })
+        .write_lines_exactly_once(out);
+}
+
+#[test]
+fn a_keyed_co_process_function_recovers_exactly_once() {
+    let expected = {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = Env::new().shards(2).batch_size(64);
+        two_inputs(&env, &tmp.path().join("out"), None);
+        env.execute().unwrap();
+        published(&tmp.path().join("out"))
+    };
+    assert_eq!(
+        expected.iter().filter(|l| !l.starts_with("timer")).count() as u64,
+        RECORDS
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+    let failed = Arc::new(AtomicBool::new(false));
+    let env = Env::new()
+        .shards(2)
+        .batch_size(64)
+        .checkpointing(&chk, Duration::from_millis(20))
+        .restart_strategy(RestartStrategy::FixedDelay {
+            attempts: 2,
+            delay: Duration::from_millis(10),
+        });
+    two_inputs(&env, &out, Some((failed.clone(), chk.clone())));
+    env.execute().unwrap();
+    assert!(failed.load(Ordering::SeqCst), "the failure was injected");
+    assert_same(&published(&out), &expected, "keyed co-process");
+}

@@ -168,6 +168,59 @@ impl<P: Clone, KF: Clone, K: Hash + Eq + Clone, I, O> Clone for KeyedProcess<P, 
 const EVENT_TIMERS: &str = "spate/timers/event";
 const PROCESSING_TIMERS: &str = "spate/timers/processing";
 
+/// Writes the live timers of `timers` into `b` (one section per time domain).
+pub(crate) fn snapshot_timers<K: Hash + Eq + Clone>(
+    timers: &TimerService<K>,
+    codec: Option<&KeyCodec<K>>,
+    b: &mut SnapshotBuilder,
+) -> std::result::Result<(), String> {
+    for (name, q) in [
+        (EVENT_TIMERS, &timers.event),
+        (PROCESSING_TIMERS, &timers.processing),
+    ] {
+        if q.is_empty() {
+            continue;
+        }
+        let c = codec.ok_or(
+            "it has timers but no known key type: register a state handle or call \
+             StateRegistry::key_type in `state`",
+        )?;
+        let mut w = StateWriter::new(b.max_parallelism());
+        for (ts, k) in q.iter() {
+            w.entry(hash_key(k), |o| {
+                ts.encode(o);
+                (c.encode)(k, o);
+            });
+        }
+        b.add(name, w);
+    }
+    Ok(())
+}
+
+/// Registers the timers a snapshot holds into `timers`.
+pub(crate) fn restore_timers<K: Hash + Eq + Clone>(
+    timers: &mut TimerService<K>,
+    codec: Option<&KeyCodec<K>>,
+    v: &RestoreView,
+) -> std::result::Result<(), String> {
+    for (name, domain) in [
+        (EVENT_TIMERS, TimeDomain::EventTime),
+        (PROCESSING_TIMERS, TimeDomain::ProcessingTime),
+    ] {
+        let Some(entries) = v.sections.get(name) else {
+            continue;
+        };
+        let c = codec.ok_or("the checkpoint holds timers but the function declares no key type")?;
+        for e in entries {
+            let r = &mut &e[..];
+            let ts = Timestamp::decode(r).map_err(|e| e.to_string())?;
+            let key = (c.decode)(r).map_err(|e| e.to_string())?;
+            timers.queue(domain).register(ts, key);
+        }
+    }
+    Ok(())
+}
+
 impl<P, KF, K, I, O> KeyedProcess<P, KF, K, I, O>
 where
     P: KeyedProcessFunction<K, I, O>,
@@ -273,52 +326,14 @@ where
         let mut reg = StateRegistry::snapshot(b);
         self.f.state(&mut reg);
         reg.finish()?;
-        for (name, q) in [
-            (EVENT_TIMERS, &self.timers.event),
-            (PROCESSING_TIMERS, &self.timers.processing),
-        ] {
-            if q.is_empty() {
-                continue;
-            }
-            let c = self.key_codec.as_ref().ok_or(
-                "it has timers but no known key type: register a state handle or call \
-                 StateRegistry::key_type in `state`",
-            )?;
-            let mut w = StateWriter::new(b.max_parallelism());
-            for (ts, k) in q.iter() {
-                w.entry(hash_key(k), |o| {
-                    ts.encode(o);
-                    (c.encode)(k, o);
-                });
-            }
-            b.add(name, w);
-        }
-        Ok(())
+        snapshot_timers(&self.timers, self.key_codec.as_ref(), b)
     }
 
     fn restore(&mut self, v: &RestoreView) -> std::result::Result<(), String> {
         let mut reg = StateRegistry::restore(v);
         self.f.state(&mut reg);
         reg.finish()?;
-        for (name, domain) in [
-            (EVENT_TIMERS, TimeDomain::EventTime),
-            (PROCESSING_TIMERS, TimeDomain::ProcessingTime),
-        ] {
-            let Some(entries) = v.sections.get(name) else {
-                continue;
-            };
-            let c = self
-                .key_codec
-                .as_ref()
-                .ok_or("the checkpoint holds timers but the function declares no key type")?;
-            for e in entries {
-                let r = &mut &e[..];
-                let ts = Timestamp::decode(r).map_err(|e| e.to_string())?;
-                let key = (c.decode)(r).map_err(|e| e.to_string())?;
-                self.timers.queue(domain).register(ts, key);
-            }
-        }
-        Ok(())
+        restore_timers(&mut self.timers, self.key_codec.as_ref(), v)
     }
 }
 

@@ -81,6 +81,38 @@ pub(crate) struct Participant {
     node: usize,
 }
 
+impl Participant {
+    /// Registers operator `node` with its shard's snapshots.
+    pub(crate) fn new(snaps: &Rc<ShardSnapshots>, node: usize) -> Self {
+        Participant {
+            snaps: snaps.clone(),
+            id: snaps.register(node),
+            node,
+        }
+    }
+
+    /// An empty snapshot file of `epoch` for this operator on `shard`.
+    pub(crate) fn builder(&self, epoch: u64, shard: usize) -> SnapshotBuilder {
+        let shared = &self.snaps.shared;
+        SnapshotBuilder::new(SnapshotHeader {
+            epoch,
+            operator: self.node as u32,
+            shard: shard as u32,
+            shards: shared.shards as u32,
+            max_parallelism: shared.max_parallelism as u32,
+        })
+    }
+
+    /// Hands in the snapshot taken at barrier `epoch` (`FINAL_EPOCH`: the input ended).
+    pub(crate) fn hand_in(&self, epoch: u64, bytes: Vec<u8>) {
+        if epoch == FINAL_EPOCH {
+            self.snaps.finish(self.id, Part::State(bytes));
+        } else {
+            self.snaps.deposit(epoch, self.id, Part::State(bytes));
+        }
+    }
+}
+
 /// A wired single-input operator instance.
 pub(crate) struct UnaryOp<U: Unary> {
     pub(crate) logic: U,

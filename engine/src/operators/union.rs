@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::time::{Frontier, Timestamp};
 
 /// What a blocked input sent, held until the barrier it delivered is forwarded.
-enum Held<T> {
+pub(crate) enum Held<T> {
     Data(Batch<T>),
     Watermark(Timestamp),
     Idle(bool),
