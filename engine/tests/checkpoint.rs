@@ -408,3 +408,123 @@ fn a_keyed_co_process_function_recovers_exactly_once() {
     assert!(failed.load(Ordering::SeqCst), "the failure was injected");
     assert_same(&published(&out), &expected, "keyed co-process");
 }
+
+/// Like `build`, from a collection (read by shard 0 whatever the shard count, so that its
+/// offset restores on another shard count) slowed down by a map.
+fn build_from_collection(
+    env: &Env,
+    out: &Path,
+    fail_at: Option<(u64, Arc<AtomicBool>, std::path::PathBuf)>,
+) {
+    let gate = fail_at
+        .as_ref()
+        .map(|(_, _, dir)| (dir.clone(), Arc::new(AtomicBool::new(false))));
+    env.from_collection((0..RECORDS).collect::<Vec<u64>>())
+        .map(move |seq| {
+            if seq % 5 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if let Some((dir, open)) = &gate {
+                if seq >= 1_000 && !open.load(Ordering::Relaxed) {
+                    if has_checkpoint(dir) {
+                        open.store(true, Ordering::Relaxed);
+                    } else {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+            (seq, seq as i64)
+        })
+        .assign_timestamps_and_watermarks(
+            WatermarkStrategy::for_bounded_out_of_orderness(10)
+                .with_timestamp_assigner(|r: &(u64, i64)| r.1),
+        )
+        .key_by(|r: &(u64, i64)| r.0 % 13)
+        .process(CountWithTimers {
+            count: ValueState::new(),
+            fail_at,
+        })
+        .write_lines_exactly_once(out);
+}
+
+/// A checkpoint taken on N shards restores on M: keyed state and timers are split or merged
+/// by key group, the collection's offset is shard-independent; the output is the same.
+#[test]
+fn a_checkpoint_restores_on_another_shard_count() {
+    let expected = {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = Env::new().shards(2).batch_size(64);
+        build_from_collection(&env, &tmp.path().join("out"), None);
+        env.execute().unwrap();
+        published(&tmp.path().join("out"))
+    };
+    for (n, m) in [(2, 3), (3, 1)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+        let failed = Arc::new(AtomicBool::new(false));
+        let env = Env::new()
+            .shards(n)
+            .batch_size(64)
+            .checkpointing(&chk, Duration::from_millis(20));
+        build_from_collection(&env, &out, Some((1_000, failed.clone(), chk.clone())));
+        assert!(env.execute().is_err(), "{n} shards: the injected failure");
+        let env = Env::new()
+            .shards(m)
+            .batch_size(64)
+            .checkpointing(&chk, Duration::from_millis(20));
+        build_from_collection(&env, &out, None);
+        env.execute().unwrap();
+        assert_same(&published(&out), &expected, &format!("{n} → {m} shards"));
+    }
+    // A generator's offsets depend on the shard count: restoring them elsewhere is refused.
+    let tmp = tempfile::tempdir().unwrap();
+    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+    let env = Env::new()
+        .shards(2)
+        .checkpointing(&chk, Duration::from_millis(20));
+    build(&env, &out, None);
+    env.execute().unwrap();
+    let env = Env::new()
+        .shards(3)
+        .checkpointing(&chk, Duration::from_millis(20));
+    build(&env, &out, None);
+    let e = env.execute().unwrap_err().to_string();
+    assert!(e.contains("taken with 2 shards"), "{e}");
+}
+
+#[test]
+fn restore_from_a_given_checkpoint_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+    let env = Env::new()
+        .shards(2)
+        .checkpointing(&chk, Duration::from_millis(20));
+    build(&env, &out, None);
+    env.execute().unwrap();
+    let first = published(&out);
+    let newest = std::fs::read_dir(&chk)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("_manifest").is_file())
+        .max()
+        .unwrap();
+    // The final checkpoint: restoring it replays nothing.
+    let env = Env::new()
+        .shards(2)
+        .checkpointing(tmp.path().join("chk2"), Duration::from_millis(20))
+        .restore_from(RestoreFrom::Path(newest));
+    build(&env, &out, None);
+    env.execute().unwrap();
+    assert_same(
+        &published(&out),
+        &first,
+        "restored from the final checkpoint",
+    );
+    let env = Env::new()
+        .shards(2)
+        .checkpointing(&chk, Duration::from_millis(20))
+        .restore_from(RestoreFrom::Path(tmp.path().join("not-a-checkpoint")));
+    build(&env, &out, None);
+    let e = env.execute().unwrap_err().to_string();
+    assert!(e.contains("not a checkpoint directory"), "{e}");
+}

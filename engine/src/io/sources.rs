@@ -29,6 +29,11 @@ impl<T: Send + 'static> SourceSplit<T> for IterSplit<T> {
         Some(self.taken)
     }
 
+    /// Shard 0 reads the whole collection whatever the shard count.
+    fn offset_independent_of_shards(&self) -> bool {
+        true
+    }
+
     fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
         let skip = offset.saturating_sub(self.taken);
         if skip > self.items.len() as u64 {

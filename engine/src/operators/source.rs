@@ -77,6 +77,13 @@ pub trait SourceSplit<T>: Send + 'static {
         None
     }
 
+    /// `true` when the offset of shard `s` means the same whatever the number of shards,
+    /// so that a checkpoint taken with N shards restores on M (a collection read by shard 0
+    /// only). The default, `false`, makes such a restore an error for this source.
+    fn offset_independent_of_shards(&self) -> bool {
+        false
+    }
+
     /// Moves to `offset`, a value [`offset`](SourceSplit::offset) returned on the same
     /// shard of the same source, before the first poll of a restored job.
     fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
@@ -142,14 +149,25 @@ impl<T: Clone + Send + 'static, S: Source<T>> NodeFactory for SourceFactory<S, T
             )));
         }
         if let Some(r) = cx.cfg.restored() {
-            let off = r.source_offset(cx.node, cx.shard).ok_or_else(|| {
-                SpateError::Config(format!(
-                    "checkpoint {} has no offset for source node {} on shard {} (it was taken \
-                     with {} shards; sources restore only on the same shard count)",
-                    r.manifest.epoch, cx.node, cx.shard, r.manifest.shards
-                ))
-            })?;
-            split.seek(off)?;
+            let rescaled = r.manifest.shards != cx.cfg.shards;
+            if rescaled && !split.is_empty() && !split.offset_independent_of_shards() {
+                return Err(SpateError::Config(format!(
+                    "checkpoint {} was taken with {} shards and source node {} cannot restore \
+                     its offsets on {} (only its keyed state could)",
+                    r.manifest.epoch, r.manifest.shards, cx.node, cx.cfg.shards
+                )));
+            }
+            match r.source_offset(cx.node, cx.shard) {
+                Some(off) => split.seek(off)?,
+                // A split that has nothing to read has nothing to rewind (a shard added).
+                None if split.is_empty() => {}
+                None => {
+                    return Err(SpateError::Config(format!(
+                        "checkpoint {} has no offset for source node {} on shard {}",
+                        r.manifest.epoch, cx.node, cx.shard
+                    )))
+                }
+            }
         }
         Ok(Box::new(SourceShard(split)))
     }
