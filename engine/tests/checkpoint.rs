@@ -528,3 +528,57 @@ fn restore_from_a_given_checkpoint_directory() {
     let e = env.execute().unwrap_err().to_string();
     assert!(e.contains("not a checkpoint directory"), "{e}");
 }
+
+fn summing(env: &Env, out: &Path, fail: Option<(Arc<AtomicBool>, std::path::PathBuf)>) {
+    let gate = fail.clone();
+    env.from_collection((0..RECORDS).collect::<Vec<u64>>())
+        .map(move |seq| {
+            if seq % 5 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if let Some((failed, dir)) = &gate {
+                if seq >= 1_000 && !failed.load(Ordering::SeqCst) {
+                    if has_checkpoint(dir) {
+                        failed.store(true, Ordering::SeqCst);
+                        panic!("injected failure");
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            (seq % 11, seq)
+        })
+        .key_by(|r: &(u64, u64)| r.0)
+        .sum(|r| &mut r.1)
+        .map(|(k, s)| format!("{k} {s}"))
+        .write_lines_exactly_once(out);
+}
+
+/// The built-in keyed aggregations take part once their types are registered.
+#[test]
+fn a_keyed_sum_recovers_exactly_once() {
+    let expected = {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = Env::new().shards(2).batch_size(64);
+        summing(&env, &tmp.path().join("out"), None);
+        env.execute().unwrap();
+        published(&tmp.path().join("out"))
+    };
+    assert_eq!(expected.len() as u64, RECORDS);
+    let tmp = tempfile::tempdir().unwrap();
+    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+    let failed = Arc::new(AtomicBool::new(false));
+    let env = Env::new()
+        .shards(2)
+        .batch_size(64)
+        .checkpointing(&chk, Duration::from_millis(20))
+        .state_type::<u64>()
+        .state_type::<(u64, u64)>()
+        .restart_strategy(RestartStrategy::FixedDelay {
+            attempts: 2,
+            delay: Duration::from_millis(10),
+        });
+    summing(&env, &out, Some((failed.clone(), chk.clone())));
+    env.execute().unwrap();
+    assert!(failed.load(Ordering::SeqCst), "the failure was injected");
+    assert_same(&published(&out), &expected, "keyed sum");
+}

@@ -33,6 +33,7 @@ pub(crate) struct EnvInner {
     low_latency: bool,
     pub(crate) embedding: crate::embedded::Embedding,
     checkpoint: Option<CheckpointConfig>,
+    state_types: crate::checkpoint::types::StateTypes,
 }
 
 /// A job under construction and the settings it will run with (Flink's
@@ -114,6 +115,7 @@ impl Env {
                 embedding: Default::default(),
                 clock: Arc::new(SystemClock),
                 checkpoint: None,
+                state_types: Default::default(),
             })),
         }
     }
@@ -228,6 +230,38 @@ impl Env {
         if let Some(c) = self.inner.borrow_mut().checkpoint.as_mut() {
             c.restart = s;
         }
+        self
+    }
+
+    /// Registers how values of `T` are written into checkpoints, for the built-in keyed
+    /// aggregations (`reduce`, `sum`, `min`, `max`, …), whose types carry no
+    /// [`StateData`](crate::checkpoint::StateData) bound: with checkpoints, such an
+    /// operator takes part when its key and value types are registered, and refuses to
+    /// start otherwise, naming the types to register.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// use std::time::Duration;
+    /// let dir = std::env::temp_dir().join(format!("spate-doc-types-{}", std::process::id()));
+    /// let env = Env::new()
+    ///     .shards(2)
+    ///     .checkpointing(&dir, Duration::from_millis(50))
+    ///     .state_type::<u64>()
+    ///     .state_type::<(u64, u64)>();
+    /// let out = env
+    ///     .from_iter((0..100u64).map(|i| (i % 3, 1)))
+    ///     .key_by(|r: &(u64, u64)| r.0)
+    ///     .sum(|r| &mut r.1)
+    ///     .collect();
+    /// env.execute().unwrap();
+    /// let max = out.take().into_iter().map(|r| r.1).max();
+    /// assert_eq!(max, Some(34));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn state_type<T: crate::checkpoint::StateData + 'static>(self) -> Self {
+        self.inner.borrow_mut().state_types.register::<T>();
         self
     }
 
@@ -382,6 +416,7 @@ impl Env {
                 cancel: Arc::new(AtomicBool::new(false)),
                 low_latency: inner.low_latency,
                 checkpoint: None,
+                state_types: Arc::new(inner.state_types.clone()),
             };
             (
                 std::mem::take(&mut inner.nodes),
@@ -417,14 +452,6 @@ impl Env {
         let mut checkpoint = None;
         if let Some(cc) = ckpt {
             let (shared, reports, first_epoch) = open_checkpoints(&cc, cfg)?;
-            for n in nodes.iter_mut() {
-                n.factory.checkpoint_role().map_err(|why| {
-                    SpateError::Config(format!(
-                        "checkpointing is on, but operator '{}' cannot take part: {why}",
-                        n.name
-                    ))
-                })?;
-            }
             cfg.checkpoint = Some(shared);
             checkpoint = Some((
                 reports,
@@ -444,6 +471,17 @@ impl Env {
         let cfg: JobConfig = cfg.clone();
         for n in nodes.iter_mut() {
             n.factory.prepare(&cfg)?;
+        }
+        if cfg.checkpoint.is_some() {
+            // After `prepare`, which lets operators look up what they need (codecs).
+            for n in nodes.iter_mut() {
+                n.factory.checkpoint_role().map_err(|why| {
+                    SpateError::Config(format!(
+                        "checkpointing is on, but operator '{}' cannot take part: {why}",
+                        n.name
+                    ))
+                })?;
+            }
         }
         // Node by node, so that each factory knows which of its inputs can emit on which
         // shard (`live[node][shard]`).

@@ -144,6 +144,7 @@ where
                 f,
                 key_fn: self.key.clone(),
                 state: ValueState::new(),
+                codecs: None,
                 _t: PhantomData,
             },
         )

@@ -24,6 +24,7 @@ pub(crate) mod protocol;
 pub(crate) mod registry;
 pub(crate) mod shared;
 pub(crate) mod store;
+pub(crate) mod types;
 
 pub use codec::{decode_len, DecodeError, StateData};
 pub(crate) use crc::crc32;

@@ -40,6 +40,8 @@ pub(crate) struct JobConfig {
     pub(crate) low_latency: bool,
     /// Set when the job takes checkpoints.
     pub(crate) checkpoint: Option<Arc<crate::checkpoint::shared::CheckpointShared>>,
+    /// Codecs registered by type (`Env::state_type`).
+    pub(crate) state_types: Arc<crate::checkpoint::types::StateTypes>,
 }
 
 impl JobConfig {

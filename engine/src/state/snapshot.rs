@@ -43,6 +43,46 @@ fn restore_slot<K: StateData + Hash + Eq + Clone + 'static, V>(
     Ok(())
 }
 
+impl<K: Hash + Eq + Clone, V> ValueState<K, V> {
+    /// Like [`CheckpointedState::snapshot_state`] with codecs given as functions (for
+    /// operators whose types carry no `StateData` bound).
+    pub(crate) fn snapshot_with(
+        &self,
+        w: &mut StateWriter,
+        key: impl Fn(&K, &mut Vec<u8>),
+        value: impl Fn(&V, &mut Vec<u8>),
+    ) {
+        for s in self.table.iter() {
+            w.entry(s.hash, |o| {
+                key(&s.key, o);
+                s.touched.encode(o);
+                value(&s.value, o);
+            });
+        }
+    }
+
+    /// Like [`CheckpointedState::restore_entry`] with codecs given as functions.
+    pub(crate) fn restore_with(
+        &mut self,
+        mut bytes: &[u8],
+        key: impl FnOnce(&mut &[u8]) -> Result<K, DecodeError>,
+        value: impl FnOnce(&mut &[u8]) -> Result<V, DecodeError>,
+    ) -> Result<(), DecodeError> {
+        let r = &mut bytes;
+        let k = key(r)?;
+        let touched = Timestamp::decode(r)?;
+        let v = value(r)?;
+        if !r.is_empty() {
+            return Err(DecodeError(format!(
+                "{} trailing bytes in a state entry",
+                r.len()
+            )));
+        }
+        self.table.insert_restored(k, touched, v);
+        Ok(())
+    }
+}
+
 impl<K, V> CheckpointedState for ValueState<K, V>
 where
     K: StateData + Hash + Eq + Clone + 'static,
