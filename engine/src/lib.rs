@@ -11,7 +11,9 @@
 //!     │
 //!   graph/      logical nodes ──instantiate per shard──▶ wired pipelines
 //!     │
-//!   runtime/    one thread + glommio executor per shard, lifecycle, failure
+//!   runtime/    one thread + glommio executor per shard, lifecycle, failure,
+//!     │         the checkpoint coordinator and the shards' snapshot writers
+//!   checkpoint/ epochs (pure protocol), snapshot files, manifests, restore, StateData
 //!     │
 //!   operators/  map, filter, process, keyed process, reduce, union, sinks, sources
 //!   window/     window assigners, triggers, the window operator
