@@ -11,7 +11,9 @@
 //!     │
 //!   graph/      logical nodes ──instantiate per shard──▶ wired pipelines
 //!     │
-//!   runtime/    one thread + glommio executor per shard, lifecycle, failure
+//!   runtime/    one thread + glommio executor per shard, lifecycle, failure,
+//!     │         the checkpoint coordinator and the shards' snapshot writers
+//!   checkpoint/ epochs (pure protocol), snapshot files, manifests, restore, StateData
 //!     │
 //!   operators/  map, filter, process, keyed process, reduce, union, sinks, sources
 //!   window/     window assigners, triggers, the window operator
@@ -55,6 +57,7 @@
 //! ```
 
 pub mod api;
+pub mod checkpoint;
 pub mod embedded;
 pub mod error;
 pub(crate) mod exchange;
@@ -78,6 +81,7 @@ pub mod prelude {
         KeyedConnectedStreams, KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag,
         ProcessContext, ProcessFunction,
     };
+    pub use crate::checkpoint::{RestartStrategy, RestoreFrom, StateRegistry};
     pub use crate::error::{SpateError, UserError};
     pub use crate::join::{
         Interval, OverlapContext, OverlapJoinFunction, ProcessJoinContext, ProcessJoinFunction,
@@ -89,3 +93,8 @@ pub mod prelude {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// The examples of `docs/checkpoints.md`, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/checkpoints.md")]
+struct CheckpointDocDoctests;

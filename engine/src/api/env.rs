@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use super::stream::DataStream;
 use super::{op_name, Data};
+use crate::checkpoint::shared::{CheckpointShared, ShardReport};
+use crate::checkpoint::store::CheckpointStore;
+use crate::checkpoint::{CheckpointConfig, RestartStrategy, RestoreFrom};
 use crate::error::{Result, SpateError};
 use crate::graph::{Instantiate, JobConfig, NodeFactory, NodeId, NodeSpec, SpecSummary};
 use crate::io::{GenerateSource, IterSource, LinesSource};
@@ -29,6 +32,8 @@ pub(crate) struct EnvInner {
     clock: Arc<dyn Clock>,
     low_latency: bool,
     pub(crate) embedding: crate::embedded::Embedding,
+    checkpoint: Option<CheckpointConfig>,
+    state_types: crate::checkpoint::types::StateTypes,
 }
 
 /// A job under construction and the settings it will run with (Flink's
@@ -109,6 +114,8 @@ impl Env {
                 low_latency: false,
                 embedding: Default::default(),
                 clock: Arc::new(SystemClock),
+                checkpoint: None,
+                state_types: Default::default(),
             })),
         }
     }
@@ -168,6 +175,93 @@ impl Env {
     /// [`ManualClock`](crate::time::ManualClock).
     pub fn clock(self, clock: impl Clock) -> Self {
         self.inner.borrow_mut().clock = Arc::new(clock);
+        self
+    }
+
+    /// Takes an aligned checkpoint every `interval` into `dir` (Flink's
+    /// `enableCheckpointing`), restoring from the newest complete one found there at start:
+    /// a job started again with the same directory resumes where its last checkpoint was.
+    /// Every operator must take part (sources replayable, keyed functions registering their
+    /// state with [`KeyedProcessFunction::state`](crate::KeyedProcessFunction::state)), or
+    /// `execute` fails naming the one that cannot. See `docs/checkpoints.md`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// use std::time::Duration;
+    /// let dir = std::env::temp_dir().join(format!("spate-doc-ckpt-{}", std::process::id()));
+    /// let out = dir.join("out");
+    /// let env = Env::new().shards(2).checkpointing(dir.join("chk"), Duration::from_millis(50));
+    /// env.generate(Some(1000), |i| i % 7).write_lines_exactly_once(&out);
+    /// env.execute().unwrap();
+    /// let mut total = 0;
+    /// for f in std::fs::read_dir(&out).unwrap() {
+    ///     let p = f.unwrap().path();
+    ///     if p.is_file() { total += std::fs::read_to_string(p).unwrap().lines().count(); }
+    /// }
+    /// assert_eq!(total, 1000);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn checkpointing(self, dir: impl Into<std::path::PathBuf>, interval: Duration) -> Self {
+        self.inner.borrow_mut().checkpoint = Some(CheckpointConfig::new(dir, interval));
+        self
+    }
+
+    /// Sets every checkpoint setting at once (retention, timeout, restore, restarts).
+    pub fn checkpoint_config(self, cfg: CheckpointConfig) -> Self {
+        self.inner.borrow_mut().checkpoint = Some(cfg);
+        self
+    }
+
+    /// Where to restore from at start (default: the newest complete checkpoint). Needs
+    /// [`checkpointing`](Env::checkpointing) first.
+    pub fn restore_from(self, from: RestoreFrom) -> Self {
+        if let Some(c) = self.inner.borrow_mut().checkpoint.as_mut() {
+            c.restore = from;
+        }
+        self
+    }
+
+    /// What to do when the job fails (default: nothing). Needs
+    /// [`checkpointing`](Env::checkpointing) first: a restart rebuilds the job in-process
+    /// from the newest complete checkpoint.
+    pub fn restart_strategy(self, s: RestartStrategy) -> Self {
+        if let Some(c) = self.inner.borrow_mut().checkpoint.as_mut() {
+            c.restart = s;
+        }
+        self
+    }
+
+    /// Registers how values of `T` are written into checkpoints, for the built-in keyed
+    /// aggregations (`reduce`, `sum`, `min`, `max`, …), whose types carry no
+    /// [`StateData`](crate::checkpoint::StateData) bound: with checkpoints, such an
+    /// operator takes part when its key and value types are registered, and refuses to
+    /// start otherwise, naming the types to register.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// use std::time::Duration;
+    /// let dir = std::env::temp_dir().join(format!("spate-doc-types-{}", std::process::id()));
+    /// let env = Env::new()
+    ///     .shards(2)
+    ///     .checkpointing(&dir, Duration::from_millis(50))
+    ///     .state_type::<u64>()
+    ///     .state_type::<(u64, u64)>();
+    /// let out = env
+    ///     .from_iter((0..100u64).map(|i| (i % 3, 1)))
+    ///     .key_by(|r: &(u64, u64)| r.0)
+    ///     .sum(|r| &mut r.1)
+    ///     .collect();
+    /// env.execute().unwrap();
+    /// let max = out.take().into_iter().map(|r| r.1).max();
+    /// assert_eq!(max, Some(34));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn state_type<T: crate::checkpoint::StateData + 'static>(self) -> Self {
+        self.inner.borrow_mut().state_types.register::<T>();
         self
     }
 
@@ -284,12 +378,34 @@ impl Env {
     /// Runs the job to completion on its shards and returns its metrics, or the first error
     /// (naming the operator and shard that failed). Every shard thread is joined first.
     pub fn execute(self) -> Result<JobResult> {
-        self.prepare()?.run()
+        let restart = self.inner.borrow().checkpoint.as_ref().map(|c| c.restart);
+        let mut restarts = 0u32;
+        loop {
+            let e = match self.clone().prepare()?.run() {
+                Ok(r) => return Ok(r),
+                Err(e) => e,
+            };
+            match restart {
+                Some(RestartStrategy::FixedDelay { attempts, delay })
+                    if restarts < attempts
+                        && !matches!(e, SpateError::Config(_) | SpateError::Cancelled) =>
+                {
+                    restarts += 1;
+                    tracing::warn!(error = %e, restarts, "job failed; restarting from the newest checkpoint");
+                    std::thread::sleep(delay);
+                    // A restart always resumes from the newest complete checkpoint.
+                    if let Some(c) = self.inner.borrow_mut().checkpoint.as_mut() {
+                        c.restore = RestoreFrom::Latest;
+                    }
+                }
+                _ => return Err(e),
+            }
+        }
     }
 
     /// Instantiates the job on its shards, ready to run (on any thread).
     pub(crate) fn prepare(self) -> Result<Prepared> {
-        let (mut nodes, cfg, io_memory, idle_spin) = {
+        let (mut nodes, mut cfg, io_memory, idle_spin, ckpt) = {
             let mut inner = self.inner.borrow_mut();
             let cfg = JobConfig {
                 shards: inner.shards,
@@ -299,17 +415,73 @@ impl Env {
                 clock: inner.clock.clone(),
                 cancel: Arc::new(AtomicBool::new(false)),
                 low_latency: inner.low_latency,
+                checkpoint: None,
+                state_types: Arc::new(inner.state_types.clone()),
             };
             (
                 std::mem::take(&mut inner.nodes),
                 cfg,
                 inner.io_memory,
                 inner.idle_spin,
+                inner.checkpoint.clone(),
             )
         };
-        validate(&cfg, &nodes)?;
-        for n in &mut nodes {
+        let keep = ckpt
+            .as_ref()
+            .is_some_and(|c| c.restart != RestartStrategy::None);
+        let r = self.instantiate(&mut nodes, &mut cfg, io_memory, idle_spin, ckpt);
+        if keep {
+            // With a restart strategy the nodes stay with the `Env`, so that a restart can
+            // instantiate them again. Otherwise they go now: prototypes may hold channel
+            // ends (embedded inputs and outputs) whose drop signals the end.
+            self.inner.borrow_mut().nodes = nodes;
+        }
+        r
+    }
+
+    fn instantiate(
+        &self,
+        nodes: &mut [NodeSpec],
+        cfg: &mut JobConfig,
+        io_memory: usize,
+        idle_spin: Duration,
+        ckpt: Option<CheckpointConfig>,
+    ) -> Result<Prepared> {
+        let cfg_ref: &JobConfig = cfg;
+        validate(cfg_ref, nodes)?;
+        let mut checkpoint = None;
+        if let Some(cc) = ckpt {
+            let (shared, reports, first_epoch) = open_checkpoints(&cc, cfg)?;
+            cfg.checkpoint = Some(shared);
+            checkpoint = Some((
+                reports,
+                crate::runtime::CoordinatorPlan {
+                    interval: cc.interval,
+                    timeout: cc.timeout,
+                    retain: cc.retain,
+                    first_epoch,
+                    operators: nodes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| (i, n.name.to_string()))
+                        .collect(),
+                },
+            ));
+        }
+        let cfg: JobConfig = cfg.clone();
+        for n in nodes.iter_mut() {
             n.factory.prepare(&cfg)?;
+        }
+        if cfg.checkpoint.is_some() {
+            // After `prepare`, which lets operators look up what they need (codecs).
+            for n in nodes.iter_mut() {
+                n.factory.checkpoint_role().map_err(|why| {
+                    SpateError::Config(format!(
+                        "checkpointing is on, but operator '{}' cannot take part: {why}",
+                        n.name
+                    ))
+                })?;
+            }
         }
         // Node by node, so that each factory knows which of its inputs can emit on which
         // shard (`live[node][shard]`).
@@ -317,13 +489,14 @@ impl Env {
             .map(|_| Vec::with_capacity(nodes.len()))
             .collect();
         let mut live: Vec<Vec<bool>> = Vec::with_capacity(nodes.len());
-        for n in &mut nodes {
+        for (node, n) in nodes.iter_mut().enumerate() {
             let inputs_live: Vec<Vec<bool>> =
                 n.inputs.iter().map(|(i, _)| live[*i].clone()).collect();
             let mut row = Vec::with_capacity(cfg.shards);
             for (shard, shard_instances) in instances.iter_mut().enumerate() {
                 let cx = Instantiate {
                     shard,
+                    node,
                     cfg: &cfg,
                     inputs_live: &inputs_live,
                 };
@@ -351,6 +524,7 @@ impl Env {
             cfg,
             io_memory,
             idle_spin,
+            checkpoint,
         };
         Ok(Prepared { plan, cancel })
     }
@@ -387,6 +561,48 @@ impl Prepared {
             elapsed: started.elapsed(),
         })
     }
+}
+
+/// Opens the checkpoint directory: loads the checkpoint to restore, if any, and returns the
+/// shared state, the reports' receiving end and the first epoch to trigger.
+fn open_checkpoints(
+    cc: &CheckpointConfig,
+    cfg: &JobConfig,
+) -> Result<(
+    Arc<CheckpointShared>,
+    crossbeam::channel::Receiver<ShardReport>,
+    u64,
+)> {
+    let store = CheckpointStore::new(&cc.dir);
+    std::fs::create_dir_all(store.dir()).map_err(|e| SpateError::io(store.dir(), e))?;
+    let restored = match &cc.restore {
+        RestoreFrom::Nothing => None,
+        RestoreFrom::Latest => store.latest().map(|e| store.load(e)).transpose()?,
+        RestoreFrom::Path(p) => {
+            let epoch = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("chk-"))
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    SpateError::Config(format!(
+                        "{} is not a checkpoint directory (chk-NNNNNNNNNN)",
+                        p.display()
+                    ))
+                })?;
+            let parent = p.parent().unwrap_or_else(|| Path::new("."));
+            Some(CheckpointStore::new(parent).load(epoch)?)
+        }
+    };
+    if let Some(r) = &restored {
+        tracing::info!(epoch = r.manifest.epoch, "restoring from checkpoint");
+    }
+    let newest_dir = store.epochs().last().map_or(0, |e| e.0);
+    let restored_epoch = restored.as_ref().map_or(0, |r| r.manifest.epoch);
+    let first_epoch = newest_dir.max(restored_epoch) + 1;
+    let (shared, rx) =
+        CheckpointShared::new(cc, cfg.shards, cfg.max_parallelism, restored.map(Arc::new));
+    Ok((shared, rx, first_epoch))
 }
 
 fn validate(cfg: &JobConfig, nodes: &[NodeSpec]) -> Result<()> {

@@ -106,6 +106,7 @@ where
                 f,
                 key_fn: self.key.clone(),
                 timers: TimerService::new(),
+                key_codec: None,
                 _t: PhantomData,
             },
         )
@@ -143,6 +144,7 @@ where
                 f,
                 key_fn: self.key.clone(),
                 state: ValueState::new(),
+                codecs: None,
                 _t: PhantomData,
             },
         )

@@ -9,7 +9,9 @@ use super::keyed::KeyedStream;
 use super::{op_name, Data, Key};
 use crate::exchange::{Broadcast, ExchangeFactory, KeyPartitioner, Partition, Rebalance};
 use crate::graph::{downcast_pushes, NodeId};
-use crate::io::{CollectSink, Collected, CsvRow, CsvSink, LinesSink, PrintSink, StdoutLines};
+use crate::io::{
+    CollectSink, Collected, CsvRow, CsvSink, LinesSink, PrintSink, StdoutLines, TxnLinesSink,
+};
 use crate::operators::co_process::{CoProcessFactory, CoProcessFunction};
 use crate::operators::filter::Filter;
 use crate::operators::flat_map::FlatMap;
@@ -362,6 +364,42 @@ impl<T: Data> DataStream<T> {
         T: Display,
     {
         self.add_sink(&op_name("write_lines"), LinesSink::new(path.as_ref()));
+    }
+
+    /// Writes every record's `Display` form as a line of files in the directory `dir`,
+    /// exactly once with checkpoints (two-phase commit, like Flink's `FileSink`): each
+    /// shard's output of an epoch becomes visible as `dir/part-EPOCH-sSHARD.txt` only once
+    /// that epoch's checkpoint is complete, and the output after the last checkpoint as
+    /// `dir/part-final-sSHARD.txt` when the job ends. A job restored from a checkpoint
+    /// publishes what that checkpoint committed and discards the rest, which it replays.
+    /// Without checkpoints, each shard's output is published when the input ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// let dir = std::env::temp_dir().join(format!("spate-doc-txn-{}", std::process::id()));
+    /// let env = Env::new().shards(2);
+    /// env.from_iter(1..=4u32).rebalance().write_lines_exactly_once(&dir);
+    /// env.execute().unwrap();
+    /// let mut lines: Vec<String> = std::fs::read_dir(&dir).unwrap()
+    ///     .map(|e| e.unwrap().path())
+    ///     .filter(|p| p.is_file())
+    ///     .flat_map(|p| std::fs::read_to_string(p).unwrap().lines().map(String::from).collect::<Vec<_>>())
+    ///     .collect();
+    /// lines.sort();
+    /// assert_eq!(lines, vec!["1", "2", "3", "4"]);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    #[track_caller]
+    pub fn write_lines_exactly_once(&self, dir: impl AsRef<Path>)
+    where
+        T: Display,
+    {
+        self.unary(
+            op_name("write_lines_exactly_once"),
+            TxnLinesSink::new(dir.as_ref()),
+        );
     }
 
     /// Writes every record as a CSV line (RFC 4180 quoting) of the file at `path`.

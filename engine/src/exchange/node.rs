@@ -58,6 +58,10 @@ where
         Ok(())
     }
 
+    fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
+        Ok(()) // its receiving merge aligns barriers; it holds no state
+    }
+
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
         let (txs, rxs) = std::mem::take(&mut self.ends[cx.shard]);
         Ok(Box::new(ExchangeShard {
@@ -96,7 +100,11 @@ where
         let this = *self;
         let (n, me, node) = (cx.cfg.shards, cx.shard, cx.node);
         let out = cx.output::<T>(outputs.swap_remove(0))?;
-        let merge = Rc::new(RefCell::new(Merge::new(&this.senders_live, out)));
+        let merge = Rc::new(RefCell::new(Merge::new(
+            &this.senders_live,
+            out,
+            cx.cfg.checkpoint.is_some(),
+        )));
         let outbox = Rc::new(Outbox::<T>::new(n, me, cx.cfg.batch_size));
         for (dst, end) in this.txs.into_iter().enumerate() {
             if let Some(end) = end {

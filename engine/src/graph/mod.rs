@@ -38,6 +38,17 @@ pub(crate) struct JobConfig {
     pub(crate) cancel: Arc<AtomicBool>,
     /// Sources poll again at once when idle instead of sleeping.
     pub(crate) low_latency: bool,
+    /// Set when the job takes checkpoints.
+    pub(crate) checkpoint: Option<Arc<crate::checkpoint::shared::CheckpointShared>>,
+    /// Codecs registered by type (`Env::state_type`).
+    pub(crate) state_types: Arc<crate::checkpoint::types::StateTypes>,
+}
+
+impl JobConfig {
+    /// The checkpoint being restored, if any.
+    pub(crate) fn restored(&self) -> Option<&crate::checkpoint::store::Restored> {
+        self.checkpoint.as_ref().and_then(|c| c.restored.as_deref())
+    }
 }
 
 /// Builds a side-output slot of element type `X` from the consumers of its port.
@@ -57,6 +68,8 @@ pub(crate) struct NodeSpec {
 /// What a factory knows when it makes the instance for one shard.
 pub(crate) struct Instantiate<'a> {
     pub(crate) shard: usize,
+    /// The node being instantiated (its stable id in checkpoints).
+    pub(crate) node: NodeId,
     pub(crate) cfg: &'a JobConfig,
     /// `inputs_live[k][s]`: whether input `k`'s producer can emit anything on shard `s`.
     /// An input that cannot starts idle, so it never holds the watermark back (Flink marks
@@ -76,6 +89,11 @@ pub(crate) trait NodeFactory {
     /// Called once before any `instantiate` (exchanges create their channels here).
     fn prepare(&mut self, _cfg: &JobConfig) -> Result<()> {
         Ok(())
+    }
+    /// Whether the node can take part in checkpoints (`Err` says why not). The default
+    /// refuses: a stateful operator that cannot snapshot must never silently lose state.
+    fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
+        Err("it cannot snapshot its state yet, so recovery would lose it".into())
     }
     /// The instance for one shard.
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>>;
@@ -141,6 +159,8 @@ pub(crate) struct ShardBuild {
     pub(crate) drivers: Vec<(Arc<str>, Driver)>,
     pub(crate) connects: Vec<Driver>,
     pub(crate) counters: Vec<(NodeId, Arc<str>, Counter)>,
+    /// The shard's checkpoint participants, when the job takes checkpoints.
+    pub(crate) snapshots: Option<Rc<crate::runtime::ShardSnapshots>>,
 }
 
 impl ShardBuild {
@@ -224,7 +244,13 @@ pub(crate) fn wire_shard(
         drivers: Vec::new(),
         connects: Vec::new(),
         counters: Vec::new(),
+        snapshots: None,
     };
+    cx.snapshots = cx
+        .cfg
+        .checkpoint
+        .clone()
+        .map(|c| Rc::new(crate::runtime::ShardSnapshots::new(shard, c)));
     let mut instances: Vec<Option<Box<dyn ShardNode>>> = instances.into_iter().map(Some).collect();
     for i in (0..n).rev() {
         let mut outputs: Vec<Vec<Box<dyn Any>>> = (0..=specs[i].side_ports.len())

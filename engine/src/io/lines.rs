@@ -35,6 +35,7 @@ struct LinesSplit<F> {
     pos: u64,
     end: u64,
     line: u64,
+    numbered: bool,
     buf: Vec<u8>,
     make: F,
 }
@@ -91,6 +92,7 @@ where
             pos,
             end,
             line,
+            numbered: self.numbered,
             buf: Vec::new(),
             make: self.make.clone(),
         }))
@@ -104,6 +106,21 @@ where
 {
     fn is_empty(&self) -> bool {
         self.pos >= self.end
+    }
+
+    /// The byte position of the next line.
+    fn offset(&self) -> Option<u64> {
+        Some(self.pos)
+    }
+
+    fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
+        let io = |e| SpateError::io(&self.path, e);
+        self.reader.seek(SeekFrom::Start(offset)).map_err(io)?;
+        self.pos = offset;
+        if self.numbered {
+            self.line = count_newlines(&self.path, offset).map_err(io)?;
+        }
+        Ok(())
     }
 
     fn poll(&mut self, out: &mut SourceOutput<'_, T>) -> Result<SourceStatus, SpateError> {

@@ -7,6 +7,7 @@
 mod lines;
 mod sinks;
 mod sources;
+mod transactional;
 
 pub use crate::operators::sink::Sink;
 pub use crate::operators::source::{Source, SourceOutput, SourceSplit, SourceStatus};
@@ -14,3 +15,4 @@ pub(crate) use lines::LinesSource;
 pub use sinks::{write_csv_field, Collected, CsvRow};
 pub(crate) use sinks::{CollectSink, CsvSink, LinesSink, PrintSink, StdoutLines};
 pub(crate) use sources::{GenerateSource, IterSource};
+pub(crate) use transactional::{publish_staged, TxnLinesSink};

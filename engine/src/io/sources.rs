@@ -5,17 +5,19 @@ use crate::operators::source::{Source, SourceOutput, SourceSplit, SourceStatus};
 
 /// A bounded collection, emitted in order by shard 0 (a non-parallel source).
 pub(crate) struct IterSource<T> {
-    items: Option<Vec<T>>,
+    items: Vec<T>,
 }
 
 impl<T> IterSource<T> {
     pub(crate) fn new(items: Vec<T>) -> Self {
-        IterSource { items: Some(items) }
+        IterSource { items }
     }
 }
 
 struct IterSplit<T> {
     items: std::vec::IntoIter<T>,
+    /// Items emitted so far: the replay offset.
+    taken: u64,
 }
 
 impl<T: Send + 'static> SourceSplit<T> for IterSplit<T> {
@@ -23,10 +25,36 @@ impl<T: Send + 'static> SourceSplit<T> for IterSplit<T> {
         self.items.len() == 0
     }
 
+    fn offset(&self) -> Option<u64> {
+        Some(self.taken)
+    }
+
+    /// Shard 0 reads the whole collection whatever the shard count.
+    fn offset_independent_of_shards(&self) -> bool {
+        true
+    }
+
+    fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
+        let skip = offset.saturating_sub(self.taken);
+        if skip > self.items.len() as u64 {
+            return Err(SpateError::Config(format!(
+                "collection offset {offset} is past its end"
+            )));
+        }
+        for _ in 0..skip {
+            self.items.next();
+        }
+        self.taken = offset;
+        Ok(())
+    }
+
     fn poll(&mut self, out: &mut SourceOutput<'_, T>) -> Result<SourceStatus, SpateError> {
         for _ in 0..out.remaining() {
             match self.items.next() {
-                Some(v) => out.emit(v),
+                Some(v) => {
+                    self.taken += 1;
+                    out.emit(v)
+                }
                 None => return Ok(SourceStatus::Done),
             }
         }
@@ -38,19 +66,22 @@ impl<T: Send + 'static> SourceSplit<T> for IterSplit<T> {
     }
 }
 
-impl<T: Send + 'static> Source<T> for IterSource<T> {
+/// The items are cloned for each run, so that a job restarted in-process (restart
+/// strategies) reads them again.
+impl<T: Clone + Send + 'static> Source<T> for IterSource<T> {
     fn split(
         &mut self,
         shard: usize,
         _shards: usize,
     ) -> Result<Box<dyn SourceSplit<T>>, SpateError> {
         let items = if shard == 0 {
-            self.items.take().unwrap_or_default()
+            self.items.clone()
         } else {
             Vec::new()
         };
         Ok(Box::new(IterSplit {
             items: items.into_iter(),
+            taken: 0,
         }))
     }
 }
@@ -80,6 +111,15 @@ pub(crate) struct GenerateSplit<F> {
 impl<T, F: Fn(u64) -> T + Send + 'static> SourceSplit<T> for GenerateSplit<F> {
     fn is_empty(&self) -> bool {
         self.next >= self.end
+    }
+
+    fn offset(&self) -> Option<u64> {
+        Some(self.next)
+    }
+
+    fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
+        self.next = offset;
+        Ok(())
     }
 
     #[inline]

@@ -39,6 +39,7 @@ pub(crate) struct TwoInputs {
     frontier: Frontier,
     barriers: [u64; 2],
     forwarded: u64,
+    align: bool,
 }
 
 impl TwoInputs {
@@ -55,7 +56,22 @@ impl TwoInputs {
             // An input that can emit nothing never delivers a barrier: it holds none back.
             barriers: live.map(|l| if l { 0 } else { u64::MAX }),
             forwarded: 0,
+            align: false,
         }
+    }
+
+    /// Makes [`blocked`](TwoInputs::blocked) report inputs past an unforwarded barrier
+    /// (operators that snapshot, in jobs with checkpoints).
+    pub(crate) fn with_alignment(mut self, on: bool) -> Self {
+        self.align = on;
+        self
+    }
+
+    /// Input `i` delivered a barrier not forwarded yet: what it sends next must wait.
+    #[inline]
+    pub(crate) fn blocked(&self, i: usize) -> bool {
+        let b = self.barriers[i];
+        self.align && b > self.forwarded && b != u64::MAX
     }
 
     /// The combined watermark.

@@ -29,6 +29,11 @@ where
     type In = T;
     type Out = T;
 
+    /// Takes part in checkpoints without state (a filter holds no state).
+    fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
+        Ok(false)
+    }
+
     #[inline]
     fn on_batch(&mut self, batch: &mut Batch<T>, cx: &mut UnaryCx<'_, T>) -> Result<()> {
         let f = &mut self.f;

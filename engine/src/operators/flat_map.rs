@@ -31,6 +31,11 @@ where
     type In = I;
     type Out = R::Item;
 
+    /// Takes part in checkpoints without state (a flat_map holds no state).
+    fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
+        Ok(false)
+    }
+
     #[inline]
     fn on_batch(&mut self, batch: &mut Batch<I>, cx: &mut UnaryCx<'_, R::Item>) -> Result<()> {
         for (ts, v) in batch.drain(..) {

@@ -4,15 +4,21 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use super::co_process::{First, Second, TwoInputWired, TwoInputs};
-use super::keyed_process::KeyedContext;
+use super::keyed_process::{restore_timers, snapshot_timers, KeyedContext};
 use super::timer_driver::{drive_processing_timers, ProcessingTimers};
+use super::unary::Participant;
+use super::union::Held;
 use super::{Batch, OnInput, OpInfo, Output, SideOutputs};
+use crate::checkpoint::format::FINAL_EPOCH;
+use crate::checkpoint::registry::{restore_view, KeyCodec};
+use crate::checkpoint::StateRegistry;
 use crate::error::{Result, UserError};
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::state::hash_key;
@@ -41,6 +47,13 @@ pub trait KeyedCoProcessFunction<K, A, B, O>: Clone + Send + 'static {
     ) -> Result<(), UserError> {
         Ok(())
     }
+
+    /// Registers every state handle under a stable name, for checkpoints (see
+    /// [`KeyedProcessFunction::state`](crate::KeyedProcessFunction::state)). The default
+    /// declares nothing, and a job with checkpoints refuses to start with it.
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.undeclared();
+    }
 }
 
 pub(crate) struct KeyedCoProcessOp<P, K, A, B, O, FA, FB> {
@@ -54,6 +67,11 @@ pub(crate) struct KeyedCoProcessOp<P, K, A, B, O, FA, FB> {
     info: OpInfo,
     clock: Arc<dyn Clock>,
     ended: bool,
+    /// What an input sent after a barrier not yet forwarded (checkpoint alignment).
+    held_a: VecDeque<Held<A>>,
+    held_b: VecDeque<Held<B>>,
+    participant: Option<Participant>,
+    key_codec: Option<KeyCodec<K>>,
     _t: PhantomData<fn(A, B)>,
 }
 
@@ -128,15 +146,47 @@ where
     }
 
     fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
-        self.progress.barrier_into(input, epoch, &mut self.out)
+        match self.progress.barrier(input, epoch) {
+            Some(e) => self.forward_barrier(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Snapshots (when taking part in checkpoints), then forwards barrier `e`.
+    fn forward_barrier(&mut self, e: u64) -> Result<()> {
+        self.snapshot(e)?;
+        self.out.barrier(e)
+    }
+
+    fn snapshot(&mut self, epoch: u64) -> Result<()> {
+        let Some(p) = &self.participant else {
+            return Ok(());
+        };
+        let mut b = p.builder(epoch, self.info.shard);
+        let mut reg = StateRegistry::snapshot(&mut b);
+        self.f.state(&mut reg);
+        reg.finish()
+            .and_then(|_| snapshot_timers(&self.timers, self.key_codec.as_ref(), &mut b))
+            .map_err(|why| {
+                crate::error::SpateError::Config(format!(
+                    "operator '{}' cannot snapshot its state: {why}",
+                    self.info.name
+                ))
+            })?;
+        p.hand_in(epoch, b.finish());
+        Ok(())
     }
 
     fn end(&mut self, input: usize) -> Result<()> {
-        let (wm, all_ended) = self.progress.end_into(input, &mut self.out)?;
+        let (wm, barrier, all_ended) = self.progress.end(input);
+        if let Some(e) = barrier {
+            self.forward_barrier(e)?;
+        }
         self.forward(wm)?;
         if all_ended {
             self.ended = true;
             self.timers.processing.clear();
+            self.snapshot(FINAL_EPOCH)?;
             self.out.end()?;
             self.sides.end()?;
         }
@@ -144,8 +194,79 @@ where
     }
 }
 
+impl<P, K, A, B, O, FA, FB> KeyedCoProcessOp<P, K, A, B, O, FA, FB>
+where
+    P: KeyedCoProcessFunction<K, A, B, O>,
+    K: Hash + Eq + Clone + Send + 'static,
+    O: Clone + 'static,
+    FA: Fn(&A) -> K,
+    FB: Fn(&B) -> K,
+{
+    /// Replays what inputs held while they are no longer blocked, until nothing changes.
+    fn release(&mut self) -> Result<()> {
+        loop {
+            let mut progressed = false;
+            while !self.progress.blocked(0) {
+                let Some(m) = self.held_a.pop_front() else {
+                    break;
+                };
+                self.apply_a(m)?;
+                progressed = true;
+            }
+            while !self.progress.blocked(1) {
+                let Some(m) = self.held_b.pop_front() else {
+                    break;
+                };
+                self.apply_b(m)?;
+                progressed = true;
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+}
+
 macro_rules! keyed_input {
-    ($marker:ty, $t:ident, $keyfn:ident, $method:ident, $index:expr) => {
+    ($marker:ty, $t:ident, $keyfn:ident, $method:ident, $index:expr, $held:ident, $apply:ident, $batch:ident, $deliver:ident) => {
+        impl<P, K, A, B, O, FA, FB> KeyedCoProcessOp<P, K, A, B, O, FA, FB>
+        where
+            P: KeyedCoProcessFunction<K, A, B, O>,
+            K: Hash + Eq + Clone + Send + 'static,
+            O: Clone + 'static,
+            FA: Fn(&A) -> K,
+            FB: Fn(&B) -> K,
+        {
+            fn $batch(&mut self, batch: &mut Batch<$t>) -> Result<()> {
+                let now = self.clock.now_ms();
+                for (ts, v) in batch.drain(..) {
+                    let key = (self.$keyfn)(&v);
+                    self.call(&key, ts, None, now, |f, kc| f.$method(v, kc))?;
+                }
+                self.flush()
+            }
+
+            fn $apply(&mut self, m: Held<$t>) -> Result<()> {
+                match m {
+                    Held::Data(mut b) => self.$batch(&mut b),
+                    Held::Watermark(wm) => self.watermark($index, wm),
+                    Held::Idle(i) => self.idle($index, i),
+                    Held::Barrier(e) => self.barrier($index, e),
+                    Held::End => self.end($index),
+                }
+            }
+
+            /// A control message of this input, through alignment.
+            fn $deliver(&mut self, m: Held<$t>) -> Result<()> {
+                if self.progress.blocked($index) || !self.$held.is_empty() {
+                    self.$held.push_back(m);
+                    return Ok(());
+                }
+                self.$apply(m)?;
+                self.release()
+            }
+        }
+
         impl<P, K, A, B, O, FA, FB> OnInput<$t, $marker> for KeyedCoProcessOp<P, K, A, B, O, FA, FB>
         where
             P: KeyedCoProcessFunction<K, A, B, O>,
@@ -155,30 +276,49 @@ macro_rules! keyed_input {
             FB: Fn(&B) -> K,
         {
             fn on_batch(&mut self, _input: usize, batch: &mut Batch<$t>) -> Result<()> {
-                let now = self.clock.now_ms();
-                for (ts, v) in batch.drain(..) {
-                    let key = (self.$keyfn)(&v);
-                    self.call(&key, ts, None, now, |f, kc| f.$method(v, kc))?;
+                if self.progress.blocked($index) || !self.$held.is_empty() {
+                    self.$held.push_back(Held::Data(std::mem::take(batch)));
+                    return Ok(());
                 }
-                self.flush()
+                self.$batch(batch)
             }
             fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
-                self.watermark($index, wm)
+                self.$deliver(Held::Watermark(wm))
             }
             fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
-                self.idle($index, idle)
+                self.$deliver(Held::Idle(idle))
             }
             fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
-                self.barrier($index, epoch)
+                self.$deliver(Held::Barrier(epoch))
             }
             fn on_end(&mut self, _input: usize) -> Result<()> {
-                self.end($index)
+                self.$deliver(Held::End)
             }
         }
     };
 }
-keyed_input!(First, A, key_a, process_element1, 0);
-keyed_input!(Second, B, key_b, process_element2, 1);
+keyed_input!(
+    First,
+    A,
+    key_a,
+    process_element1,
+    0,
+    held_a,
+    apply_a,
+    batch_a,
+    deliver_a
+);
+keyed_input!(
+    Second,
+    B,
+    key_b,
+    process_element2,
+    1,
+    held_b,
+    apply_b,
+    batch_b,
+    deliver_b
+);
 
 impl<P, K, A, B, O, FA, FB> ProcessingTimers for KeyedCoProcessOp<P, K, A, B, O, FA, FB>
 where
@@ -210,6 +350,8 @@ struct KeyedCoProcessShard<P, K, A, B, O, FA, FB> {
     key_a: FA,
     key_b: FB,
     live: [bool; 2],
+    timers: TimerService<K>,
+    key_codec: Option<KeyCodec<K>>,
     _t: PhantomData<fn(K, A, B) -> O>,
 }
 
@@ -223,12 +365,50 @@ where
     FA: Fn(&A) -> K + Clone + Send + 'static,
     FB: Fn(&B) -> K + Clone + Send + 'static,
 {
+    fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
+        let mut reg = StateRegistry::probe();
+        self.f.state(&mut reg);
+        if !reg.is_declared() {
+            return Err(
+                "its KeyedCoProcessFunction does not implement `state` (register \
+                        every state handle there; an empty body declares that it has none)"
+                    .into(),
+            );
+        }
+        reg.finish()
+    }
+
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
+        let mut f = self.f.clone();
+        let mut timers = TimerService::new();
+        let mut key_codec = None;
+        if cx.cfg.checkpoint.is_some() {
+            let mut reg = StateRegistry::probe();
+            f.state(&mut reg);
+            key_codec = reg.take_key_codec::<K>();
+        }
+        if let Some(r) = cx.cfg.restored() {
+            restore_view(r, cx.node, cx.shard, cx.cfg.shards, cx.cfg.max_parallelism)
+                .and_then(|v| {
+                    let mut reg = StateRegistry::restore(&v);
+                    f.state(&mut reg);
+                    reg.finish()?;
+                    restore_timers(&mut timers, key_codec.as_ref(), &v)
+                })
+                .map_err(|why| {
+                    crate::error::SpateError::Config(format!(
+                        "cannot restore node {} from checkpoint {}: {why}",
+                        cx.node, r.manifest.epoch
+                    ))
+                })?;
+        }
         Ok(Box::new(KeyedCoProcessShard {
-            f: self.f.clone(),
+            f,
             key_a: self.key_a.clone(),
             key_b: self.key_b.clone(),
             live: [cx.input_live(0), cx.input_live(1)],
+            timers,
+            key_codec,
             _t: PhantomData::<fn(K, A, B) -> O>,
         }))
     }
@@ -252,20 +432,25 @@ where
         let this = *self;
         let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
         let sides = cx.side_outputs(outputs.split_off(1))?;
+        let participant = cx.snapshots.as_ref().map(|s| Participant::new(s, cx.node));
         let op = Rc::new(RefCell::new(KeyedCoProcessOp {
             f: this.f,
             key_a: this.key_a,
             key_b: this.key_b,
-            timers: TimerService::new(),
+            timers: this.timers,
             out,
             sides,
-            progress: TwoInputs::new(this.live),
+            progress: TwoInputs::new(this.live).with_alignment(participant.is_some()),
             info: OpInfo {
                 name: cx.name.clone(),
                 shard: cx.shard,
             },
             clock: cx.cfg.clock.clone(),
             ended: false,
+            held_a: VecDeque::new(),
+            held_b: VecDeque::new(),
+            participant,
+            key_codec: this.key_codec,
             _t: PhantomData::<fn(A, B)>,
         }));
         drive_processing_timers(op.clone(), cx);

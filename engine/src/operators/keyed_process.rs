@@ -8,6 +8,9 @@ use std::rc::Rc;
 use super::timer_driver::{drive_processing_timers, ProcessingTimers};
 use super::unary::{Unary, UnaryCx, UnaryOp};
 use super::{Batch, Output, OutputTag, SideOutputs};
+use crate::checkpoint::format::SnapshotBuilder;
+use crate::checkpoint::registry::{KeyCodec, RestoreView};
+use crate::checkpoint::{StateData, StateRegistry, StateWriter};
 use crate::error::{Result, UserError};
 use crate::graph::ShardBuild;
 use crate::state::{hash_key, KeyScope};
@@ -129,6 +132,15 @@ pub trait KeyedProcessFunction<K, I, O>: Clone + Send + 'static {
     ) -> Result<(), UserError> {
         Ok(())
     }
+
+    /// Registers every state handle of the function under a stable name, for checkpoints
+    /// (Flink's state descriptors): `reg.register("count", &mut self.count)`. A function
+    /// without state implements it with an empty body; one with timers but no handle calls
+    /// [`StateRegistry::key_type`]. The default declares nothing, and a job with
+    /// checkpoints refuses to start with it rather than lose the state on recovery.
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.undeclared();
+    }
 }
 
 /// The operator running a [`KeyedProcessFunction`].
@@ -136,6 +148,8 @@ pub(crate) struct KeyedProcess<P, KF, K, I, O> {
     pub(crate) f: P,
     pub(crate) key_fn: KF,
     pub(crate) timers: TimerService<K>,
+    /// The key codec for timer snapshots, learnt from the function's `state`.
+    pub(crate) key_codec: Option<KeyCodec<K>>,
     pub(crate) _t: PhantomData<fn(I) -> O>,
 }
 
@@ -145,9 +159,66 @@ impl<P: Clone, KF: Clone, K: Hash + Eq + Clone, I, O> Clone for KeyedProcess<P, 
             f: self.f.clone(),
             key_fn: self.key_fn.clone(),
             timers: TimerService::new(),
+            key_codec: self.key_codec.clone(),
             _t: PhantomData,
         }
     }
+}
+
+const EVENT_TIMERS: &str = "spate/timers/event";
+const PROCESSING_TIMERS: &str = "spate/timers/processing";
+
+/// Writes the live timers of `timers` into `b` (one section per time domain).
+pub(crate) fn snapshot_timers<K: Hash + Eq + Clone>(
+    timers: &TimerService<K>,
+    codec: Option<&KeyCodec<K>>,
+    b: &mut SnapshotBuilder,
+) -> std::result::Result<(), String> {
+    for (name, q) in [
+        (EVENT_TIMERS, &timers.event),
+        (PROCESSING_TIMERS, &timers.processing),
+    ] {
+        if q.is_empty() {
+            continue;
+        }
+        let c = codec.ok_or(
+            "it has timers but no known key type: register a state handle or call \
+             StateRegistry::key_type in `state`",
+        )?;
+        let mut w = StateWriter::new(b.max_parallelism());
+        for (ts, k) in q.iter() {
+            w.entry(hash_key(k), |o| {
+                ts.encode(o);
+                (c.encode)(k, o);
+            });
+        }
+        b.add(name, w);
+    }
+    Ok(())
+}
+
+/// Registers the timers a snapshot holds into `timers`.
+pub(crate) fn restore_timers<K: Hash + Eq + Clone>(
+    timers: &mut TimerService<K>,
+    codec: Option<&KeyCodec<K>>,
+    v: &RestoreView,
+) -> std::result::Result<(), String> {
+    for (name, domain) in [
+        (EVENT_TIMERS, TimeDomain::EventTime),
+        (PROCESSING_TIMERS, TimeDomain::ProcessingTime),
+    ] {
+        let Some(entries) = v.sections.get(name) else {
+            continue;
+        };
+        let c = codec.ok_or("the checkpoint holds timers but the function declares no key type")?;
+        for e in entries {
+            let r = &mut &e[..];
+            let ts = Timestamp::decode(r).map_err(|e| e.to_string())?;
+            let key = (c.decode)(r).map_err(|e| e.to_string())?;
+            timers.queue(domain).register(ts, key);
+        }
+    }
+    Ok(())
 }
 
 impl<P, KF, K, I, O> KeyedProcess<P, KF, K, I, O>
@@ -234,6 +305,35 @@ where
 
     fn on_wired(op: &Rc<RefCell<UnaryOp<Self>>>, cx: &mut ShardBuild) {
         drive_processing_timers(op.clone(), cx);
+    }
+
+    fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
+        let mut reg = StateRegistry::probe();
+        self.f.state(&mut reg);
+        if !reg.is_declared() {
+            return Err(
+                "its KeyedProcessFunction does not implement `state` (register every \
+                        state handle there; an empty body declares that it has none)"
+                    .into(),
+            );
+        }
+        self.key_codec = reg.take_key_codec::<K>();
+        reg.finish()?;
+        Ok(true)
+    }
+
+    fn snapshot(&mut self, b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
+        let mut reg = StateRegistry::snapshot(b);
+        self.f.state(&mut reg);
+        reg.finish()?;
+        snapshot_timers(&self.timers, self.key_codec.as_ref(), b)
+    }
+
+    fn restore(&mut self, v: &RestoreView) -> std::result::Result<(), String> {
+        let mut reg = StateRegistry::restore(v);
+        self.f.state(&mut reg);
+        reg.finish()?;
+        restore_timers(&mut self.timers, self.key_codec.as_ref(), v)
     }
 }
 

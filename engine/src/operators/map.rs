@@ -30,6 +30,11 @@ where
     type In = I;
     type Out = O;
 
+    /// Takes part in checkpoints without state (a map holds no state).
+    fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
+        Ok(false)
+    }
+
     #[inline]
     fn on_batch(&mut self, batch: &mut Batch<I>, cx: &mut UnaryCx<'_, O>) -> Result<()> {
         for (ts, v) in batch.drain(..) {

@@ -6,6 +6,10 @@ use std::marker::PhantomData;
 
 use super::unary::{Unary, UnaryCx};
 use super::Batch;
+use crate::checkpoint::format::SnapshotBuilder;
+use crate::checkpoint::registry::RestoreView;
+use crate::checkpoint::types::Codec;
+use crate::checkpoint::{DecodeError, StateData, StateWriter};
 use crate::error::Result;
 use crate::state::{hash_key, KeyScope, ValueState};
 use crate::time::Timestamp;
@@ -33,6 +37,8 @@ pub(crate) struct Reduce<F, KF, K, T> {
     pub(crate) f: F,
     pub(crate) key_fn: KF,
     pub(crate) state: ValueState<K, Option<T>>,
+    /// Codecs of the key and value types, found in `Env::state_type` registrations.
+    pub(crate) codecs: Option<(Codec<K>, Codec<T>)>,
     pub(crate) _t: PhantomData<fn(T)>,
 }
 
@@ -42,10 +48,13 @@ impl<F: Clone, KF: Clone, K: Hash + Eq + Clone, T> Clone for Reduce<F, KF, K, T>
             f: self.f.clone(),
             key_fn: self.key_fn.clone(),
             state: ValueState::new(),
+            codecs: self.codecs.clone(),
             _t: PhantomData,
         }
     }
 }
+
+const REDUCE_STATE: &str = "spate/reduce";
 
 impl<F, KF, K, T> Unary for Reduce<F, KF, K, T>
 where
@@ -81,5 +90,70 @@ where
             cx.out.give(ts, acc);
         }
         Ok(())
+    }
+
+    fn prepare(&mut self, cfg: &crate::graph::JobConfig) -> Result<()> {
+        if cfg.checkpoint.is_some() {
+            self.codecs = cfg.state_types.get::<K>().zip(cfg.state_types.get::<T>());
+        }
+        Ok(())
+    }
+
+    fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
+        match self.codecs {
+            Some(_) => Ok(true),
+            None => Err(format!(
+                "register its key type `{}` and value type `{}` with Env::state_type",
+                std::any::type_name::<K>(),
+                std::any::type_name::<T>()
+            )),
+        }
+    }
+
+    fn snapshot(&mut self, b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
+        let (k, v) = self.codecs.as_ref().ok_or("no codecs")?;
+        let mut w = StateWriter::new(b.max_parallelism());
+        self.state.snapshot_with(&mut w, k.encode, |acc, o| {
+            acc.as_ref().encode_with(o, v.encode)
+        });
+        b.add(REDUCE_STATE, w);
+        Ok(())
+    }
+
+    fn restore(&mut self, view: &RestoreView) -> std::result::Result<(), String> {
+        let (k, v) = self.codecs.as_ref().ok_or("no codecs")?;
+        for e in view.sections.get(REDUCE_STATE).into_iter().flatten() {
+            self.state
+                .restore_with(e, k.decode, |r| decode_option(r, v.decode))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// `Option<T>` as the `StateData` of `Option` writes it, with `T`'s codec.
+trait EncodeWith<T> {
+    fn encode_with(self, o: &mut Vec<u8>, enc: fn(&T, &mut Vec<u8>));
+}
+
+impl<T> EncodeWith<T> for Option<&T> {
+    fn encode_with(self, o: &mut Vec<u8>, enc: fn(&T, &mut Vec<u8>)) {
+        match self {
+            None => o.push(0),
+            Some(x) => {
+                o.push(1);
+                enc(x, o);
+            }
+        }
+    }
+}
+
+fn decode_option<T>(
+    r: &mut &[u8],
+    dec: fn(&mut &[u8]) -> std::result::Result<T, DecodeError>,
+) -> std::result::Result<Option<T>, DecodeError> {
+    match bool::decode(r)? {
+        false => Ok(None),
+        true => Ok(Some(dec(r)?)),
     }
 }

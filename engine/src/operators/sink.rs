@@ -93,6 +93,11 @@ impl<S: Sink<T>, T: Clone + 'static> Unary for SinkOp<S, T> {
     type In = T;
     type Out = ();
 
+    /// Takes part in checkpoints without state (sinks other than the exactly-once file sink are at-least-once).
+    fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
+        Ok(false)
+    }
+
     fn on_batch(&mut self, batch: &mut Batch<T>, cx: &mut UnaryCx<'_, ()>) -> Result<()> {
         self.ensure_open(cx)?;
         cx.out.add_count(batch.len() as u64);

@@ -69,6 +69,28 @@ pub trait SourceSplit<T>: Send + 'static {
     fn is_empty(&self) -> bool {
         false
     }
+
+    /// The position to resume from so that exactly the records not yet emitted follow
+    /// (a sequence number, a byte offset, an index); `None` when the split cannot be
+    /// replayed (the default). A job with checkpoints needs every source to have one.
+    fn offset(&self) -> Option<u64> {
+        None
+    }
+
+    /// `true` when the offset of shard `s` means the same whatever the number of shards,
+    /// so that a checkpoint taken with N shards restores on M (a collection read by shard 0
+    /// only). The default, `false`, makes such a restore an error for this source.
+    fn offset_independent_of_shards(&self) -> bool {
+        false
+    }
+
+    /// Moves to `offset`, a value [`offset`](SourceSplit::offset) returned on the same
+    /// shard of the same source, before the first poll of a restored job.
+    fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
+        Err(SpateError::Config(format!(
+            "this source cannot be replayed from offset {offset}"
+        )))
+    }
 }
 
 /// A parallel source: makes one split per shard.
@@ -113,10 +135,41 @@ pub trait Source<T>: 'static {
 pub(crate) struct SourceFactory<S, T>(pub(crate) S, pub(crate) std::marker::PhantomData<fn() -> T>);
 
 impl<T: Clone + Send + 'static, S: Source<T>> NodeFactory for SourceFactory<S, T> {
+    fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
+        Ok(()) // whether it can be replayed is checked per split
+    }
+
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
-        Ok(Box::new(SourceShard(
-            self.0.split(cx.shard, cx.cfg.shards)?,
-        )))
+        let mut split = self.0.split(cx.shard, cx.cfg.shards)?;
+        if cx.cfg.checkpoint.is_some() && split.offset().is_none() {
+            return Err(SpateError::Config(format!(
+                "checkpointing is on, but source node {} cannot be replayed (it has no offset): \
+                 use a replayable source (collections, generators, files)",
+                cx.node
+            )));
+        }
+        if let Some(r) = cx.cfg.restored() {
+            let rescaled = r.manifest.shards != cx.cfg.shards;
+            if rescaled && !split.is_empty() && !split.offset_independent_of_shards() {
+                return Err(SpateError::Config(format!(
+                    "checkpoint {} was taken with {} shards and source node {} cannot restore \
+                     its offsets on {} (only its keyed state could)",
+                    r.manifest.epoch, r.manifest.shards, cx.node, cx.cfg.shards
+                )));
+            }
+            match r.source_offset(cx.node, cx.shard) {
+                Some(off) => split.seek(off)?,
+                // A split that has nothing to read has nothing to rewind (a shard added).
+                None if split.is_empty() => {}
+                None => {
+                    return Err(SpateError::Config(format!(
+                        "checkpoint {} has no offset for source node {} on shard {}",
+                        r.manifest.epoch, cx.node, cx.shard
+                    )))
+                }
+            }
+        }
+        Ok(Box::new(SourceShard(split)))
     }
 }
 
@@ -144,12 +197,30 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
         let (cancel, batch_size, node) = (cx.cfg.cancel.clone(), cx.cfg.batch_size, cx.node);
         let low_latency = cx.cfg.low_latency;
         let mut split = self.0;
+        let ckpt = cx.snapshots.clone().map(|s| {
+            let id = s.register(node);
+            (s, id)
+        });
+        // Barriers already injected: the restored epoch's (0 when none).
+        let mut injected = cx.cfg.checkpoint.as_ref().map_or(0, |c| c.requested());
         cx.drive(async move {
             let mut out: Output<T> = out;
             let mut batch: Batch<T> = Vec::with_capacity(batch_size.min(4096));
             loop {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(SpateError::Cancelled);
+                }
+                if let Some((snaps, id)) = &ckpt {
+                    // One atomic load per poll: take the offset and send the barrier of a
+                    // newly triggered epoch before anything read after it.
+                    let requested = snaps.shared.requested();
+                    if requested > injected {
+                        injected = requested;
+                        let _g = OperatorGuard::enter(node);
+                        let offset = split.offset().unwrap_or(0);
+                        snaps.deposit(requested, *id, crate::runtime::Part::Offset(offset));
+                        out.barrier(requested)?;
+                    }
                 }
                 let status = {
                     let _g = OperatorGuard::enter(node);
@@ -167,6 +238,10 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
                     if status == SourceStatus::Done {
                         out.watermark(MAX_WATERMARK)?;
                         out.end()?;
+                        if let Some((snaps, id)) = &ckpt {
+                            let offset = split.offset().unwrap_or(0);
+                            snaps.finish(*id, crate::runtime::Part::Offset(offset));
+                        }
                     }
                     status
                 };

@@ -108,6 +108,11 @@ where
     type In = T;
     type Out = T;
 
+    /// Takes part in checkpoints without state (watermark generators restart from the restored records, as in Flink).
+    fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
+        Ok(false)
+    }
+
     fn on_batch(&mut self, batch: &mut Batch<T>, cx: &mut UnaryCx<'_, T>) -> Result<()> {
         if batch.is_empty() {
             return Ok(());

@@ -8,8 +8,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::{Batch, OnInput, OpInfo, Output, Port, Push, SideOutputs};
+use crate::checkpoint::format::{SnapshotBuilder, SnapshotHeader, FINAL_EPOCH};
+use crate::checkpoint::registry::{restore_view, RestoreView};
 use crate::error::Result;
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
+use crate::runtime::{Part, ShardSnapshots};
 use crate::time::{Clock, Timestamp, MIN_WATERMARK};
 
 /// What a single-input operator's logic sees besides its input.
@@ -51,6 +54,63 @@ pub(crate) trait Unary: Clone + Send + 'static {
     }
     /// Called after wiring with the shared operator, to start driver tasks (timers).
     fn on_wired(_op: &Rc<RefCell<UnaryOp<Self>>>, _cx: &mut ShardBuild) {}
+    /// Called once on the prototype before instances are made.
+    fn prepare(&mut self, _cfg: &crate::graph::JobConfig) -> Result<()> {
+        Ok(())
+    }
+    /// How the logic takes part in checkpoints: `Ok(false)` holds no state, `Ok(true)`
+    /// snapshots at every barrier, `Err` says why it cannot (the default: a job with
+    /// checkpoints then refuses to start rather than lose the state on recovery).
+    fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
+        Err("it cannot snapshot its state yet, so recovery would lose it".into())
+    }
+    /// Writes the logic's state into the snapshot of the current barrier (role `Ok(true)`).
+    fn snapshot(&mut self, _b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
+        Ok(())
+    }
+    /// Restores the state a snapshot held (on the instance of one shard, before it runs).
+    fn restore(&mut self, _v: &RestoreView) -> std::result::Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A stateful operator's place among its shard's checkpoint participants.
+pub(crate) struct Participant {
+    snaps: Rc<ShardSnapshots>,
+    id: usize,
+    node: usize,
+}
+
+impl Participant {
+    /// Registers operator `node` with its shard's snapshots.
+    pub(crate) fn new(snaps: &Rc<ShardSnapshots>, node: usize) -> Self {
+        Participant {
+            snaps: snaps.clone(),
+            id: snaps.register(node),
+            node,
+        }
+    }
+
+    /// An empty snapshot file of `epoch` for this operator on `shard`.
+    pub(crate) fn builder(&self, epoch: u64, shard: usize) -> SnapshotBuilder {
+        let shared = &self.snaps.shared;
+        SnapshotBuilder::new(SnapshotHeader {
+            epoch,
+            operator: self.node as u32,
+            shard: shard as u32,
+            shards: shared.shards as u32,
+            max_parallelism: shared.max_parallelism as u32,
+        })
+    }
+
+    /// Hands in the snapshot taken at barrier `epoch` (`FINAL_EPOCH`: the input ended).
+    pub(crate) fn hand_in(&self, epoch: u64, bytes: Vec<u8>) {
+        if epoch == FINAL_EPOCH {
+            self.snaps.finish(self.id, Part::State(bytes));
+        } else {
+            self.snaps.deposit(epoch, self.id, Part::State(bytes));
+        }
+    }
 }
 
 /// A wired single-input operator instance.
@@ -63,6 +123,7 @@ pub(crate) struct UnaryOp<U: Unary> {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ended: bool,
     pub(crate) shards: usize,
+    pub(crate) participant: Option<Participant>,
 }
 
 impl<U: Unary> UnaryOp<U> {
@@ -83,6 +144,33 @@ impl<U: Unary> UnaryOp<U> {
         self.out.flush()?;
         self.sides.flush()?;
         Ok(r)
+    }
+}
+
+/// A snapshot file taken, with where to deposit it.
+type TakenSnapshot = (Rc<ShardSnapshots>, usize, Vec<u8>);
+
+impl<U: Unary> UnaryOp<U> {
+    /// The logic's snapshot file for `epoch`, when it takes part in checkpoints.
+    fn take_snapshot(&mut self, epoch: u64) -> Result<Option<TakenSnapshot>> {
+        let Some(p) = &self.participant else {
+            return Ok(None);
+        };
+        let shared = &p.snaps.shared;
+        let mut b = SnapshotBuilder::new(SnapshotHeader {
+            epoch,
+            operator: p.node as u32,
+            shard: self.info.shard as u32,
+            shards: shared.shards as u32,
+            max_parallelism: shared.max_parallelism as u32,
+        });
+        self.logic.snapshot(&mut b).map_err(|why| {
+            crate::error::SpateError::Config(format!(
+                "operator '{}' cannot snapshot its state: {why}",
+                self.info.name
+            ))
+        })?;
+        Ok(Some((p.snaps.clone(), p.id, b.finish())))
     }
 }
 
@@ -114,11 +202,17 @@ impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
 
     fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
         self.with_cx(|l, cx| l.on_barrier(epoch, cx))?;
+        if let Some((snaps, id, bytes)) = self.take_snapshot(epoch)? {
+            snaps.deposit(epoch, id, Part::State(bytes));
+        }
         self.out.barrier(epoch)
     }
 
     fn on_end(&mut self, _input: usize) -> Result<()> {
         self.with_cx(|l, cx| l.on_end(cx))?;
+        if let Some((snaps, id, bytes)) = self.take_snapshot(FINAL_EPOCH)? {
+            snaps.finish(id, Part::State(bytes));
+        }
         self.ended = true;
         self.out.end()?;
         self.sides.end()
@@ -129,8 +223,31 @@ impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
 pub(crate) struct UnaryFactory<U>(pub(crate) U);
 
 impl<U: Unary> NodeFactory for UnaryFactory<U> {
-    fn instantiate(&mut self, _cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
-        Ok(Box::new(UnaryShard(self.0.clone())))
+    fn prepare(&mut self, cfg: &crate::graph::JobConfig) -> Result<()> {
+        self.0.prepare(cfg)
+    }
+
+    fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
+        self.0.checkpoint_role().map(|_| ())
+    }
+
+    fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
+        let mut u = self.0.clone();
+        if let Some(r) = cx.cfg.restored() {
+            if u.checkpoint_role() == Ok(true) {
+                let view =
+                    restore_view(r, cx.node, cx.shard, cx.cfg.shards, cx.cfg.max_parallelism)
+                        .and_then(|v| u.restore(&v))
+                        .map_err(|why| {
+                            crate::error::SpateError::Config(format!(
+                                "cannot restore node {} from checkpoint {}: {why}",
+                                cx.node, r.manifest.epoch
+                            ))
+                        });
+                view?;
+            }
+        }
+        Ok(Box::new(UnaryShard(u)))
     }
 }
 
@@ -142,11 +259,20 @@ impl<U: Unary> ShardNode for UnaryShard<U> {
         mut outputs: Vec<Vec<Box<dyn Any>>>,
         cx: &mut ShardBuild,
     ) -> Result<Box<dyn Wired>> {
+        let mut logic = self.0;
+        let participant = match &cx.snapshots {
+            Some(snaps) if logic.checkpoint_role() == Ok(true) => Some(Participant {
+                snaps: snaps.clone(),
+                id: snaps.register(cx.node),
+                node: cx.node,
+            }),
+            _ => None,
+        };
         let main = std::mem::take(&mut outputs[0]);
         let out = cx.output::<U::Out>(main)?;
         let sides = cx.side_outputs(outputs.split_off(1))?;
         let op = Rc::new(RefCell::new(UnaryOp {
-            logic: self.0,
+            logic,
             out,
             sides,
             info: OpInfo {
@@ -157,6 +283,7 @@ impl<U: Unary> ShardNode for UnaryShard<U> {
             clock: cx.cfg.clock.clone(),
             ended: false,
             shards: cx.cfg.shards,
+            participant,
         }));
         U::on_wired(&op, cx);
         Ok(Box::new(OpWired {

@@ -1,22 +1,47 @@
 //! `union` and the receiving side of exchanges: several inputs of one type merged into one
 //! stream, with watermark = minimum over live inputs, end once all inputs ended, and a
 //! barrier forwarded once every live input delivered it.
+//!
+//! Alignment (exactly-once): an input that delivered barrier `e` before the others is
+//! *blocked*: what it sends next (records, watermarks, further barriers, its end) is held
+//! back, in order, until `e` has been forwarded, so nothing after the barrier reaches the
+//! state snapshotted at it. Held messages are buffered rather than the input paused,
+//! because the local input of an exchange is a direct call that cannot wait; alignment is
+//! short (one epoch in flight at a time) and the buffer is empty outside it. The check on
+//! the data path is one comparison per batch.
+
+use std::collections::VecDeque;
 
 use super::{Batch, OnInput, Output};
 use crate::error::Result;
 use crate::time::{Frontier, Timestamp};
 
+/// What a blocked input sent, held until the barrier it delivered is forwarded.
+pub(crate) enum Held<T> {
+    Data(Batch<T>),
+    Watermark(Timestamp),
+    Idle(bool),
+    Barrier(u64),
+    End,
+}
+
 /// Merges `n` inputs.
 pub(crate) struct Merge<T> {
     out: Output<T>,
     frontier: Frontier,
+    /// The newest barrier each input delivered (`u64::MAX` once it ended or if it never
+    /// emits).
     barriers: Vec<u64>,
     forwarded_barrier: u64,
+    held: Vec<VecDeque<Held<T>>>,
+    /// Whether to hold inputs past their barrier: only when the job takes checkpoints.
+    /// Embedded flush barriers only need the barrier itself to wait for every input.
+    align: bool,
 }
 
 impl<T: Clone> Merge<T> {
     /// A merge of `live.len()` inputs; inputs that cannot emit anything start idle.
-    pub(crate) fn new(live: &[bool], out: Output<T>) -> Self {
+    pub(crate) fn new(live: &[bool], out: Output<T>, align: bool) -> Self {
         let mut frontier = Frontier::new(live.len());
         for (i, l) in live.iter().enumerate() {
             if !l {
@@ -29,45 +54,105 @@ impl<T: Clone> Merge<T> {
             // An input that can emit nothing never delivers a barrier: it holds none back.
             barriers: live.iter().map(|l| if *l { 0 } else { u64::MAX }).collect(),
             forwarded_barrier: 0,
+            held: live.iter().map(|_| VecDeque::new()).collect(),
+            align,
+        }
+    }
+
+    /// Input `i` delivered a barrier not forwarded yet: what it sends next waits.
+    #[inline]
+    fn blocked(&self, i: usize) -> bool {
+        let b = self.barriers[i];
+        self.align && b > self.forwarded_barrier && b != u64::MAX
+    }
+
+    fn deliver(&mut self, i: usize, m: Held<T>) -> Result<()> {
+        if self.blocked(i) || !self.held[i].is_empty() {
+            self.held[i].push_back(m);
+            return Ok(());
+        }
+        self.apply(i, m)?;
+        self.release()
+    }
+
+    fn apply(&mut self, i: usize, m: Held<T>) -> Result<()> {
+        match m {
+            Held::Data(mut b) => self.out.give_batch(&mut b),
+            Held::Watermark(wm) => {
+                let w = self.frontier.advance(i, wm);
+                self.out.progress(w, self.frontier.idle_change())
+            }
+            Held::Idle(idle) => {
+                let w = self.frontier.set_idle(i, idle);
+                self.out.progress(w, self.frontier.idle_change())
+            }
+            Held::Barrier(e) => {
+                self.barriers[i] = self.barriers[i].max(e);
+                Ok(())
+            }
+            Held::End => {
+                // An ended input no longer holds barriers back.
+                self.barriers[i] = u64::MAX;
+                let w = self.frontier.end(i);
+                self.out.progress(w, self.frontier.idle_change())?;
+                if self.frontier.all_ended() {
+                    self.out.end()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Forwards the barrier every input has delivered, then replays what unblocked inputs
+    /// held, until nothing changes.
+    fn release(&mut self) -> Result<()> {
+        loop {
+            let min = self.barriers.iter().copied().min().unwrap_or(u64::MAX);
+            if min > self.forwarded_barrier && min != u64::MAX {
+                self.forwarded_barrier = min;
+                self.out.barrier(min)?;
+            }
+            let mut progressed = false;
+            for i in 0..self.held.len() {
+                while !self.blocked(i) {
+                    let Some(m) = self.held[i].pop_front() else {
+                        break;
+                    };
+                    self.apply(i, m)?;
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                return Ok(());
+            }
         }
     }
 }
 
 impl<T: Clone> OnInput<T> for Merge<T> {
     #[inline]
-    fn on_batch(&mut self, _input: usize, batch: &mut Batch<T>) -> Result<()> {
+    fn on_batch(&mut self, input: usize, batch: &mut Batch<T>) -> Result<()> {
+        if self.blocked(input) || !self.held[input].is_empty() {
+            self.held[input].push_back(Held::Data(std::mem::take(batch)));
+            return Ok(());
+        }
         self.out.give_batch(batch)
     }
 
     fn on_watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        let w = self.frontier.advance(input, wm);
-        self.out.progress(w, self.frontier.idle_change())
+        self.deliver(input, Held::Watermark(wm))
     }
 
     fn on_idle(&mut self, input: usize, idle: bool) -> Result<()> {
-        let w = self.frontier.set_idle(input, idle);
-        self.out.progress(w, self.frontier.idle_change())
+        self.deliver(input, Held::Idle(idle))
     }
 
     fn on_barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
-        self.barriers[input] = self.barriers[input].max(epoch);
-        let min = self.barriers.iter().copied().min().unwrap_or(epoch);
-        if min > self.forwarded_barrier {
-            self.forwarded_barrier = min;
-            self.out.barrier(min)?;
-        }
-        Ok(())
+        self.deliver(input, Held::Barrier(epoch))
     }
 
     fn on_end(&mut self, input: usize) -> Result<()> {
-        // An ended input no longer holds barriers back.
-        self.barriers[input] = u64::MAX;
-        let w = self.frontier.end(input);
-        self.out.progress(w, self.frontier.idle_change())?;
-        if self.frontier.all_ended() {
-            self.out.end()?;
-        }
-        Ok(())
+        self.deliver(input, Held::End)
     }
 }
 
@@ -87,6 +172,10 @@ impl<T> MergeFactory<T> {
 }
 
 impl<T: Clone + Send + 'static> crate::graph::NodeFactory for MergeFactory<T> {
+    fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
+        Ok(()) // aligns barriers, holds no state
+    }
+
     fn instantiate(
         &mut self,
         cx: &crate::graph::Instantiate<'_>,
@@ -110,11 +199,126 @@ impl<T: Clone + Send + 'static> crate::graph::ShardNode for MergeShard<T> {
         cx: &mut crate::graph::ShardBuild,
     ) -> Result<Box<dyn crate::graph::Wired>> {
         let out = cx.output::<T>(std::mem::take(&mut outputs[0]))?;
-        let op = std::rc::Rc::new(std::cell::RefCell::new(Merge::new(&self.live, out)));
+        let op = std::rc::Rc::new(std::cell::RefCell::new(Merge::new(
+            &self.live,
+            out,
+            cx.cfg.checkpoint.is_some(),
+        )));
         Ok(Box::new(super::unary::OpWired {
             op,
             node: cx.node,
             _t: std::marker::PhantomData::<fn(T)>,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::operators::{Counter, Push};
+
+    /// What reaches the merge's consumer, in order.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Ev {
+        Rec(u32),
+        Barrier(u64),
+        End,
+    }
+
+    struct Log(Rc<RefCell<Vec<Ev>>>);
+    impl Push<u32> for Log {
+        fn push(&mut self, b: &mut Batch<u32>) -> Result<()> {
+            self.0
+                .borrow_mut()
+                .extend(b.drain(..).map(|r| Ev::Rec(r.1)));
+            Ok(())
+        }
+        fn watermark(&mut self, _: Timestamp) -> Result<()> {
+            Ok(())
+        }
+        fn idle(&mut self, _: bool) -> Result<()> {
+            Ok(())
+        }
+        fn barrier(&mut self, e: u64) -> Result<()> {
+            self.0.borrow_mut().push(Ev::Barrier(e));
+            Ok(())
+        }
+        fn end(&mut self) -> Result<()> {
+            self.0.borrow_mut().push(Ev::End);
+            Ok(())
+        }
+    }
+
+    fn merge(n: usize) -> (Merge<u32>, Rc<RefCell<Vec<Ev>>>) {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let out = Output::new(vec![Box::new(Log(log.clone()))], 1, Counter::default());
+        (Merge::new(&vec![true; n], out, true), log)
+    }
+
+    fn send(m: &mut Merge<u32>, input: usize, v: u32) {
+        m.on_batch(input, &mut vec![(0, v)]).unwrap();
+    }
+
+    #[test]
+    fn an_input_past_its_barrier_is_held_until_every_input_delivered_it() {
+        let (mut m, log) = merge(3);
+        send(&mut m, 0, 1);
+        m.on_barrier(0, 1).unwrap();
+        send(&mut m, 0, 2); // after input 0's barrier: held
+        m.on_barrier(0, 2).unwrap(); // a second barrier of the same input: held too
+        send(&mut m, 0, 3);
+        send(&mut m, 1, 10); // input 1 has not delivered barrier 1: goes on
+        m.on_barrier(1, 1).unwrap();
+        send(&mut m, 1, 11); // held
+        send(&mut m, 2, 20);
+        assert_eq!(*log.borrow(), vec![Ev::Rec(1), Ev::Rec(10), Ev::Rec(20)]);
+        // Input 2 ends instead of delivering barrier 1: it no longer holds it back. Barrier 1
+        // goes out, then what was held, in order; input 0 blocks again at its barrier 2.
+        m.on_end(2).unwrap();
+        assert_eq!(
+            *log.borrow(),
+            vec![
+                Ev::Rec(1),
+                Ev::Rec(10),
+                Ev::Rec(20),
+                Ev::Barrier(1),
+                Ev::Rec(2),
+                Ev::Rec(11)
+            ]
+        );
+        send(&mut m, 1, 12);
+        m.on_barrier(1, 2).unwrap();
+        m.on_end(1).unwrap(); // held behind barrier 2 until it is forwarded: at once here
+        m.on_end(0).unwrap();
+        assert_eq!(
+            log.borrow()[6..].to_vec(),
+            vec![Ev::Rec(12), Ev::Barrier(2), Ev::Rec(3), Ev::End]
+        );
+    }
+
+    #[test]
+    fn without_checkpoints_a_barrier_holds_no_data_back() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let out = Output::new(vec![Box::new(Log(log.clone()))], 1, Counter::default());
+        let mut m = Merge::new(&[true, true], out, false);
+        m.on_barrier(0, 1).unwrap();
+        send(&mut m, 0, 1);
+        m.on_barrier(1, 1).unwrap();
+        assert_eq!(*log.borrow(), vec![Ev::Rec(1), Ev::Barrier(1)]);
+    }
+
+    #[test]
+    fn without_barriers_nothing_is_held() {
+        let (mut m, log) = merge(2);
+        for v in 0..4 {
+            send(&mut m, (v % 2) as usize, v);
+        }
+        m.on_end(0).unwrap();
+        m.on_end(1).unwrap();
+        let want: Vec<Ev> = (0..4).map(Ev::Rec).chain([Ev::End]).collect();
+        assert_eq!(*log.borrow(), want);
     }
 }

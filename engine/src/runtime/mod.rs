@@ -9,9 +9,13 @@
 //! returns, and the error reported is the first one that is not a consequence of another.
 
 pub(crate) mod channel;
+mod coordinator;
 mod lifecycle;
 mod shard;
+mod snapshots;
 pub(crate) mod task;
 
+pub(crate) use coordinator::CoordinatorPlan;
 pub use lifecycle::{JobEvent, JobState};
 pub(crate) use shard::{run_job, JobPlan};
+pub(crate) use snapshots::{Part, ShardSnapshots};

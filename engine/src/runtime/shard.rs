@@ -22,11 +22,18 @@ pub(crate) struct JobPlan {
     /// How long an idle shard polls before it sleeps (only when pinned: with more shards
     /// than cores a spinning shard would take the core another one needs).
     pub(crate) idle_spin: std::time::Duration,
+    /// The coordinator's plan and the shards' reports, when the job takes checkpoints.
+    pub(crate) checkpoint: Option<(
+        crossbeam::channel::Receiver<crate::checkpoint::shared::ShardReport>,
+        super::CoordinatorPlan,
+    )>,
 }
 
 /// Records emitted per node on one shard.
-/// Records emitted per node on one shard.
 pub(crate) type ShardCounts = Vec<(NodeId, Arc<str>, u64)>;
+
+/// What a shard returns: its counts and, with checkpoints, its participants' final parts.
+type ShardOutcome = (ShardCounts, Option<Vec<(NodeId, super::Part)>>);
 
 /// Runs the plan to completion on its shards; returns the final state and every shard's
 /// counts, or the job's error.
@@ -37,7 +44,19 @@ pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
         cfg,
         io_memory,
         idle_spin,
+        checkpoint,
     } = plan;
+    let coordinator = match (&cfg.checkpoint, checkpoint) {
+        (Some(shared), Some((reports, cplan))) => {
+            let retain = cplan.retain;
+            let operators = cplan.operators.clone();
+            match super::coordinator::spawn_coordinator(shared.clone(), reports, cplan) {
+                Ok(h) => Some((h, shared.clone(), retain, operators)),
+                Err(e) => return (JobState::Done { failed: true }, Err(e)),
+            }
+        }
+        _ => None,
+    };
     let shards = instances.len();
     let cpus: Vec<usize> = glommio::CpuSet::online()
         .map(|s| s.iter().map(|l| l.cpu).collect())
@@ -125,11 +144,39 @@ pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
         results.push(Err(e));
     }
     state = state.on(JobEvent::AllJoined);
-    (state, pick_result(results))
+    let result = pick_result(results);
+    let Some((handle, shared, retain, operators)) = coordinator else {
+        return (state, result.map(|r| r.into_iter().map(|o| o.0).collect()));
+    };
+    let next_epoch = handle.stop();
+    let outcomes = match result {
+        Ok(o) => o,
+        Err(e) => return (state, Err(e)),
+    };
+    let mut counts = Vec::with_capacity(outcomes.len());
+    let mut finals = Some(Vec::with_capacity(outcomes.len()));
+    for (c, f) in outcomes {
+        counts.push(c);
+        finals = match (finals, f) {
+            (Some(mut v), Some(f)) => {
+                v.push(f);
+                Some(v)
+            }
+            _ => None,
+        };
+    }
+    if let Some(finals) = finals {
+        if let Err(e) =
+            super::coordinator::final_checkpoint(&shared, next_epoch, finals, operators, retain)
+        {
+            return (JobState::Done { failed: true }, Err(e));
+        }
+    }
+    (state, Ok(counts))
 }
 
 /// All counts, or the first error that is not a consequence of another shard's failure.
-fn pick_result(results: Vec<Result<ShardCounts>>) -> Result<Vec<ShardCounts>> {
+fn pick_result(results: Vec<Result<ShardOutcome>>) -> Result<Vec<ShardOutcome>> {
     let mut secondary = None;
     let mut out = Vec::with_capacity(results.len());
     for r in results {
@@ -175,7 +222,7 @@ async fn shard_main(
     specs: Vec<SpecSummary>,
     nodes: Vec<Box<dyn ShardNode>>,
     cfg: JobConfig,
-) -> Result<ShardCounts> {
+) -> Result<ShardOutcome> {
     let names: Vec<Arc<str>> = specs.iter().map(|s| s.name.clone()).collect();
     let mut cx = wire_shard(&specs, nodes, shard, cfg)?;
     // Every end waits for its peer to connect, so connect them all concurrently.
@@ -205,9 +252,14 @@ async fn shard_main(
             None => return Err(SpateError::Internal("a driver task vanished".into())),
         }
     }
-    Ok(cx
+    if let Some(s) = &cx.snapshots {
+        s.quiesce().await;
+    }
+    let finals = cx.snapshots.as_ref().and_then(|s| s.final_parts());
+    let counts = cx
         .counters
         .iter()
         .map(|(n, name, c)| (*n, name.clone(), c.get()))
-        .collect())
+        .collect();
+    Ok((counts, finals))
 }

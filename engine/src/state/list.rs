@@ -21,7 +21,7 @@ use super::KeyScope;
 /// ```
 #[derive(Debug, Clone)]
 pub struct ListState<K, V> {
-    table: KeyedTable<K, Vec<(V, i64)>>,
+    pub(super) table: KeyedTable<K, Vec<(V, i64)>>,
     ttl: TtlClock,
 }
 

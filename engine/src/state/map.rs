@@ -26,7 +26,7 @@ type Inner<UK, UV> = HashMap<UK, (UV, i64), FixedState>;
 /// ```
 #[derive(Debug, Clone)]
 pub struct MapState<K, UK, UV> {
-    table: KeyedTable<K, Inner<UK, UV>>,
+    pub(super) table: KeyedTable<K, Inner<UK, UV>>,
     ttl: TtlClock,
 }
 

@@ -18,6 +18,7 @@ mod list;
 mod map;
 pub mod mmap;
 mod reducing;
+mod snapshot;
 mod table;
 mod ttl;
 mod value;

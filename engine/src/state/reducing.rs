@@ -20,7 +20,7 @@ use super::KeyScope;
 /// ```
 #[derive(Debug, Clone)]
 pub struct ReducingState<K, V, F> {
-    table: KeyedTable<K, Option<V>>,
+    pub(super) table: KeyedTable<K, Option<V>>,
     reduce: F,
 }
 

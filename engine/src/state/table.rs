@@ -107,3 +107,30 @@ impl<K: Eq + Clone, V> KeyedTable<K, V> {
         self.table.iter()
     }
 }
+
+impl<K: Eq + Clone + std::hash::Hash, V> KeyedTable<K, V> {
+    /// Drops every slot (before a restore).
+    pub(crate) fn clear_all(&mut self) {
+        self.table.clear();
+    }
+
+    /// Inserts or replaces the slot of `key` as a snapshot recorded it.
+    pub(crate) fn insert_restored(&mut self, key: K, touched: Timestamp, value: V) {
+        let hash = super::hash_key(&key);
+        match self.table.entry(hash, |e| e.key == key, |e| e.hash) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                let s = o.get_mut();
+                s.touched = touched;
+                s.value = value;
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(Slot {
+                    key,
+                    hash,
+                    touched,
+                    value,
+                });
+            }
+        }
+    }
+}

@@ -23,7 +23,7 @@ use super::KeyScope;
 /// ```
 #[derive(Debug, Clone)]
 pub struct ValueState<K, V> {
-    table: KeyedTable<K, V>,
+    pub(super) table: KeyedTable<K, V>,
 }
 
 impl<K: Hash + Eq + Clone, V> Default for ValueState<K, V> {

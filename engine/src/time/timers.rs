@@ -99,6 +99,16 @@ impl<K: Hash + Eq + Clone> TimerQueue<K> {
         self.live.len()
     }
 
+    /// Every live timer, in no particular order (for snapshots).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(Timestamp, K)> {
+        self.live.iter()
+    }
+
+    /// `true` when no timer is live.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
     /// Drops every timer.
     pub(crate) fn clear(&mut self) {
         self.by_time.clear();

@@ -1,0 +1,134 @@
+//! What the coordinator and the shards share while a job with checkpoints runs: the epoch
+//! requested (an atomic the sources read once per poll), the acknowledgements channel, and
+//! the configuration.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::manifest::FileEntry;
+use super::store::{CheckpointStore, Restored};
+
+/// Where to restore from when a job with checkpoints starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreFrom {
+    /// The newest complete checkpoint of the checkpoint directory, if there is one (the
+    /// default): a job started again with the same directory resumes.
+    Latest,
+    /// Nothing: start from scratch (the directory's old checkpoints stay until retention
+    /// deletes them).
+    Nothing,
+    /// A given checkpoint: an epoch directory (`DIR/chk-0000000012`).
+    Path(PathBuf),
+}
+
+/// What to do when a job with checkpoints fails while running (Flink's restart strategies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartStrategy {
+    /// Fail the job (the default).
+    None,
+    /// Rebuild the job in-process from the newest complete checkpoint, after `delay`, at
+    /// most `attempts` times.
+    FixedDelay {
+        /// How many restarts are allowed.
+        attempts: u32,
+        /// Wait before each restart.
+        delay: Duration,
+    },
+}
+
+/// Checkpoint settings of a job (see [`Env::checkpointing`](crate::Env::checkpointing)).
+#[derive(Debug, Clone)]
+pub struct CheckpointConfig {
+    /// The checkpoint directory.
+    pub dir: PathBuf,
+    /// Time between epoch triggers.
+    pub interval: Duration,
+    /// An epoch not acknowledged by every shard within this time is declined.
+    pub timeout: Duration,
+    /// Complete checkpoints kept (older ones are deleted).
+    pub retain: usize,
+    /// Where to restore from at start.
+    pub restore: RestoreFrom,
+    /// What to do on failure.
+    pub restart: RestartStrategy,
+}
+
+impl CheckpointConfig {
+    /// Checkpoints into `dir` every `interval`, timeout ten intervals (at least 10 s), the
+    /// last 3 kept, restoring from the newest, no restarts.
+    pub fn new(dir: impl Into<PathBuf>, interval: Duration) -> Self {
+        CheckpointConfig {
+            dir: dir.into(),
+            interval,
+            timeout: (interval * 10).max(Duration::from_secs(10)),
+            retain: 3,
+            restore: RestoreFrom::Latest,
+            restart: RestartStrategy::None,
+        }
+    }
+}
+
+/// A shard's answer for one epoch.
+#[derive(Debug)]
+pub(crate) enum ShardReport {
+    /// Every snapshot file of the shard is durable.
+    Ack {
+        epoch: u64,
+        shard: usize,
+        files: Vec<FileEntry>,
+        /// `(source node, offset)` of the shard's source splits.
+        sources: Vec<(usize, u64)>,
+    },
+    /// The shard could not write its snapshot.
+    Decline {
+        epoch: u64,
+        shard: usize,
+        reason: String,
+    },
+}
+
+/// Shared by the coordinator and every shard of one run.
+pub(crate) struct CheckpointShared {
+    pub(crate) store: CheckpointStore,
+    pub(crate) shards: usize,
+    pub(crate) max_parallelism: usize,
+    /// The newest epoch triggered; sources inject its barrier once.
+    requested: AtomicU64,
+    pub(crate) reports: crossbeam::channel::Sender<ShardReport>,
+    /// Directories of exactly-once file sinks, committed after each checkpoint.
+    pub(crate) sink_dirs: Mutex<Vec<PathBuf>>,
+    pub(crate) restored: Option<Arc<Restored>>,
+}
+
+impl CheckpointShared {
+    pub(crate) fn new(
+        cfg: &CheckpointConfig,
+        shards: usize,
+        max_parallelism: usize,
+        restored: Option<Arc<Restored>>,
+    ) -> (Arc<Self>, crossbeam::channel::Receiver<ShardReport>) {
+        let (tx, rx) = crossbeam::channel::unbounded();
+        let s = CheckpointShared {
+            store: CheckpointStore::new(&cfg.dir),
+            shards,
+            max_parallelism,
+            requested: AtomicU64::new(0),
+            reports: tx,
+            sink_dirs: Mutex::new(Vec::new()),
+            restored,
+        };
+        (Arc::new(s), rx)
+    }
+
+    /// The newest epoch triggered (0: none yet). One relaxed load: sources call it per poll.
+    #[inline]
+    pub(crate) fn requested(&self) -> u64 {
+        self.requested.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn trigger(&self, epoch: u64) {
+        self.requested.store(epoch, Ordering::Release);
+    }
+}

@@ -1,0 +1,218 @@
+//! The checkpoint coordinator: a thread beside the shards that triggers epochs, gathers the
+//! shards' acknowledgements, commits manifests and exactly-once sinks, and applies retention.
+//! Decisions come from [`protocol::Coordinator`](crate::checkpoint::protocol::Coordinator);
+//! this file only carries them out.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Receiver, RecvTimeoutError};
+
+use super::snapshots::Part;
+use crate::checkpoint::manifest::{FileEntry, Manifest};
+use crate::checkpoint::protocol::{Coordinator, Decision};
+use crate::checkpoint::shared::{CheckpointShared, ShardReport};
+use crate::checkpoint::store::snapshot_name;
+use crate::error::{Result, SpateError};
+
+/// What the coordinator needs besides the shared state.
+pub(crate) struct CoordinatorPlan {
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) retain: usize,
+    pub(crate) first_epoch: u64,
+    /// `(node, name)` of every operator.
+    pub(crate) operators: Vec<(usize, String)>,
+}
+
+/// The running coordinator.
+pub(crate) struct CoordinatorHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<u64>>,
+}
+
+impl CoordinatorHandle {
+    /// Stops the coordinator (an epoch in flight is abandoned); returns the next epoch.
+    pub(crate) fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or(u64::MAX / 2)
+    }
+}
+
+pub(crate) fn spawn_coordinator(
+    shared: Arc<CheckpointShared>,
+    reports: Receiver<ShardReport>,
+    plan: CoordinatorPlan,
+) -> Result<CoordinatorHandle> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("spate-checkpoints".into())
+        .spawn(move || run(shared, reports, plan, s))
+        .map_err(|e| {
+            SpateError::Runtime(format!("cannot start the checkpoint coordinator: {e}"))
+        })?;
+    Ok(CoordinatorHandle {
+        stop,
+        thread: Some(thread),
+    })
+}
+
+type Gathered = (Vec<FileEntry>, Vec<(usize, usize, u64)>);
+
+fn run(
+    shared: Arc<CheckpointShared>,
+    reports: Receiver<ShardReport>,
+    plan: CoordinatorPlan,
+    stop: Arc<AtomicBool>,
+) -> u64 {
+    let start = Instant::now();
+    let mut c = Coordinator::new(
+        shared.shards,
+        plan.interval.as_millis() as u64,
+        plan.timeout.as_millis() as u64,
+        plan.first_epoch,
+    );
+    let mut gathered: HashMap<u64, Gathered> = HashMap::new();
+    let tick = (plan.interval / 4).clamp(Duration::from_millis(1), Duration::from_millis(20));
+    while !stop.load(Ordering::SeqCst) {
+        let now = start.elapsed().as_millis() as u64;
+        let d = c.on_tick(now);
+        act(&shared, &plan, &mut c, &mut gathered, d);
+        match reports.recv_timeout(tick) {
+            Ok(ShardReport::Ack {
+                epoch,
+                shard,
+                files,
+                sources,
+            }) => {
+                let g = gathered.entry(epoch).or_default();
+                g.0.extend(files);
+                g.1.extend(sources.into_iter().map(|(n, o)| (n, shard, o)));
+                let d = c.on_ack(epoch, shard);
+                act(&shared, &plan, &mut c, &mut gathered, d);
+            }
+            Ok(ShardReport::Decline {
+                epoch,
+                shard,
+                reason,
+            }) => {
+                let d = c.on_decline(epoch, shard, &reason);
+                act(&shared, &plan, &mut c, &mut gathered, d);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    c.next_epoch()
+}
+
+fn act(
+    shared: &CheckpointShared,
+    plan: &CoordinatorPlan,
+    c: &mut Coordinator,
+    gathered: &mut HashMap<u64, Gathered>,
+    d: Decision,
+) {
+    if d != Decision::Wait {
+        eprintln!("DBG {d:?} at {:?}", std::time::SystemTime::now());
+    }
+    match d {
+        Decision::Wait => {}
+        Decision::Trigger(epoch) => {
+            gathered.retain(|e, _| *e >= epoch);
+            shared.trigger(epoch);
+        }
+        Decision::Complete(epoch) => {
+            let (files, sources) = gathered.remove(&epoch).unwrap_or_default();
+            let m = Manifest {
+                epoch,
+                finished: false,
+                shards: shared.shards,
+                max_parallelism: shared.max_parallelism,
+                operators: plan.operators.clone(),
+                sources,
+                files,
+            };
+            match commit(shared, &m, plan.retain) {
+                Ok(()) => tracing::debug!(epoch, "checkpoint complete"),
+                Err(e) => {
+                    tracing::warn!(epoch, error = %e, "checkpoint failed to commit");
+                    let _ = std::fs::remove_dir_all(shared.store.epoch_dir(epoch));
+                }
+            }
+        }
+        Decision::Decline { epoch, reason } => {
+            tracing::warn!(epoch, reason = %reason, "checkpoint declined");
+            gathered.remove(&epoch);
+            let _ = std::fs::remove_dir_all(shared.store.epoch_dir(epoch));
+            let _ = c;
+        }
+    }
+}
+
+/// Writes the manifest, then publishes the sinks' output up to its epoch and applies
+/// retention.
+fn commit(shared: &CheckpointShared, m: &Manifest, retain: usize) -> Result<()> {
+    shared.store.write_manifest(m)?;
+    let up_to = if m.finished { u64::MAX } else { m.epoch };
+    let dirs = shared
+        .sink_dirs
+        .lock()
+        .map(|d| d.clone())
+        .unwrap_or_default();
+    for d in dirs {
+        crate::io::publish_staged(&d, up_to)?;
+    }
+    shared.store.retain(retain);
+    Ok(())
+}
+
+/// The checkpoint taken when the job has ended on every shard: the participants' final
+/// parts, written synchronously (nothing runs any more), marked finished.
+pub(crate) fn final_checkpoint(
+    shared: &CheckpointShared,
+    epoch: u64,
+    per_shard: Vec<Vec<(usize, Part)>>,
+    operators: Vec<(usize, String)>,
+    retain: usize,
+) -> Result<()> {
+    let dir = shared.store.create_epoch_dir(epoch)?;
+    let mut m = Manifest {
+        epoch,
+        finished: true,
+        shards: shared.shards,
+        max_parallelism: shared.max_parallelism,
+        operators,
+        ..Default::default()
+    };
+    for (shard, parts) in per_shard.into_iter().enumerate() {
+        for (node, part) in parts {
+            match part {
+                Part::Offset(o) => m.sources.push((node, shard, o)),
+                Part::State(bytes) => {
+                    use std::io::Write;
+                    let name = snapshot_name(node, shard);
+                    let p = dir.join(&name);
+                    let mut f = std::fs::File::create(&p).map_err(|e| SpateError::io(&p, e))?;
+                    f.write_all(&bytes)
+                        .and_then(|_| f.sync_all())
+                        .map_err(|e| SpateError::io(&p, e))?;
+                    m.files.push(FileEntry {
+                        name,
+                        size: bytes.len() as u64,
+                        crc: crate::checkpoint::crc32(&bytes),
+                    });
+                }
+            }
+        }
+    }
+    crate::checkpoint::store::sync_dir(&dir)?;
+    commit(shared, &m, retain)
+}
