@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 use spate::prelude::*;
 use spate_bench::measure::{measure, median};
 use spate_bench::meta::Meta;
-use spate_workloads::nexmark::queries::{self, q13, Counter, Query, QueryContext};
+use spate_workloads::nexmark::queries::{self, q13, Counter, Query, QueryContext, ResultFile};
 use spate_workloads::nexmark::timing::{LatencySample, Timing};
 use spate_workloads::nexmark::{NexmarkCsvSource, NexmarkGenerator, NexmarkSource};
 
@@ -55,6 +55,11 @@ pub(super) struct QueryArgs {
     /// time for each watermark; 10 ms keeps a watermark every ~50 K events per shard.
     #[arg(long, default_value_t = 10)]
     pub(super) watermark_interval_ms: i64,
+    /// Write the query's result rows to this file as CSV (no header, the reference SQL's
+    /// columns, times in epoch ms); an updating result's final table, one row per key.
+    /// For q10, the folder its partitioned files are written to (and kept in).
+    #[arg(long, conflicts_with = "all")]
+    pub(super) output: Option<PathBuf>,
     #[command(flatten)]
     pub(super) gen: GenFlags,
 }
@@ -156,6 +161,8 @@ struct Repeat {
     peak_rss_bytes: u64,
     rss_reset: bool,
     samples: Vec<LatencySample>,
+    /// Rows written with `--output`, and where.
+    written: Option<(u64, PathBuf)>,
 }
 
 /// Runs `query` once on `input` with `shards` shards.
@@ -164,6 +171,7 @@ fn run_once(
     shards: usize,
     watermark_interval_ms: i64,
     input: &Input,
+    output: Option<&Path>,
 ) -> anyhow::Result<Repeat> {
     let (base, span) = input.span();
     let timing = Arc::new(Timing::new(base, span));
@@ -178,6 +186,12 @@ fn run_once(
     if !cx.side_input.exists() {
         q13::write_side_input(&cx.side_input, q13::KEYS)
             .with_context(|| format!("cannot write {}", cx.side_input.display()))?;
+    }
+    let keep_q10 = query.name == "q10" && output.is_some();
+    match output {
+        Some(dir) if keep_q10 => cx.output_dir = dir.to_path_buf(),
+        Some(file) => cx.output = Some(ResultFile::create(file)?),
+        None => {}
     }
     remove_dir(&cx.output_dir)?;
     let progress = Progress::start(input, &timing, query.name);
@@ -201,9 +215,15 @@ fn run_once(
         env.execute()
     });
     progress.finish();
-    // q10's files are not kept: a run writes about 100 bytes per bid.
-    remove_dir(&cx.output_dir)?;
+    // q10's files are kept only when asked for: a run writes about 100 bytes per bid.
+    if !keep_q10 {
+        remove_dir(&cx.output_dir)?;
+    }
     done.with_context(|| format!("{} failed", query.name))?;
+    let written = match &cx.output {
+        Some(file) => Some((file.finish()?, file.path().to_path_buf())),
+        None => keep_q10.then(|| (counter.total(), cx.output_dir.clone())),
+    };
     Ok(Repeat {
         wall_s: s.wall_s,
         cpu_s: s.cpu_s,
@@ -212,6 +232,7 @@ fn run_once(
         peak_rss_bytes: s.peak_rss_bytes,
         rss_reset: s.rss_reset,
         samples: timing.take_samples(),
+        written,
     })
 }
 
@@ -369,10 +390,19 @@ fn bench(query: &Query, a: &QueryArgs, meta: &Meta, input: &Input) -> anyhow::Re
     );
     let mut runs = Vec::with_capacity(a.repeat);
     for i in 0..a.repeat {
-        let r = run_once(query, shards, a.watermark_interval_ms, input)
-            .with_context(|| format!("{} run {}", query.name, i + 1))?;
+        let r = run_once(
+            query,
+            shards,
+            a.watermark_interval_ms,
+            input,
+            a.output.as_deref(),
+        )
+        .with_context(|| format!("{} run {}", query.name, i + 1))?;
         let v = repeat_json(&r, cores_used);
         print_row(&(i + 1).to_string(), &v);
+        if let Some((rows, path)) = &r.written {
+            println!("        wrote {rows} result rows to {}", path.display());
+        }
         runs.push(v);
     }
     let med = medians(&runs);
@@ -456,8 +486,8 @@ mod tests {
                 .unwrap_or_default(),
         );
         for q in queries::QUERIES {
-            let a = run_once(q, 2, 10, &gen).expect("runs on the generator");
-            let b = run_once(q, 2, 10, &files).expect("runs on files");
+            let a = run_once(q, 2, 10, &gen, None).expect("runs on the generator");
+            let b = run_once(q, 2, 10, &files, None).expect("runs on files");
             assert_eq!((a.events, b.events), (3_000, 3_000), "{}", q.name);
             // Upserts depend on the order records meet in (files split by byte range,
             // the generator by event number), and q12 on the clock: the rest must agree.

@@ -27,8 +27,13 @@ pub const QUERY: Query = Query {
     name: "q11",
     about: "user sessions: bids per bidder session (10 s gap)",
     class: QueryClass::Windowed,
-    build: |events, cx| q11(events).add_sink("q11 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q11(events), "q11", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: bidder, bid_count, starttime, endtime.
+pub fn write_row(r: &Session, out: &mut String) {
+    super::output::csv_fields(out, &[&r.bidder, &r.bid_count, &r.starttime, &r.endtime]);
+}
 
 /// The session gap (10 s).
 pub const GAP_MS: i64 = 10_000;

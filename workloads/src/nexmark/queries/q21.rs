@@ -32,8 +32,16 @@ pub const QUERY: Query = Query {
     name: "q21",
     about: "add channel id: from hot channel names or the URL's channel_id",
     class: QueryClass::Stateless,
-    build: |events, cx| q21(events).add_sink("q21 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q21(events), "q21", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder, price, channel, channel_id.
+pub fn write_row(r: &ChannelBid, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[&r.auction, &r.bidder, &r.price, &r.channel, &r.channel_id],
+    );
+}
 
 /// A bid with its channel id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -21,8 +21,24 @@ pub const QUERY: Query = Query {
     name: "q22",
     about: "URL directories: SPLIT_INDEX(url, '/', 3..5)",
     class: QueryClass::Stateless,
-    build: |events, cx| q22(events).add_sink("q22 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q22(events), "q22", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder, price, channel, dir1, dir2, dir3.
+pub fn write_row(r: &UrlDirs, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[
+            &r.auction,
+            &r.bidder,
+            &r.price,
+            &r.channel,
+            &super::output::Nullable(r.dir1),
+            &super::output::Nullable(r.dir2),
+            &super::output::Nullable(r.dir3),
+        ],
+    );
+}
 
 /// A bid with its URL's directories.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

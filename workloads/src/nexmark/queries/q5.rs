@@ -41,8 +41,13 @@ pub const QUERY: Query = Query {
     name: "q5",
     about: "hot items: most-bid auctions per 10 s window sliding by 2 s",
     class: QueryClass::Windowed,
-    build: |events, cx| q5(events).add_sink("q5 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q5(events), "q5", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, num.
+pub fn write_row(r: &HotItem, out: &mut String) {
+    super::output::csv_fields(out, &[&r.auction, &r.num]);
+}
 
 /// Window size (10 s) and slide (2 s).
 pub const SIZE_MS: i64 = 10_000;
