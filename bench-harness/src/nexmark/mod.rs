@@ -17,6 +17,7 @@
 //! writes the result rows as CSV (see `spate_workloads::nexmark::queries::output`); `--all` and
 //! `report` rewrite `results/nexmark.md` and `results/nexmark.svg` ([`report`]).
 
+mod profile;
 mod report;
 mod run;
 

@@ -60,6 +60,10 @@ pub(super) struct QueryArgs {
     /// For q10, the folder its partitioned files are written to (and kept in).
     #[arg(long, conflicts_with = "all")]
     pub(super) output: Option<PathBuf>,
+    /// Sample the runs in-process (pprof, SIGPROF) and write a flame graph SVG here, and
+    /// the functions most on top of the stack next to it (`FILE.top.txt`).
+    #[arg(long, conflicts_with = "all")]
+    pub(super) flamegraph: Option<PathBuf>,
     #[command(flatten)]
     pub(super) gen: GenFlags,
 }
@@ -388,6 +392,10 @@ fn bench(query: &Query, a: &QueryArgs, meta: &Meta, input: &Input) -> anyhow::Re
     println!(
         "    run   wall s  M ev/s  M/s/core   CPU s  M/CPU-s   p50 ms   p99 ms  lag p50  lag p99  RSS MiB    results"
     );
+    let profile = match &a.flamegraph {
+        Some(svg) => Some(super::profile::Profile::start(svg)?),
+        None => None,
+    };
     let mut runs = Vec::with_capacity(a.repeat);
     for i in 0..a.repeat {
         let r = run_once(
@@ -407,6 +415,17 @@ fn bench(query: &Query, a: &QueryArgs, meta: &Meta, input: &Input) -> anyhow::Re
     }
     let med = medians(&runs);
     print_row("median", &med);
+    if let (Some(p), Some(svg)) = (profile, &a.flamegraph) {
+        let title = format!(
+            "nexmark {} | {} events | {shards} shards | {}",
+            query.name, a.events, meta.git_rev
+        );
+        let top = p.write(&title)?;
+        println!("flame graph: {}; most on top of the stack:", svg.display());
+        for line in top.lines().skip(4).take(10) {
+            println!("    {line}");
+        }
+    }
     if a.no_record {
         return Ok(());
     }
