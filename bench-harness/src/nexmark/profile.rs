@@ -77,6 +77,7 @@ fn clean(name: &str) -> &str {
 /// (total), as percentages of all samples.
 fn top(report: &pprof::Report, title: &str) -> String {
     let mut self_n: HashMap<String, isize> = HashMap::new();
+    let mut own_n: HashMap<String, isize> = HashMap::new();
     let mut total_n: HashMap<String, isize> = HashMap::new();
     let mut all = 0isize;
     for (frames, &n) in &report.data {
@@ -86,6 +87,17 @@ fn top(report: &pprof::Report, title: &str) -> String {
         if let Some(sym) = frames.frames.first().and_then(|f| f.first()) {
             *self_n.entry(clean(&sym.name()).to_string()).or_default() += n;
         }
+        // The innermost Spate function: where std's and hashbrown's inlined helpers are
+        // charged to their caller.
+        let own = frames
+            .frames
+            .iter()
+            .flatten()
+            .map(|s| s.name())
+            .find(|n| n.starts_with("spate") || n.starts_with("<spate"));
+        *own_n
+            .entry(own.map_or_else(|| "(outside Spate)".to_string(), |n| clean(&n).to_string()))
+            .or_default() += n;
         let mut seen: Vec<String> = Vec::new();
         for sym in frames.frames.iter().flatten() {
             let name = clean(&sym.name()).to_string();
@@ -102,8 +114,15 @@ fn top(report: &pprof::Report, title: &str) -> String {
     for (name, n) in rows.iter().take(TOP) {
         let _ = writeln!(out, "{:6.1}  {name}", pct(*n));
     }
+    out.push_str("\nself %  innermost Spate function (std and library code charged to it)\n");
+    let mut rows: Vec<(String, isize)> = own_n.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    for (name, n) in rows.iter().take(TOP) {
+        let name: String = name.chars().take(160).collect();
+        let _ = writeln!(out, "{:6.1}  {name}", pct(*n));
+    }
     out.push_str(
-        "\ntotal %  function (on the stack; the thread and executor frames under 95 % left out)\n",
+        "\ntotal %  function on the stack (frames on 95 % or more of them, threads and executor, left out)\n",
     );
     let mut rows: Vec<(String, isize)> = total_n
         .into_iter()

@@ -422,7 +422,8 @@ fn bench(query: &Query, a: &QueryArgs, meta: &Meta, input: &Input) -> anyhow::Re
         );
         let top = p.write(&title)?;
         println!("flame graph: {}; most on top of the stack:", svg.display());
-        for line in top.lines().skip(4).take(10) {
+        let own = top.lines().skip_while(|l| !l.contains("innermost Spate"));
+        for line in own.skip(1).take(10) {
             println!("    {line}");
         }
     }
