@@ -30,7 +30,8 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.append(&q11(events), "q11", write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: bidder, bid_count, starttime, endtime.
+/// Appends a result row's CSV fields in the reference's column order: bidder, bid_count,
+/// starttime, endtime.
 pub fn write_row(r: &Session, out: &mut String) {
     super::output::csv_fields(out, &[&r.bidder, &r.bid_count, &r.starttime, &r.endtime]);
 }

@@ -34,7 +34,8 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.append(&q12(events), "q12", write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: bidder, bid_count, starttime, endtime.
+/// Appends a result row's CSV fields in the reference's column order: bidder, bid_count,
+/// starttime, endtime.
 pub fn write_row(r: &BidderCount, out: &mut String) {
     super::output::csv_fields(out, &[&r.bidder, &r.bid_count, &r.starttime, &r.endtime]);
 }

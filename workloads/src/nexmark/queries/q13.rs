@@ -37,7 +37,8 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.append(&q13(events, &cx.side_input), "q13", write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: auction, bidder, price, dateTime, value.
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, dateTime, value.
 pub fn write_row(r: &Enriched, out: &mut String) {
     super::output::csv_fields(
         out,

@@ -34,7 +34,8 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.append(&q14(events), "q14", write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: auction, bidder, price, bidTimeType, dateTime, extra, c_counts.
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, bidTimeType, dateTime, extra, c_counts.
 pub fn write_row(r: &Calculated, out: &mut String) {
     super::output::csv_fields(
         out,

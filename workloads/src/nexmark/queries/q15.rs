@@ -44,7 +44,8 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.table(&q15(events), "q15", |r| r.day, write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: day, total_bids, rank1_bids … rank3_auctions.
+/// Appends a result row's CSV fields in the reference's column order: day, total_bids,
+/// rank1_bids … rank3_auctions.
 /// The result is an updating table keyed by `day`.
 pub fn write_row(r: &DayStats, out: &mut String) {
     super::output::csv_fields(out, &[&r.day]);

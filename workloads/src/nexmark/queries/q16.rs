@@ -36,7 +36,8 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.table(&q16(events), "q16", |r| (r.channel, r.day), write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: channel, day, minute, total_bids, rank1_bids … rank3_auctions.
+/// Appends a result row's CSV fields in the reference's column order: channel, day, minute,
+/// total_bids, rank1_bids … rank3_auctions.
 /// The result is an updating table keyed by `(channel, day)`.
 pub fn write_row(r: &ChannelStats, out: &mut String) {
     super::output::csv_fields(out, &[&r.channel, &r.day, &r.minute]);

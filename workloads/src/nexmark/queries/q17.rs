@@ -36,7 +36,9 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.table(&q17(events), "q17", |r| (r.auction, r.day), write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: auction, day, total_bids, rank1_bids, rank2_bids, rank3_bids, min_price, max_price, avg_price, sum_price.
+/// Appends a result row's CSV fields in the reference's column order: auction, day,
+/// total_bids, rank1_bids, rank2_bids, rank3_bids, min_price, max_price, avg_price,
+/// sum_price.
 /// The result is an updating table keyed by `(auction, day)`.
 pub fn write_row(r: &AuctionStats, out: &mut String) {
     super::output::csv_fields(

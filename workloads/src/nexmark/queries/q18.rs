@@ -27,7 +27,8 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.table(&q18(events), "q18", |r| (r.bidder, r.auction), write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: auction, bidder, price, channel, url, dateTime, extra.
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, channel, url, dateTime, extra.
 /// The result is an updating table keyed by `(bidder, auction)`.
 pub fn write_row(r: &Bid, out: &mut String) {
     super::output::csv_fields(

@@ -36,7 +36,8 @@ pub const QUERY: Query = Query {
     },
 };
 
-/// Appends a result row's CSV fields in the reference's column order: auction, bidder, price, channel, url, dateTime, extra, rank_number.
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, channel, url, dateTime, extra, rank_number.
 /// The result is an updating table keyed by `(bid.auction, rank_number)`.
 pub fn write_row(r: &RankedBid, out: &mut String) {
     super::output::csv_fields(

@@ -30,7 +30,9 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.append(&q20(events), "q20", write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: auction, bidder, price, channel, url, B.dateTime, B.extra, itemName, description, initialBid, reserve, A.dateTime, expires, seller, category, A.extra.
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, channel, url, B.dateTime, B.extra, itemName, description, initialBid, reserve,
+/// A.dateTime, expires, seller, category, A.extra.
 pub fn write_row(r: &BidWithAuction, out: &mut String) {
     super::output::csv_fields(
         out,

@@ -35,7 +35,8 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.append(&q21(events), "q21", write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: auction, bidder, price, channel, channel_id.
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, channel, channel_id.
 pub fn write_row(r: &ChannelBid, out: &mut String) {
     super::output::csv_fields(
         out,

@@ -24,7 +24,8 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.append(&q22(events), "q22", write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: auction, bidder, price, channel, dir1, dir2, dir3.
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, channel, dir1, dir2, dir3.
 pub fn write_row(r: &UrlDirs, out: &mut String) {
     super::output::csv_fields(
         out,

@@ -31,7 +31,8 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.append(&q3(events), "q3", write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: name, city, state, id.
+/// Appends a result row's CSV fields in the reference's column order: name, city, state,
+/// id.
 pub fn write_row(r: &LocalItem, out: &mut String) {
     super::output::csv_fields(out, &[&r.name, &r.city, &r.state, &r.id]);
 }

@@ -37,7 +37,8 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.append(&q7(events), "q7", write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: auction, bidder, price, dateTime, extra.
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, dateTime, extra.
 pub fn write_row(r: &Bid, out: &mut String) {
     super::output::csv_fields(
         out,

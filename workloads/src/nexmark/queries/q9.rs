@@ -32,7 +32,9 @@ pub const QUERY: Query = Query {
     build: |events, cx| cx.table(&q9(events), "q9", |r| r.auction.id, write_row),
 };
 
-/// Appends a result row's CSV fields in the reference's column order: id, itemName, description, initialBid, reserve, dateTime, expires, seller, category, extra, auction, bidder, price, bid_dateTime, bid_extra.
+/// Appends a result row's CSV fields in the reference's column order: id, itemName,
+/// description, initialBid, reserve, dateTime, expires, seller, category, extra, auction,
+/// bidder, price, bid_dateTime, bid_extra.
 /// The result is an updating table keyed by `auction.id`.
 pub fn write_row(r: &WinningBid, out: &mut String) {
     super::output::csv_fields(
