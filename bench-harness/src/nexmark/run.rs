@@ -518,4 +518,48 @@ mod tests {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn every_query_writes_its_rows_with_output() {
+        let dir = std::env::temp_dir().join(format!("spate-bench-out-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("created");
+        let g = NexmarkGenerator::new(Default::default()).expect("valid");
+        let gen = Input::Generator(g, 3_000);
+        let tables = ["q4", "q9", "q15", "q16", "q17", "q18", "q19"];
+        for q in queries::QUERIES {
+            let path = dir.join(format!("{}.csv", q.name));
+            let r = run_once(q, 2, 10, &gen, Some(&path)).expect("runs");
+            let (rows, at) = r.written.expect("rows written");
+            assert_eq!(at, path, "{}", q.name);
+            if q.name == "q10" {
+                // q10's result is its partitioned files, kept in the folder.
+                assert!(path.join("dt=2015-07-15").is_dir());
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("written");
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len() as u64, rows, "{}", q.name);
+            if tables.contains(&q.name) {
+                assert!(
+                    rows <= r.results,
+                    "{}: the final table folds upserts",
+                    q.name
+                );
+            } else {
+                assert_eq!(rows, r.results, "{}: every row written", q.name);
+            }
+            // Unquoted lines of one query have one number of columns.
+            let cols: Vec<usize> = lines
+                .iter()
+                .filter(|l| !l.contains('"'))
+                .map(|l| l.split(',').count())
+                .collect();
+            assert!(
+                cols.windows(2).all(|w| w[0] == w[1]),
+                "{}: {cols:?}",
+                q.name
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
