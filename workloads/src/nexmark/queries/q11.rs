@@ -190,6 +190,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::super::testing::{assert_runs, at_rate, input_of, runs, EVENTS};
+    use super::super::OUT_OF_ORDERNESS_MS;
     use super::*;
 
     #[test]
@@ -227,5 +228,48 @@ mod tests {
             })
             .collect();
         assert_runs(got, &want, "q11");
+    }
+
+    #[test]
+    fn sessions_merge_bridge_and_drop_late_bids_as_flinks_windows() {
+        // One bidder; a watermark after every record, 4 s behind the highest time.
+        let bid = |t: i64| Bid {
+            bidder: 7,
+            date_time: t,
+            ..Bid::default()
+        };
+        let times = [
+            0, 5_000, 30_000, 20_000, 100_000, 50_000, 108_000, 114_000, 130_000,
+        ];
+        let env = Env::new().shards(1).batch_size(1);
+        let rows = env
+            .from_iter(times.map(bid).to_vec())
+            .assign_timestamps_and_watermarks(
+                WatermarkStrategy::for_bounded_out_of_orderness(OUT_OF_ORDERNESS_MS)
+                    .with_timestamp_assigner(|b: &Bid| b.date_time)
+                    .punctuated(),
+            )
+            .key_by(|b: &Bid| b.bidder)
+            .process(Sessions::default())
+            .collect();
+        env.execute().expect("runs");
+        let s = |starttime, endtime, bid_count| Session {
+            bidder: 7,
+            bid_count,
+            starttime,
+            endtime,
+        };
+        // 0 and 5 000 merge; 20 000 merges with 30 000 (its window ends where 30 000's
+        // starts: touching windows merge); 50 000 arrives when the watermark is 96 000 and
+        // is dropped; 108 000 and 114 000 extend 100 000's session, whose first timer
+        // (109 999) fires at watermark 110 000 and is set again at its end (123 999).
+        let mut want = vec![
+            s(0, 15_000, 2),
+            s(20_000, 40_000, 2),
+            s(100_000, 124_000, 3),
+            s(130_000, 140_000, 1),
+        ];
+        want.sort();
+        assert_eq!(rows.sorted(), want);
     }
 }
