@@ -21,8 +21,8 @@
 //! Why not the engine's session windows (`window(SessionWindows::with_gap(..))`, which
 //! compute the same rows): every bid extends its bidder's session, and the window operator
 //! then deletes the session's timer and registers a new one, two hash-set operations and a
-//! timer-queue push per bid (the flame graph `results/flamegraphs/q11.svg`). Here a session
-//! keeps the timer it was opened with; when that fires before the session's end, it is
+//! timer-queue push per bid (`results/flamegraphs/q11-before.svg`). Here a session keeps
+//! the timer it was opened with; when that fires before the session's end, it is
 //! registered again at the end then: one or two timers per session, none per bid.
 
 use spate::prelude::*;

@@ -35,7 +35,7 @@
 //! Why not the engine's keyed sliding windows (`key_by(auction).window(SlidingWindows..)
 //! .aggregate(Count)`, which compute the same counts): they keep one event-time timer per
 //! auction and window, and registering and firing those was half the query's CPU
-//! (`results/flamegraphs/q5.svg`).
+//! (`results/flamegraphs/q5-before.svg`).
 //!
 //! Deviation: each row also carries its window's start (the SQL's rows lose it, which
 //! makes rows of different windows indistinguishable).
