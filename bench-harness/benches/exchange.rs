@@ -2,6 +2,9 @@
 //!
 //! - `key_by_exchange/2_shards`: 2,000,000 generated `u64`s → `key_by(x % 1024)` → count,
 //!   on 2 shards: the cost of partitioning and moving batches between shards.
+//! - `key_by_exchange/nexmark_bids_2_shards`: the bids of 2,000,000 generated Nexmark
+//!   events (1,840,000 bids of 64 bytes) → `key_by(auction)` → count, on 2 shards: the same
+//!   exchange with records as large as the benchmark's; throughput in events.
 //! - `chain/1_shard`: the same records → `map` → `filter` → `map` → count on 1 shard: the
 //!   per-record cost of the fused chain, with no exchange.
 //!
@@ -14,6 +17,8 @@ use std::time::Duration;
 use criterion::{black_box, Criterion, Throughput};
 use spate::prelude::*;
 use spate_bench::jobs::{chain_expected, CountSink};
+use spate_workloads::nexmark::queries::bids;
+use spate_workloads::nexmark::{Bid, NexmarkConfig, NexmarkSource};
 
 const N: u64 = 2_000_000;
 
@@ -25,6 +30,20 @@ fn key_by_exchange(shards: usize) -> u64 {
         .as_stream()
         .add_sink("count", sink.clone());
     env.execute().expect("the key_by job runs");
+    sink.total()
+}
+
+fn nexmark_bids_exchange(shards: usize) -> u64 {
+    let env = Env::new().shards(shards);
+    let sink = CountSink::new();
+    let source = NexmarkSource::new(NexmarkConfig::default())
+        .expect("the default is valid")
+        .events(Some(N));
+    bids(&env.add_source("nexmark", source))
+        .key_by(|b: &Bid| b.auction)
+        .as_stream()
+        .add_sink("count", sink.clone());
+    env.execute().expect("the nexmark key_by job runs");
     sink.total()
 }
 
@@ -46,6 +65,9 @@ fn benches(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.bench_function("2_shards", |b| {
         b.iter(|| assert_eq!(black_box(key_by_exchange(2)), N));
+    });
+    g.bench_function("nexmark_bids_2_shards", |b| {
+        b.iter(|| assert_eq!(black_box(nexmark_bids_exchange(2)), N / 50 * 46));
     });
     g.finish();
 

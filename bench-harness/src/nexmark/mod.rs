@@ -4,6 +4,7 @@
 //! spate-bench nexmark generate --events N --out DIR [--seed S] [--rate EPS] [--from K]
 //! spate-bench nexmark speed    [--events N] [--repeat R] [--seed S]
 //! spate-bench nexmark --query qN [--events N] [--shards S] [--repeat R] [--rate EPS] [--source DIR]
+//!                               [--output FILE] [--flamegraph FILE.svg]
 //! spate-bench nexmark --all      [same flags]
 //! spate-bench nexmark report   [--runs-file results/nexmark.jsonl]
 //! ```
@@ -12,9 +13,11 @@
 //! ms, columns in the reference suite's order) so that other systems can run on the same
 //! input, and q13's `side_input.csv`. `speed` measures the raw generator on one thread.
 //! `--query` and `--all` run queries on the generator, or on such files with `--source`,
-//! into a counting sink, and print and record their figures ([`run`]); `--all` and
+//! into a counting sink, and print and record their figures ([`run`]); `--output` also
+//! writes the result rows as CSV (see `spate_workloads::nexmark::queries::output`); `--all` and
 //! `report` rewrite `results/nexmark.md` and `results/nexmark.svg` ([`report`]).
 
+mod profile;
 mod report;
 mod run;
 
@@ -357,5 +360,77 @@ mod tests {
             assert!(first.parse::<u64>().is_ok(), "{file}: {first}");
         }
         let _ = std::fs::remove_dir_all(&out);
+    }
+
+    #[test]
+    fn output_writes_the_result_rows_of_a_run_on_generated_files() {
+        let dir = std::env::temp_dir().join(format!("spate-nexmark-out-{}", std::process::id()));
+        let d = dir.to_str().expect("a UTF-8 temp dir");
+        run(&parse(&[
+            "spate-bench",
+            "nexmark",
+            "generate",
+            "--events",
+            "3000",
+            "--out",
+            d,
+        ]))
+        .expect("generates");
+        let out = dir.join("q0.csv");
+        let o = out.to_str().expect("UTF-8");
+        let a = parse(&[
+            "spate-bench",
+            "nexmark",
+            "--query",
+            "q0",
+            "--source",
+            d,
+            "--shards",
+            "2",
+            "--repeat",
+            "1",
+            "--no-record",
+            "--output",
+            o,
+        ]);
+        run(&a).expect("runs");
+        // q0 on the files: every bid, columns auction, bidder, price, dateTime, extra.
+        let bids = std::fs::read_to_string(dir.join("bid.csv")).expect("written");
+        let mut want: Vec<String> = bids
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                [f[0], f[1], f[2], f[5], f[6]].join(",")
+            })
+            .collect();
+        let mut got: Vec<String> = std::fs::read_to_string(&out)
+            .expect("written")
+            .lines()
+            .map(str::to_string)
+            .collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got.len(), 2760);
+        assert!(got == want, "q0's rows are the bids' columns");
+        // q10 keeps its partitioned files in the --output folder.
+        let q10 = dir.join("q10");
+        let q = q10.to_str().expect("UTF-8");
+        let a = parse(&[
+            "spate-bench",
+            "nexmark",
+            "--query",
+            "q10",
+            "--events",
+            "3000",
+            "--repeat",
+            "1",
+            "--no-record",
+            "--output",
+            q,
+        ]);
+        run(&a).expect("runs");
+        assert!(q10.join("dt=2015-07-15").join("hm=00:00").is_dir());
+        assert!(Cli::try_parse_from(["spate-bench", "nexmark", "--all", "--output", o]).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 use spate::prelude::*;
 use spate_bench::measure::{measure, median};
 use spate_bench::meta::Meta;
-use spate_workloads::nexmark::queries::{self, q13, Counter, Query, QueryContext};
+use spate_workloads::nexmark::queries::{self, q13, Counter, Query, QueryContext, ResultFile};
 use spate_workloads::nexmark::timing::{LatencySample, Timing};
 use spate_workloads::nexmark::{NexmarkCsvSource, NexmarkGenerator, NexmarkSource};
 
@@ -55,6 +55,15 @@ pub(super) struct QueryArgs {
     /// time for each watermark; 10 ms keeps a watermark every ~50 K events per shard.
     #[arg(long, default_value_t = 10)]
     pub(super) watermark_interval_ms: i64,
+    /// Write the query's result rows to this file as CSV (no header, the reference SQL's
+    /// columns, times in epoch ms); an updating result's final table, one row per key.
+    /// For q10, the folder its partitioned files are written to (and kept in).
+    #[arg(long, conflicts_with = "all")]
+    pub(super) output: Option<PathBuf>,
+    /// Sample the runs in-process (pprof, SIGPROF) and write a flame graph SVG here, and
+    /// the functions most on top of the stack next to it (`FILE.top.txt`).
+    #[arg(long, conflicts_with = "all")]
+    pub(super) flamegraph: Option<PathBuf>,
     #[command(flatten)]
     pub(super) gen: GenFlags,
 }
@@ -156,6 +165,8 @@ struct Repeat {
     peak_rss_bytes: u64,
     rss_reset: bool,
     samples: Vec<LatencySample>,
+    /// Rows written with `--output`, and where.
+    written: Option<(u64, PathBuf)>,
 }
 
 /// Runs `query` once on `input` with `shards` shards.
@@ -164,6 +175,7 @@ fn run_once(
     shards: usize,
     watermark_interval_ms: i64,
     input: &Input,
+    output: Option<&Path>,
 ) -> anyhow::Result<Repeat> {
     let (base, span) = input.span();
     let timing = Arc::new(Timing::new(base, span));
@@ -178,6 +190,12 @@ fn run_once(
     if !cx.side_input.exists() {
         q13::write_side_input(&cx.side_input, q13::KEYS)
             .with_context(|| format!("cannot write {}", cx.side_input.display()))?;
+    }
+    let keep_q10 = query.name == "q10" && output.is_some();
+    match output {
+        Some(dir) if keep_q10 => cx.output_dir = dir.to_path_buf(),
+        Some(file) => cx.output = Some(ResultFile::create(file)?),
+        None => {}
     }
     remove_dir(&cx.output_dir)?;
     let progress = Progress::start(input, &timing, query.name);
@@ -201,9 +219,15 @@ fn run_once(
         env.execute()
     });
     progress.finish();
-    // q10's files are not kept: a run writes about 100 bytes per bid.
-    remove_dir(&cx.output_dir)?;
+    // q10's files are kept only when asked for: a run writes about 100 bytes per bid.
+    if !keep_q10 {
+        remove_dir(&cx.output_dir)?;
+    }
     done.with_context(|| format!("{} failed", query.name))?;
+    let written = match &cx.output {
+        Some(file) => Some((file.finish()?, file.path().to_path_buf())),
+        None => keep_q10.then(|| (counter.total(), cx.output_dir.clone())),
+    };
     Ok(Repeat {
         wall_s: s.wall_s,
         cpu_s: s.cpu_s,
@@ -212,6 +236,7 @@ fn run_once(
         peak_rss_bytes: s.peak_rss_bytes,
         rss_reset: s.rss_reset,
         samples: timing.take_samples(),
+        written,
     })
 }
 
@@ -367,16 +392,41 @@ fn bench(query: &Query, a: &QueryArgs, meta: &Meta, input: &Input) -> anyhow::Re
     println!(
         "    run   wall s  M ev/s  M/s/core   CPU s  M/CPU-s   p50 ms   p99 ms  lag p50  lag p99  RSS MiB    results"
     );
+    let profile = match &a.flamegraph {
+        Some(svg) => Some(super::profile::Profile::start(svg)?),
+        None => None,
+    };
     let mut runs = Vec::with_capacity(a.repeat);
     for i in 0..a.repeat {
-        let r = run_once(query, shards, a.watermark_interval_ms, input)
-            .with_context(|| format!("{} run {}", query.name, i + 1))?;
+        let r = run_once(
+            query,
+            shards,
+            a.watermark_interval_ms,
+            input,
+            a.output.as_deref(),
+        )
+        .with_context(|| format!("{} run {}", query.name, i + 1))?;
         let v = repeat_json(&r, cores_used);
         print_row(&(i + 1).to_string(), &v);
+        if let Some((rows, path)) = &r.written {
+            println!("        wrote {rows} result rows to {}", path.display());
+        }
         runs.push(v);
     }
     let med = medians(&runs);
     print_row("median", &med);
+    if let (Some(p), Some(svg)) = (profile, &a.flamegraph) {
+        let title = format!(
+            "nexmark {} | {} events | {shards} shards | {}",
+            query.name, a.events, meta.git_rev
+        );
+        let top = p.write(&title)?;
+        println!("flame graph: {}; most on top of the stack:", svg.display());
+        let own = top.lines().skip_while(|l| !l.contains("innermost Spate"));
+        for line in own.skip(1).take(10) {
+            println!("    {line}");
+        }
+    }
     if a.no_record {
         return Ok(());
     }
@@ -456,8 +506,8 @@ mod tests {
                 .unwrap_or_default(),
         );
         for q in queries::QUERIES {
-            let a = run_once(q, 2, 10, &gen).expect("runs on the generator");
-            let b = run_once(q, 2, 10, &files).expect("runs on files");
+            let a = run_once(q, 2, 10, &gen, None).expect("runs on the generator");
+            let b = run_once(q, 2, 10, &files, None).expect("runs on files");
             assert_eq!((a.events, b.events), (3_000, 3_000), "{}", q.name);
             // Upserts depend on the order records meet in (files split by byte range,
             // the generator by event number), and q12 on the clock: the rest must agree.
@@ -465,6 +515,50 @@ mod tests {
             if !ordered {
                 assert_eq!(a.results, b.results, "{}: same results from files", q.name);
             }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn every_query_writes_its_rows_with_output() {
+        let dir = std::env::temp_dir().join(format!("spate-bench-out-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("created");
+        let g = NexmarkGenerator::new(Default::default()).expect("valid");
+        let gen = Input::Generator(g, 3_000);
+        let tables = ["q4", "q9", "q15", "q16", "q17", "q18", "q19"];
+        for q in queries::QUERIES {
+            let path = dir.join(format!("{}.csv", q.name));
+            let r = run_once(q, 2, 10, &gen, Some(&path)).expect("runs");
+            let (rows, at) = r.written.expect("rows written");
+            assert_eq!(at, path, "{}", q.name);
+            if q.name == "q10" {
+                // q10's result is its partitioned files, kept in the folder.
+                assert!(path.join("dt=2015-07-15").is_dir());
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("written");
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len() as u64, rows, "{}", q.name);
+            if tables.contains(&q.name) {
+                assert!(
+                    rows <= r.results,
+                    "{}: the final table folds upserts",
+                    q.name
+                );
+            } else {
+                assert_eq!(rows, r.results, "{}: every row written", q.name);
+            }
+            // Unquoted lines of one query have one number of columns.
+            let cols: Vec<usize> = lines
+                .iter()
+                .filter(|l| !l.contains('"'))
+                .map(|l| l.split(',').count())
+                .collect();
+            assert!(
+                cols.windows(2).all(|w| w[0] == w[1]),
+                "{}: {cols:?}",
+                q.name
+            );
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

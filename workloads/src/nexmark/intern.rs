@@ -202,6 +202,20 @@ impl PoolStr {
         }
         Self::from_text(part).unwrap_or_default()
     }
+
+    /// [`slice`](Self::slice) for a range the caller found in [`as_str`](Self::as_str):
+    /// `start <= end <= len`, both on character boundaries (e.g. next to ASCII bytes). An
+    /// arena handle's part is made without reading the text; a range that breaks the
+    /// contract reads as the empty string, never as other text.
+    #[inline]
+    pub(crate) fn sub(&self, start: usize, end: usize) -> PoolStr {
+        let (off, len) = self.parts();
+        if off & INTERNED == 0 && start <= end && end <= len as usize {
+            // Both are at most `len`, a u32.
+            return PoolStr::from_parts(off + start as u32, (end - start) as u32);
+        }
+        self.slice(start, end)
+    }
 }
 
 #[cfg(test)]

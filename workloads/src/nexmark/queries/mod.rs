@@ -18,6 +18,7 @@
 //! state and timers, kept simple and inside this crate: [`winning`] holds the auction ⋈ bid
 //! core that q4, q6 and q9 share.
 
+use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use spate::prelude::*;
 use super::model::{Auction, Bid, Event, Person};
 use super::timing::{LatencySample, Timing};
 
+pub mod output;
 pub mod q0;
 pub mod q1;
 pub mod q10;
@@ -55,6 +57,7 @@ mod stats;
 pub mod time_fmt;
 pub mod winning;
 
+pub use output::{ResultFile, ResultSink, WriteRow};
 pub use stats::PriceStats;
 pub use time_fmt::{Day, HourMinute};
 
@@ -92,12 +95,13 @@ pub struct Query {
     pub about: &'static str,
     /// Which target it is measured against.
     pub class: QueryClass,
-    /// Builds the query on `events` and counts its results in `cx.counter`.
+    /// Builds the query on `events` and ends it in `cx`'s sink (see [`QueryContext::append`]
+    /// and [`QueryContext::table`]).
     pub build: fn(events: &DataStream<Event>, cx: &QueryContext),
 }
 
-/// What a query needs besides its input: the sink counting its results, and the files it
-/// writes (q10) or reads (q13).
+/// What a query needs besides its input: the sink counting its results, the file its rows
+/// go to (if any), and the files it writes (q10) or reads (q13).
 #[derive(Clone, Debug)]
 pub struct QueryContext {
     /// Counts (and samples) the query's results.
@@ -106,6 +110,9 @@ pub struct QueryContext {
     pub output_dir: PathBuf,
     /// The side input q13 joins: `key,value` lines (see [`q13::write_side_input`]).
     pub side_input: PathBuf,
+    /// Where the result rows are written as CSV, if anywhere (q10 writes its own files
+    /// under [`output_dir`](Self::output_dir) instead).
+    pub output: Option<Arc<ResultFile>>,
 }
 
 impl QueryContext {
@@ -117,7 +124,35 @@ impl QueryContext {
             counter,
             output_dir: dir.join("q10"),
             side_input: dir.join("side_input.csv"),
+            output: None,
         }
+    }
+
+    /// Ends an append-only query: its rows are counted, and written with `write` to the
+    /// [`output`](Self::output) file if there is one (see [`output`](self::output)).
+    #[track_caller]
+    pub fn append<T: spate::Data>(&self, rows: &DataStream<T>, name: &str, write: WriteRow<T>) {
+        rows.add_sink(
+            &format!("{name} result"),
+            ResultSink::<T, ()>::append(self.counter.clone(), self.output.clone(), write),
+        );
+    }
+
+    /// Ends a query whose result is an updating table: its rows are upserts keyed by
+    /// `key`, counted, and the final table (the last row of each key) is written with
+    /// `write` to the [`output`](Self::output) file, if there is one, when the input ends.
+    #[track_caller]
+    pub fn table<T: spate::Data, K: Hash + Ord + Send + 'static>(
+        &self,
+        rows: &DataStream<T>,
+        name: &str,
+        key: fn(&T) -> K,
+        write: WriteRow<T>,
+    ) {
+        rows.add_sink(
+            &format!("{name} result"),
+            ResultSink::table(self.counter.clone(), self.output.clone(), key, write),
+        );
     }
 }
 

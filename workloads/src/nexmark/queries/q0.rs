@@ -17,8 +17,17 @@ pub const QUERY: Query = Query {
     name: "q0",
     about: "pass-through: every bid",
     class: QueryClass::Stateless,
-    build: |events, cx| q0(events).add_sink("q0 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q0(events), "q0", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, dateTime, extra.
+pub fn write_row(r: &Bid, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[&r.auction, &r.bidder, &r.price, &r.date_time, &r.extra],
+    );
+}
 
 /// Every bid of `events`.
 /// # Examples

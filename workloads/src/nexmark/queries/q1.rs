@@ -17,8 +17,23 @@ pub const QUERY: Query = Query {
     name: "q1",
     about: "currency conversion: price * 0.908",
     class: QueryClass::Stateless,
-    build: |events, cx| q1(events).add_sink("q1 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q1(events), "q1", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, dateTime, extra.
+pub fn write_row(r: &EuroBid, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[
+            &r.auction,
+            &r.bidder,
+            &super::output::Dec3(r.price),
+            &r.date_time,
+            &r.extra,
+        ],
+    );
+}
 
 /// A bid with its price in euros.
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]

@@ -31,8 +31,14 @@ pub const QUERY: Query = Query {
     name: "q12",
     about: "bids per bidder per 10 s of processing time",
     class: QueryClass::Windowed,
-    build: |events, cx| q12(events).add_sink("q12 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q12(events), "q12", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: bidder, bid_count,
+/// starttime, endtime.
+pub fn write_row(r: &BidderCount, out: &mut String) {
+    super::output::csv_fields(out, &[&r.bidder, &r.bid_count, &r.starttime, &r.endtime]);
+}
 
 /// The window size (10 s of processing time).
 pub const SIZE_MS: i64 = 10_000;

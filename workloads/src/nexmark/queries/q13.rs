@@ -34,8 +34,17 @@ pub const QUERY: Query = Query {
     name: "q13",
     about: "bounded side input join: bids ⋈ side_input on auction % 10000",
     class: QueryClass::Other,
-    build: |events, cx| q13(events, &cx.side_input).add_sink("q13 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q13(events, &cx.side_input), "q13", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, dateTime, value.
+pub fn write_row(r: &Enriched, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[&r.auction, &r.bidder, &r.price, &r.date_time, &r.value],
+    );
+}
 
 /// The side input's keys are auction ids modulo this.
 pub const KEYS: u64 = 10_000;

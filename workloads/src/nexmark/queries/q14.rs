@@ -31,8 +31,25 @@ pub const QUERY: Query = Query {
     name: "q14",
     about: "calculation: euro price band, time of day, count of 'c' in extra",
     class: QueryClass::Stateless,
-    build: |events, cx| q14(events).add_sink("q14 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q14(events), "q14", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, bidTimeType, dateTime, extra, c_counts.
+pub fn write_row(r: &Calculated, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[
+            &r.auction,
+            &r.bidder,
+            &super::output::Dec3(r.price),
+            &r.bid_time_type,
+            &r.date_time,
+            &r.extra,
+            &r.c_counts,
+        ],
+    );
+}
 
 /// When in the day a bid was placed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

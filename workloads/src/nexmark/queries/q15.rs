@@ -41,8 +41,21 @@ pub const QUERY: Query = Query {
     name: "q15",
     about: "bidding statistics per day: bids, distinct bidders and auctions per price rank",
     class: QueryClass::Other,
-    build: |events, cx| q15(events).add_sink("q15 count", cx.counter.clone()),
+    build: |events, cx| cx.table(&q15(events), "q15", |r| r.day, write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: day, total_bids,
+/// rank1_bids … rank3_auctions.
+/// The result is an updating table keyed by `day`.
+pub fn write_row(r: &DayStats, out: &mut String) {
+    super::output::csv_fields(out, &[&r.day]);
+    for counts in [&r.stats.bids, &r.stats.bidders, &r.stats.auctions] {
+        for c in counts {
+            out.push(',');
+            super::output::csv_fields(out, &[c]);
+        }
+    }
+}
 
 /// A day's statistics so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -33,8 +33,21 @@ pub const QUERY: Query = Query {
     name: "q16",
     about: "channel statistics per day: bids, distinct bidders and auctions per price rank",
     class: QueryClass::Other,
-    build: |events, cx| q16(events).add_sink("q16 count", cx.counter.clone()),
+    build: |events, cx| cx.table(&q16(events), "q16", |r| (r.channel, r.day), write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: channel, day, minute,
+/// total_bids, rank1_bids … rank3_auctions.
+/// The result is an updating table keyed by `(channel, day)`.
+pub fn write_row(r: &ChannelStats, out: &mut String) {
+    super::output::csv_fields(out, &[&r.channel, &r.day, &r.minute]);
+    for counts in [&r.stats.bids, &r.stats.bidders, &r.stats.auctions] {
+        for c in counts {
+            out.push(',');
+            super::output::csv_fields(out, &[c]);
+        }
+    }
+}
 
 /// A channel's statistics for a day so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

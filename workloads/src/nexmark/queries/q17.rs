@@ -33,8 +33,30 @@ pub const QUERY: Query = Query {
     name: "q17",
     about: "auction statistics per day: bids per price rank, min/max/avg/sum price",
     class: QueryClass::Other,
-    build: |events, cx| q17(events).add_sink("q17 count", cx.counter.clone()),
+    build: |events, cx| cx.table(&q17(events), "q17", |r| (r.auction, r.day), write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, day,
+/// total_bids, rank1_bids, rank2_bids, rank3_bids, min_price, max_price, avg_price,
+/// sum_price.
+/// The result is an updating table keyed by `(auction, day)`.
+pub fn write_row(r: &AuctionStats, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[
+            &r.auction,
+            &r.day,
+            &r.bids[0],
+            &r.bids[1],
+            &r.bids[2],
+            &r.bids[3],
+            &r.min_price,
+            &r.max_price,
+            &r.avg_price,
+            &r.sum_price,
+        ],
+    );
+}
 
 /// An auction's statistics for a day so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -24,8 +24,26 @@ pub const QUERY: Query = Query {
     name: "q18",
     about: "last bid of each bidder on each auction (dedup, upserts)",
     class: QueryClass::Join,
-    build: |events, cx| q18(events).add_sink("q18 count", cx.counter.clone()),
+    build: |events, cx| cx.table(&q18(events), "q18", |r| (r.bidder, r.auction), write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, channel, url, dateTime, extra.
+/// The result is an updating table keyed by `(bidder, auction)`.
+pub fn write_row(r: &Bid, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[
+            &r.auction,
+            &r.bidder,
+            &r.price,
+            &r.channel,
+            &r.url,
+            &r.date_time,
+            &r.extra,
+        ],
+    );
+}
 
 /// Each bidder's latest bid on each auction, as upserts by `(bidder, auction)`.
 /// # Examples

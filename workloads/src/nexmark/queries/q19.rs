@@ -26,8 +26,34 @@ pub const QUERY: Query = Query {
     name: "q19",
     about: "top 10 bids by price of each auction (top-N, upserts)",
     class: QueryClass::Join,
-    build: |events, cx| q19(events).add_sink("q19 count", cx.counter.clone()),
+    build: |events, cx| {
+        cx.table(
+            &q19(events),
+            "q19",
+            |r| (r.bid.auction, r.rank_number),
+            write_row,
+        )
+    },
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, channel, url, dateTime, extra, rank_number.
+/// The result is an updating table keyed by `(bid.auction, rank_number)`.
+pub fn write_row(r: &RankedBid, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[
+            &r.bid.auction,
+            &r.bid.bidder,
+            &r.bid.price,
+            &r.bid.channel,
+            &r.bid.url,
+            &r.bid.date_time,
+            &r.bid.extra,
+            &r.rank_number,
+        ],
+    );
+}
 
 /// How many bids per auction.
 pub const TOP: usize = 10;

@@ -14,8 +14,13 @@ pub const QUERY: Query = Query {
     name: "q2",
     about: "selection: bids on auctions whose id is a multiple of 123",
     class: QueryClass::Stateless,
-    build: |events, cx| q2(events).add_sink("q2 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q2(events), "q2", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, price.
+pub fn write_row(r: &(u64, u64), out: &mut String) {
+    super::output::csv_fields(out, &[&r.0, &r.1]);
+}
 
 /// `(auction, price)` of the bids of `events` on auctions whose id is a multiple of 123.
 /// # Examples

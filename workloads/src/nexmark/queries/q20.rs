@@ -27,8 +27,35 @@ pub const QUERY: Query = Query {
     name: "q20",
     about: "expand bid with auction: bid ⋈ auction of category 10",
     class: QueryClass::Join,
-    build: |events, cx| q20(events).add_sink("q20 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q20(events), "q20", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, channel, url, B.dateTime, B.extra, itemName, description, initialBid, reserve,
+/// A.dateTime, expires, seller, category, A.extra.
+pub fn write_row(r: &BidWithAuction, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[
+            &r.bid.auction,
+            &r.bid.bidder,
+            &r.bid.price,
+            &r.bid.channel,
+            &r.bid.url,
+            &r.bid.date_time,
+            &r.bid.extra,
+            &r.auction.item_name,
+            &r.auction.description,
+            &r.auction.initial_bid,
+            &r.auction.reserve,
+            &r.auction.date_time,
+            &r.auction.expires,
+            &r.auction.seller,
+            &r.auction.category,
+            &r.auction.extra,
+        ],
+    );
+}
 
 /// The category q20 selects.
 pub const CATEGORY: u64 = 10;

@@ -21,8 +21,25 @@ pub const QUERY: Query = Query {
     name: "q22",
     about: "URL directories: SPLIT_INDEX(url, '/', 3..5)",
     class: QueryClass::Stateless,
-    build: |events, cx| q22(events).add_sink("q22 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q22(events), "q22", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, channel, dir1, dir2, dir3.
+pub fn write_row(r: &UrlDirs, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[
+            &r.auction,
+            &r.bidder,
+            &r.price,
+            &r.channel,
+            &super::output::Nullable(r.dir1),
+            &super::output::Nullable(r.dir2),
+            &super::output::Nullable(r.dir3),
+        ],
+    );
+}
 
 /// A bid with its URL's directories.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,14 +61,28 @@ pub struct UrlDirs {
 }
 
 /// Pieces 3, 4 and 5 of `s` split at `/`.
+///
+/// One pass over the bytes up to the sixth `/` (a URL's directories are short, so a
+/// byte loop beats setting up `memchr` per piece), and the pieces are sub-handles made
+/// without reading the text again.
 pub fn split_index_3_to_5(s: &PoolStr) -> [Option<PoolStr>; 3] {
+    let bytes = s.as_str().as_bytes();
     let mut out = [None; 3];
-    let mut start = 0;
-    for (i, piece) in s.split('/').enumerate().take(6) {
-        if i >= 3 {
-            out[i - 3] = Some(s.slice(start, start + piece.len()));
+    let (mut piece, mut start) = (0usize, 0usize);
+    for (i, &c) in bytes.iter().enumerate() {
+        if c == b'/' {
+            if piece >= 3 {
+                out[piece - 3] = Some(s.sub(start, i));
+                if piece == 5 {
+                    return out;
+                }
+            }
+            piece += 1;
+            start = i + 1;
         }
-        start += piece.len() + 1;
+    }
+    if piece >= 3 {
+        out[piece - 3] = Some(s.sub(start, bytes.len()));
     }
     out
 }
@@ -124,5 +155,17 @@ mod tests {
         let short = PoolStr::from_text("a/b/c/d").unwrap_or_default();
         let [d1, d2, d3] = split_index_3_to_5(&short);
         assert_eq!((d1.map(|d| d.as_str()), d2, d3), (Some("d"), None, None));
+        for (text, want) in [
+            ("a/b/c/d/e/f/g", [Some("d"), Some("e"), Some("f")]),
+            ("a/b/c/d/e", [Some("d"), Some("e"), None]),
+            ("a/b/c/", [Some(""), None, None]),
+            ("a/b/c", [None, None, None]),
+            ("", [None, None, None]),
+            ("///é/ü//", [Some("é"), Some("ü"), Some("")]),
+        ] {
+            let s = PoolStr::from_text(text).unwrap_or_default();
+            let got = split_index_3_to_5(&s).map(|d| d.map(|d| d.as_str()));
+            assert_eq!(got, want, "{text:?}");
+        }
     }
 }

@@ -28,8 +28,14 @@ pub const QUERY: Query = Query {
     name: "q3",
     about: "local item suggestion: person ⋈ auction, category 10, OR/ID/CA",
     class: QueryClass::Join,
-    build: |events, cx| q3(events).add_sink("q3 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q3(events), "q3", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: name, city, state,
+/// id.
+pub fn write_row(r: &LocalItem, out: &mut String) {
+    super::output::csv_fields(out, &[&r.name, &r.city, &r.state, &r.id]);
+}
 
 /// A seller in OR, ID or CA and one of their category-10 auctions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -34,8 +34,14 @@ pub const QUERY: Query = Query {
     name: "q4",
     about: "average winning price per category (auction ⋈ bid, closed auctions)",
     class: QueryClass::Join,
-    build: |events, cx| q4(events).add_sink("q4 count", cx.counter.clone()),
+    build: |events, cx| cx.table(&q4(events), "q4", |r| r.category, write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: category, final.
+/// The result is an updating table keyed by `category`.
+pub fn write_row(r: &CategoryPrice, out: &mut String) {
+    super::output::csv_fields(out, &[&r.category, &r.final_price]);
+}
 
 /// The average winning price of a category's closed auctions so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -48,8 +48,13 @@ pub const QUERY: Query = Query {
     name: "q6",
     about: "average selling price of each seller's last 10 closed auctions",
     class: QueryClass::Other,
-    build: |events, cx| q6(events).add_sink("q6 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q6(events), "q6", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: seller, avg price.
+pub fn write_row(r: &SellerPrice, out: &mut String) {
+    super::output::csv_fields(out, &[&r.seller, &r.avg_price]);
+}
 
 /// How many of a seller's latest closed auctions the average covers.
 pub const LAST: usize = 10;

@@ -34,8 +34,17 @@ pub const QUERY: Query = Query {
     name: "q7",
     about: "highest bid per 10 s tumbling window",
     class: QueryClass::Windowed,
-    build: |events, cx| q7(events).add_sink("q7 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q7(events), "q7", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: auction, bidder,
+/// price, dateTime, extra.
+pub fn write_row(r: &Bid, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[&r.auction, &r.bidder, &r.price, &r.date_time, &r.extra],
+    );
+}
 
 /// The window size (10 s).
 pub const SIZE_MS: i64 = 10_000;

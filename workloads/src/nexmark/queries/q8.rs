@@ -33,8 +33,13 @@ pub const QUERY: Query = Query {
     name: "q8",
     about: "new users: people who opened an auction in the 10 s window they registered in",
     class: QueryClass::Windowed,
-    build: |events, cx| q8(events).add_sink("q8 count", cx.counter.clone()),
+    build: |events, cx| cx.append(&q8(events), "q8", write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: id, name, starttime.
+pub fn write_row(r: &NewSeller, out: &mut String) {
+    super::output::csv_fields(out, &[&r.id, &r.name, &r.starttime]);
+}
 
 /// The window size (10 s).
 pub const SIZE_MS: i64 = 10_000;

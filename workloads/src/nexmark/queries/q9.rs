@@ -29,8 +29,35 @@ pub const QUERY: Query = Query {
     name: "q9",
     about: "winning bids: each closed auction with its best bid",
     class: QueryClass::Join,
-    build: |events, cx| q9(events).add_sink("q9 count", cx.counter.clone()),
+    build: |events, cx| cx.table(&q9(events), "q9", |r| r.auction.id, write_row),
 };
+
+/// Appends a result row's CSV fields in the reference's column order: id, itemName,
+/// description, initialBid, reserve, dateTime, expires, seller, category, extra, auction,
+/// bidder, price, bid_dateTime, bid_extra.
+/// The result is an updating table keyed by `auction.id`.
+pub fn write_row(r: &WinningBid, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[
+            &r.auction.id,
+            &r.auction.item_name,
+            &r.auction.description,
+            &r.auction.initial_bid,
+            &r.auction.reserve,
+            &r.auction.date_time,
+            &r.auction.expires,
+            &r.auction.seller,
+            &r.auction.category,
+            &r.auction.extra,
+            &r.bid.auction,
+            &r.bid.bidder,
+            &r.bid.price,
+            &r.bid.date_time,
+            &r.bid.extra,
+        ],
+    );
+}
 
 /// Every auction that received a bid while open, with its best bid, once it has closed.
 /// # Examples
