@@ -19,6 +19,11 @@ use hashbrown::HashTable;
 
 use super::buffer::{Entry, Interval, IntervalBuffer};
 use super::due::DueQueue;
+use crate::checkpoint::format::SnapshotBuilder;
+use crate::checkpoint::registry::RestoreView;
+use crate::checkpoint::types::Codec;
+use crate::checkpoint::{DecodeError, StateData, StateWriter};
+use crate::state::hash_key;
 use crate::time::{Timestamp, MAX_WATERMARK};
 
 /// No eviction scheduled.
@@ -270,6 +275,130 @@ impl<K: Eq, A, B> JoinState<K, A, B> {
                     unmatched(&s.key, e)?;
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+/// Encoders of a join's key and both sides' records (from `Env::state_type`).
+pub(crate) struct JoinCodecs<K, A, B> {
+    pub(crate) key: Codec<K>,
+    pub(crate) left: Codec<A>,
+    pub(crate) right: Codec<B>,
+}
+
+impl<K, A, B> Clone for JoinCodecs<K, A, B> {
+    fn clone(&self) -> Self {
+        JoinCodecs {
+            key: self.key.clone(),
+            left: self.left.clone(),
+            right: self.right.clone(),
+        }
+    }
+}
+
+/// Snapshot sections of a join's buffered records, one entry per record:
+/// `key · start · end · matched · value`.
+pub(crate) const LEFT_SECTION: &str = "spate/join/left";
+pub(crate) const RIGHT_SECTION: &str = "spate/join/right";
+
+fn encode_entry<K, T>(
+    key: &K,
+    e: &Entry<T>,
+    ke: fn(&K, &mut Vec<u8>),
+    ve: fn(&T, &mut Vec<u8>),
+    o: &mut Vec<u8>,
+) {
+    ke(key, o);
+    e.iv.start.encode(o);
+    e.iv.end.encode(o);
+    e.matched.encode(o);
+    ve(&e.value, o);
+}
+
+type Decoded<K, T> = (K, Interval, bool, T);
+
+fn decode_entry<K, T>(
+    mut bytes: &[u8],
+    kd: fn(&mut &[u8]) -> Result<K, DecodeError>,
+    vd: fn(&mut &[u8]) -> Result<T, DecodeError>,
+) -> Result<Decoded<K, T>, DecodeError> {
+    let r = &mut bytes;
+    let key = kd(r)?;
+    let iv = Interval::new(Timestamp::decode(r)?, Timestamp::decode(r)?);
+    let matched = bool::decode(r)?;
+    let value = vd(r)?;
+    if !r.is_empty() {
+        return Err(DecodeError(format!(
+            "{} trailing bytes in a join entry",
+            r.len()
+        )));
+    }
+    if iv.is_empty() {
+        return Err(DecodeError(format!(
+            "a buffered join record with the empty interval {iv:?}"
+        )));
+    }
+    Ok((key, iv, matched, value))
+}
+
+impl<K: Eq + std::hash::Hash, A, B> JoinState<K, A, B> {
+    /// Writes every buffered record, by its key's group (the eviction queue and the
+    /// left-outer counts are rebuilt from them on restore).
+    pub(crate) fn snapshot(&self, c: &JoinCodecs<K, A, B>, b: &mut SnapshotBuilder) {
+        let mut left = StateWriter::new(b.max_parallelism());
+        let mut right = StateWriter::new(b.max_parallelism());
+        for s in self.table.iter() {
+            for e in s.left.iter() {
+                left.entry(s.hash, |o| {
+                    encode_entry(&s.key, e, c.key.encode, c.left.encode, o)
+                });
+            }
+            for e in s.right.iter() {
+                right.entry(s.hash, |o| {
+                    encode_entry(&s.key, e, c.key.encode, c.right.encode, o)
+                });
+            }
+        }
+        b.add(LEFT_SECTION, left);
+        b.add(RIGHT_SECTION, right);
+    }
+
+    /// Adds the records of a snapshot (already filtered to this shard's key groups), in
+    /// the order written: a key's records keep their order.
+    pub(crate) fn restore(
+        &mut self,
+        c: &JoinCodecs<K, A, B>,
+        view: &RestoreView,
+    ) -> Result<(), DecodeError> {
+        for bytes in view.sections.get(LEFT_SECTION).into_iter().flatten() {
+            let (key, iv, matched, value) = decode_entry(bytes, c.key.decode, c.left.decode)?;
+            let hash = hash_key(&key);
+            let s = slot(&mut self.table, &mut self.spare, key, hash);
+            s.left.insert(iv, matched, value);
+            self.records += 1;
+            schedule(
+                &mut self.due,
+                &mut s.due,
+                hash,
+                iv.end.saturating_add(self.holds[0]),
+            );
+            if let (Some(m), false) = (&mut self.unmatched, matched) {
+                *m.entry(iv.start).or_insert(0) += 1;
+            }
+        }
+        for bytes in view.sections.get(RIGHT_SECTION).into_iter().flatten() {
+            let (key, iv, matched, value) = decode_entry(bytes, c.key.decode, c.right.decode)?;
+            let hash = hash_key(&key);
+            let s = slot(&mut self.table, &mut self.spare, key, hash);
+            s.right.insert(iv, matched, value);
+            self.records += 1;
+            schedule(
+                &mut self.due,
+                &mut s.due,
+                hash,
+                iv.end.saturating_add(self.holds[1]),
+            );
         }
         Ok(())
     }

@@ -1,0 +1,353 @@
+//! Joins with checkpoints, end to end: an interval join and a regular join, fed out of
+//! order, fail after a checkpoint and are restored (in-process by a restart strategy, by a
+//! new job on the same directory, and on another shard count); the published output must
+//! equal a failure-free run's, which must equal a naive reference.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use spate::join::{JoinChange, RegularJoin, RowKind};
+use spate::prelude::*;
+
+const RECORDS: u64 = 6_000;
+/// The interval join's bounds: `l.ts + LO <= r.ts <= l.ts + HI`.
+const LO: i64 = -20;
+const HI: i64 = 15;
+const KEYS: u64 = 11;
+
+type Rec = (u64, i64);
+
+/// Out of order by up to 10 ms, within the watermark bound (12): no record is ever late,
+/// so a restored run (whose watermark restarts from the replayed records) judges every
+/// record as the failure-free run did.
+fn ts_of(seq: u64) -> i64 {
+    seq as i64 + ((seq * 7) % 11) as i64 - 5
+}
+
+fn has_checkpoint(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .any(|e| e.path().join("_manifest").is_file())
+        })
+        .unwrap_or(false)
+}
+
+/// A failure to inject once, after a checkpoint exists, at the first record from `AT` on.
+#[derive(Clone)]
+struct Fail {
+    failed: Arc<AtomicBool>,
+    chk: PathBuf,
+}
+
+const AT: u64 = 1_000;
+
+impl Fail {
+    fn now(&self, seq: u64) -> bool {
+        seq >= AT && has_checkpoint(&self.chk) && !self.failed.swap(true, Ordering::SeqCst)
+    }
+}
+
+/// The records, from a collection (its offset restores on any shard count), slowed down,
+/// and from `AT` on held back until a checkpoint exists, so the failure comes after one.
+fn source(env: &Env, fail: Option<&Fail>) -> DataStream<Rec> {
+    let gate = fail.map(|f| (f.chk.clone(), Arc::new(AtomicBool::new(false))));
+    env.from_collection((0..RECORDS).collect::<Vec<u64>>())
+        .map(move |seq| {
+            if seq % 5 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if let Some((dir, open)) = &gate {
+                if seq >= AT && !open.load(Ordering::Relaxed) {
+                    if has_checkpoint(dir) {
+                        open.store(true, Ordering::Relaxed);
+                    } else {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+            (seq, ts_of(seq))
+        })
+        .assign_timestamps_and_watermarks(
+            WatermarkStrategy::for_bounded_out_of_orderness(12)
+                .with_timestamp_assigner(|r: &Rec| r.1),
+        )
+}
+
+fn interval_job(env: &Env, out: &Path, fail: Option<Fail>) {
+    let src = source(env, fail.as_ref());
+    let left = src.filter(|r| r.0 % 3 != 0).key_by(|r: &Rec| r.0 % KEYS);
+    let right = src.filter(|r| r.0 % 3 == 0).key_by(|r: &Rec| r.0 % KEYS);
+    left.interval_join(&right)
+        .between(LO, HI)
+        .process(
+            move |l: &Rec, r: &Rec, ctx: &mut ProcessJoinContext<'_, u64, String>| {
+                if fail.as_ref().is_some_and(|f| f.now(l.0.max(r.0))) {
+                    return Err("injected failure".into());
+                }
+                ctx.collect(format!("{} {}", l.0, r.0));
+                Ok(())
+            },
+        )
+        .write_lines_exactly_once(out);
+}
+
+/// Every pair the interval join must emit, computed naively.
+fn interval_reference() -> Vec<String> {
+    let mut want = Vec::new();
+    for l in (0..RECORDS).filter(|s| s % 3 != 0) {
+        for r in (0..RECORDS).filter(|s| s % 3 == 0 && s % KEYS == l % KEYS) {
+            let (tl, tr) = (ts_of(l), ts_of(r));
+            if tl + LO <= tr && tr <= tl + HI {
+                want.push(format!("{l} {r}"));
+            }
+        }
+    }
+    want.sort();
+    want
+}
+
+/// Every published line, sorted.
+fn published(out: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Asserts equality with a short report (the outputs are large).
+fn assert_same(got: &[String], want: &[String], what: &str) {
+    if got != want {
+        let missing: Vec<_> = want.iter().filter(|l| !got.contains(l)).take(5).collect();
+        let extra: Vec<_> = got.iter().filter(|l| !want.contains(l)).take(5).collect();
+        panic!(
+            "{what}: {} lines, expected {}; missing e.g. {missing:?}, unexpected e.g. {extra:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+fn checkpointed(shards: usize, chk: &Path) -> Env {
+    Env::new()
+        .shards(shards)
+        .batch_size(16)
+        .checkpointing(chk, Duration::from_millis(20))
+        .state_type::<u64>()
+        .state_type::<Rec>()
+}
+
+fn fail_in(chk: &Path) -> Fail {
+    Fail {
+        failed: Arc::new(AtomicBool::new(false)),
+        chk: chk.to_path_buf(),
+    }
+}
+
+#[test]
+fn an_interval_join_recovers_exactly_once_on_one_to_three_shards() {
+    let want = interval_reference();
+    assert!(want.len() > 1_000, "the reference joins enough pairs");
+    for shards in 1..=3 {
+        // Failure-free, without checkpoints: the naive reference.
+        let tmp = tempfile::tempdir().unwrap();
+        let env = Env::new().shards(shards).batch_size(16);
+        interval_job(&env, &tmp.path().join("out"), None);
+        env.execute().unwrap();
+        assert_same(&published(&tmp.path().join("out")), &want, "uninterrupted");
+        // A failure, recovered in-process.
+        let tmp = tempfile::tempdir().unwrap();
+        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+        let fail = fail_in(&chk);
+        let env = checkpointed(shards, &chk).restart_strategy(RestartStrategy::FixedDelay {
+            attempts: 2,
+            delay: Duration::from_millis(10),
+        });
+        interval_job(&env, &out, Some(fail.clone()));
+        env.execute().unwrap();
+        assert!(
+            fail.failed.load(Ordering::SeqCst),
+            "the failure was injected"
+        );
+        assert_same(
+            &published(&out),
+            &want,
+            &format!("restarted, {shards} shards"),
+        );
+    }
+}
+
+#[test]
+fn an_interval_join_resumes_in_a_new_job_and_on_another_shard_count() {
+    let want = interval_reference();
+    for (n, m) in [(2, 2), (2, 3)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+        let env = checkpointed(n, &chk);
+        interval_job(&env, &out, Some(fail_in(&chk)));
+        let err = env.execute().unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        let env = checkpointed(m, &chk);
+        interval_job(&env, &out, None);
+        env.execute().unwrap();
+        assert_same(&published(&out), &want, &format!("{n} → {m} shards"));
+    }
+}
+
+#[test]
+fn a_join_without_registered_types_refuses_to_start_naming_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = Env::new()
+        .shards(1)
+        .checkpointing(tmp.path().join("chk"), Duration::from_millis(20))
+        .state_type::<u64>();
+    interval_job(&env, &tmp.path().join("out"), None);
+    let e = env.execute().unwrap_err().to_string();
+    assert!(e.contains("interval_join") || e.contains("join"), "{e}");
+    assert!(
+        e.contains("(u64, i64)") && e.contains("Env::state_type"),
+        "{e}"
+    );
+
+    let env = Env::new()
+        .shards(1)
+        .checkpointing(tmp.path().join("chk2"), Duration::from_millis(20));
+    regular_job(&env, &tmp.path().join("out2"), None);
+    let e = env.execute().unwrap_err().to_string();
+    assert!(
+        e.contains("regular_join") && e.contains("Env::state_type"),
+        "{e}"
+    );
+}
+
+/// Passes records through, failing once as `fail` says (a regular join has no function of
+/// its own to fail in). Stateless: it declares no state.
+#[derive(Clone)]
+struct PassFail(Option<Fail>);
+
+impl KeyedProcessFunction<u64, Rec, Rec> for PassFail {
+    fn process_element(
+        &mut self,
+        r: Rec,
+        ctx: &mut KeyedContext<'_, u64, Rec>,
+    ) -> Result<(), UserError> {
+        if self.0.as_ref().is_some_and(|f| f.now(r.0)) {
+            return Err("injected failure".into());
+        }
+        ctx.collect(r);
+        Ok(())
+    }
+    fn state(&mut self, _reg: &mut StateRegistry<'_>) {}
+}
+
+/// Keys of the regular join: each has two left records and one right record (2000 ≡ 2 mod 3).
+const REG_KEYS: u64 = 2_000;
+
+/// A full outer regular join of the records (left: not a multiple of 3, right: multiples of
+/// 3) on `seq % REG_KEYS`, one line per change. Without TTL (processing time would make the
+/// result depend on timing).
+fn regular_job(env: &Env, out: &Path, fail: Option<Fail>) {
+    let src = source(env, fail.as_ref())
+        .key_by(|r: &Rec| r.0 % REG_KEYS)
+        .process(PassFail(fail));
+    let left = src
+        .filter(|r| r.0 % 3 != 0)
+        .key_by(|r: &Rec| r.0 % REG_KEYS);
+    let right = src
+        .filter(|r| r.0 % 3 == 0)
+        .key_by(|r: &Rec| r.0 % REG_KEYS);
+    left.connect(&right)
+        .regular_join(RegularJoin::full_outer())
+        .map(|c: JoinChange<Rec, Rec>| {
+            let side = |x: Option<Rec>| x.map_or("-".to_string(), |r| r.0.to_string());
+            let kind = if c.kind == RowKind::Insert { "+" } else { "-" };
+            format!("{kind} {} {}", side(c.left), side(c.right))
+        })
+        .write_lines_exactly_once(out);
+}
+
+/// The join's result once every change is applied: row → count (never negative).
+fn net(lines: &[String]) -> BTreeMap<String, i64> {
+    let mut m: BTreeMap<String, i64> = BTreeMap::new();
+    for l in lines {
+        let (kind, row) = l.split_at(1);
+        let n = m.entry(row.trim().to_string()).or_default();
+        *n += if kind == "+" { 1 } else { -1 };
+        assert!(*n >= 0, "a retraction of a row not inserted: {l}");
+    }
+    m.retain(|_, n| *n != 0);
+    m
+}
+
+/// The full outer join of all records, naively: every key has both sides, so its pairs.
+fn regular_reference() -> BTreeMap<String, i64> {
+    let mut m = BTreeMap::new();
+    for l in (0..RECORDS).filter(|s| s % 3 != 0) {
+        for r in (0..RECORDS).filter(|s| s % 3 == 0 && s % REG_KEYS == l % REG_KEYS) {
+            m.insert(format!("{l} {r}"), 1);
+        }
+    }
+    m
+}
+
+#[test]
+fn a_regular_join_recovers_exactly_once() {
+    let want = regular_reference();
+    assert_eq!(want.len() as u64, 2 * REG_KEYS);
+    for shards in 1..=3 {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = Env::new().shards(shards).batch_size(16);
+        regular_job(&env, &tmp.path().join("out"), None);
+        env.execute().unwrap();
+        let plain = published(&tmp.path().join("out"));
+        assert_eq!(net(&plain), want, "uninterrupted, {shards} shards");
+
+        let tmp = tempfile::tempdir().unwrap();
+        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+        let fail = fail_in(&chk);
+        let env = checkpointed(shards, &chk).restart_strategy(RestartStrategy::FixedDelay {
+            attempts: 2,
+            delay: Duration::from_millis(10),
+        });
+        regular_job(&env, &out, Some(fail.clone()));
+        env.execute().unwrap();
+        assert!(
+            fail.failed.load(Ordering::SeqCst),
+            "the failure was injected"
+        );
+        let got = published(&out);
+        assert_eq!(net(&got), want, "restarted, {shards} shards");
+        // Exactly once: as many changes as a failure-free run (each arrival emits a fixed
+        // number of changes whatever the order of a key's records: a duplicate or a loss
+        // would show).
+        assert_eq!(got.len(), plain.len(), "changes, {shards} shards");
+    }
+}
+
+#[test]
+fn a_regular_join_resumes_in_a_new_job_on_another_shard_count() {
+    let want = regular_reference();
+    let tmp = tempfile::tempdir().unwrap();
+    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+    let env = checkpointed(2, &chk);
+    regular_job(&env, &out, Some(fail_in(&chk)));
+    let err = env.execute().unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    let env = checkpointed(3, &chk);
+    regular_job(&env, &out, None);
+    env.execute().unwrap();
+    assert_eq!(net(&published(&out)), want, "2 → 3 shards");
+}
