@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use spate::api::BroadcastState;
 use spate::join::{JoinChange, RegularJoin, RowKind};
 use spate::prelude::*;
+use spate::state::ValueState;
 
 const RECORDS: u64 = 6_000;
 /// The interval join's bounds: `l.ts + LO <= r.ts <= l.ts + HI`.
@@ -350,4 +352,164 @@ fn a_regular_join_resumes_in_a_new_job_on_another_shard_count() {
     regular_job(&env, &out, None);
     env.execute().unwrap();
     assert_eq!(net(&published(&out)), want, "2 → 3 shards");
+}
+
+/// A keyed broadcast function: counts records per key (keyed state), and at the end of each
+/// 100 ms bucket of a key (an event-time timer) reports the rule in force then — the rule
+/// versions are kept in the broadcast state by their timestamp, so the answer does not
+/// depend on how the two inputs interleave.
+#[derive(Clone)]
+struct Rules {
+    count: ValueState<u64, u64>,
+    fail: Option<Fail>,
+}
+
+impl KeyedBroadcastProcessFunction<u64, Rec, (i64, u64), String> for Rules {
+    type StateKey = i64;
+    type StateValue = u64;
+
+    fn process_element(
+        &mut self,
+        (seq, ts): Rec,
+        _rules: &BroadcastState<i64, u64>,
+        ctx: &mut KeyedContext<'_, u64, String>,
+    ) -> Result<(), UserError> {
+        if self.fail.as_ref().is_some_and(|f| f.now(seq)) {
+            return Err("injected failure".into());
+        }
+        let n = self.count.value_or_insert_with(ctx, || 0);
+        *n += 1;
+        let n = *n;
+        ctx.register_event_time_timer(ts - ts.rem_euclid(100) + 99);
+        ctx.collect(format!("rec {} {n}", ctx.current_key()));
+        Ok(())
+    }
+
+    fn process_broadcast_element(
+        &mut self,
+        (version, threshold): (i64, u64),
+        rules: &mut BroadcastState<i64, u64>,
+        _ctx: &mut ProcessContext<'_, String>,
+    ) -> Result<(), UserError> {
+        rules.insert(version, threshold);
+        Ok(())
+    }
+
+    fn on_timer(
+        &mut self,
+        t: i64,
+        rules: &BroadcastState<i64, u64>,
+        ctx: &mut KeyedContext<'_, u64, String>,
+    ) -> Result<(), UserError> {
+        let rule = rules
+            .iter()
+            .filter(|(v, _)| **v <= t)
+            .max_by_key(|(v, _)| **v)
+            .map(|(_, r)| *r);
+        ctx.collect(format!("timer {} {t} {rule:?}", ctx.current_key()));
+        Ok(())
+    }
+
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("count", &mut self.count);
+    }
+}
+
+/// Rule versions every 500 ms of event time, sent slowly (so that checkpoints fall between
+/// them: some are restored from the broadcast state, the others replayed).
+fn rules_job(env: &Env, out: &Path, fail: Option<Fail>) {
+    let rules = env
+        .from_collection((0..12i64).collect::<Vec<_>>())
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(40));
+            (i * 500, i as u64 * 7 + 1)
+        })
+        .assign_timestamps_and_watermarks(
+            WatermarkStrategy::for_bounded_out_of_orderness(0)
+                .with_timestamp_assigner(|r: &(i64, u64)| r.0),
+        );
+    source(env, fail.as_ref())
+        .key_by(|r: &Rec| r.0 % 13)
+        .connect_broadcast(&rules)
+        .process(Rules {
+            count: ValueState::new(),
+            fail,
+        })
+        .write_lines_exactly_once(out);
+}
+
+/// What the keyed broadcast job must publish, naively.
+fn rules_reference() -> Vec<String> {
+    let mut want = Vec::new();
+    let mut counts = BTreeMap::new();
+    let mut buckets = std::collections::BTreeSet::new();
+    for seq in 0..RECORDS {
+        let n = counts.entry(seq % 13).or_insert(0u64);
+        *n += 1;
+        want.push(format!("rec {} {n}", seq % 13));
+        let ts = ts_of(seq);
+        buckets.insert((seq % 13, ts - ts.rem_euclid(100) + 99));
+    }
+    for (k, t) in buckets {
+        let rule = (t >= 0).then(|| (t / 500).min(11) as u64 * 7 + 1);
+        want.push(format!("timer {k} {t} {rule:?}"));
+    }
+    want.sort();
+    want
+}
+
+#[test]
+fn a_keyed_broadcast_function_recovers_exactly_once() {
+    let want = rules_reference();
+    for shards in 1..=3 {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = Env::new().shards(shards).batch_size(16);
+        rules_job(&env, &tmp.path().join("out"), None);
+        env.execute().unwrap();
+        assert_same(&published(&tmp.path().join("out")), &want, "uninterrupted");
+
+        let tmp = tempfile::tempdir().unwrap();
+        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+        let fail = fail_in(&chk);
+        let env = checkpointed(shards, &chk)
+            .state_type::<i64>()
+            .restart_strategy(RestartStrategy::FixedDelay {
+                attempts: 2,
+                delay: Duration::from_millis(10),
+            });
+        rules_job(&env, &out, Some(fail.clone()));
+        env.execute().unwrap();
+        assert!(
+            fail.failed.load(Ordering::SeqCst),
+            "the failure was injected"
+        );
+        assert_same(
+            &published(&out),
+            &want,
+            &format!("restarted, {shards} shards"),
+        );
+    }
+}
+
+#[test]
+fn a_keyed_broadcast_function_resumes_in_a_new_job_on_another_shard_count() {
+    let want = rules_reference();
+    for (n, m) in [(2, 2), (2, 3)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+        let env = checkpointed(n, &chk).state_type::<i64>();
+        rules_job(&env, &out, Some(fail_in(&chk)));
+        let err = env.execute().unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        let env = checkpointed(m, &chk).state_type::<i64>();
+        rules_job(&env, &out, None);
+        env.execute().unwrap();
+        assert_same(&published(&out), &want, &format!("{n} → {m} shards"));
+    }
+    // Without the broadcast state's types, refused naming them.
+    let tmp = tempfile::tempdir().unwrap();
+    let env = checkpointed(1, &tmp.path().join("chk"));
+    rules_job(&env, &tmp.path().join("out"), None);
+    let e = env.execute().unwrap_err().to_string();
+    assert!(e.contains("broadcast state") && e.contains("i64"), "{e}");
 }

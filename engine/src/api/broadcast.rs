@@ -194,6 +194,7 @@ where
             Box::new(KeyedBroadcastFactory {
                 f,
                 key_fn: self.data.key.clone(),
+                codecs: None,
                 _t: PhantomData,
             }),
         );

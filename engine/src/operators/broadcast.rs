@@ -26,6 +26,10 @@ use std::sync::Arc;
 use super::co_process::{First, Second, TwoInputWired, TwoInputs};
 use super::process::ProcessContext;
 use super::{Batch, OnInput, OpInfo, Output, SideOutputs};
+use crate::checkpoint::format::SnapshotBuilder;
+use crate::checkpoint::store::Restored;
+use crate::checkpoint::types::Codec;
+use crate::checkpoint::StateWriter;
 use crate::error::{Result, UserError};
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::state::FixedState;
@@ -127,6 +131,90 @@ impl<K: Hash + Eq, V> BroadcastState<K, V> {
     /// Removes everything.
     pub fn clear(&mut self) {
         self.map.clear()
+    }
+}
+
+/// Codecs of a broadcast state's key and value types (`Env::state_type`).
+pub(crate) struct BroadcastCodecs<K, V> {
+    pub(crate) key: Codec<K>,
+    pub(crate) value: Codec<V>,
+}
+
+impl<K, V> Clone for BroadcastCodecs<K, V> {
+    fn clone(&self) -> Self {
+        BroadcastCodecs {
+            key: self.key.clone(),
+            value: self.value.clone(),
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> BroadcastCodecs<K, V> {
+    /// The codecs registered for `K` and `V`, or an error naming the missing types.
+    pub(crate) fn find(cfg: &crate::graph::JobConfig) -> std::result::Result<Self, String> {
+        let t = &cfg.state_types;
+        t.get::<K>()
+            .zip(t.get::<V>())
+            .map(|(key, value)| BroadcastCodecs { key, value })
+            .ok_or_else(|| {
+                format!(
+                    "register its broadcast state's key type `{}` and value type `{}` with \
+                     Env::state_type",
+                    std::any::type_name::<K>(),
+                    std::any::type_name::<V>()
+                )
+            })
+    }
+}
+
+/// The snapshot section of the broadcast state: one entry per map entry, `key · value`,
+/// written by shard 0 only (every shard holds the same map).
+const BROADCAST_SECTION: &str = "spate/broadcast";
+
+impl<K: Hash + Eq, V> BroadcastState<K, V> {
+    /// Adds the map to `b` on shard 0 (the copies of the other shards are the same).
+    pub(crate) fn snapshot(
+        &self,
+        shard: usize,
+        c: &BroadcastCodecs<K, V>,
+        b: &mut SnapshotBuilder,
+    ) {
+        if shard != 0 {
+            return;
+        }
+        let mut w = StateWriter::new(b.max_parallelism());
+        for (k, v) in &self.map {
+            w.entry(0, |o| {
+                (c.key.encode)(k, o);
+                (c.value.encode)(v, o);
+            });
+        }
+        b.add(BROADCAST_SECTION, w);
+    }
+
+    /// The map of operator `node` in checkpoint `r`, from shard 0's file, for every shard
+    /// whatever the shard count (as Flink restores broadcast state).
+    pub(crate) fn restore(
+        r: &Restored,
+        node: usize,
+        c: &BroadcastCodecs<K, V>,
+    ) -> std::result::Result<Self, String> {
+        let mut state = BroadcastState::default();
+        let files = r.files.get(&(node as u32)).into_iter().flatten();
+        for f in files.filter(|f| f.header.shard == 0) {
+            for (_, entries) in f.sections.iter().filter(|(n, _)| n == BROADCAST_SECTION) {
+                for (_, bytes) in entries {
+                    let mut i = &bytes[..];
+                    let k = (c.key.decode)(&mut i).map_err(|e| e.to_string())?;
+                    let v = (c.value.decode)(&mut i).map_err(|e| e.to_string())?;
+                    if !i.is_empty() {
+                        return Err(format!("{} trailing bytes in broadcast state", i.len()));
+                    }
+                    state.map.insert(k, v);
+                }
+            }
+        }
+        Ok(state)
     }
 }
 
