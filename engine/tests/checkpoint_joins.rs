@@ -513,3 +513,178 @@ fn a_keyed_broadcast_function_resumes_in_a_new_job_on_another_shard_count() {
     let e = env.execute().unwrap_err().to_string();
     assert!(e.contains("broadcast state") && e.contains("i64"), "{e}");
 }
+
+/// Tags nothing, passes both inputs through: a stateless co-process function, declared so.
+#[derive(Clone)]
+struct Merge;
+
+impl CoProcessFunction<Rec, Rec, Rec> for Merge {
+    fn process_element1(
+        &mut self,
+        r: Rec,
+        ctx: &mut ProcessContext<'_, Rec>,
+    ) -> Result<(), UserError> {
+        ctx.collect(r);
+        Ok(())
+    }
+    fn process_element2(
+        &mut self,
+        r: Rec,
+        ctx: &mut ProcessContext<'_, Rec>,
+    ) -> Result<(), UserError> {
+        ctx.collect(r);
+        Ok(())
+    }
+    fn state(&mut self, _reg: &mut StateRegistry<'_>) {}
+}
+
+/// Drops the records whose sequence number is a multiple of a broadcast divisor... once
+/// one has arrived; here it only passes data through and keeps the rules (non-keyed
+/// broadcast state, saved by the operator).
+#[derive(Clone)]
+struct PassRules;
+
+impl BroadcastProcessFunction<Rec, (i64, u64), Rec> for PassRules {
+    type StateKey = i64;
+    type StateValue = u64;
+    fn process_element(
+        &mut self,
+        r: Rec,
+        _rules: &BroadcastState<i64, u64>,
+        ctx: &mut ProcessContext<'_, Rec>,
+    ) -> Result<(), UserError> {
+        ctx.collect(r);
+        Ok(())
+    }
+    fn process_broadcast_element(
+        &mut self,
+        (v, t): (i64, u64),
+        rules: &mut BroadcastState<i64, u64>,
+        _ctx: &mut ProcessContext<'_, Rec>,
+    ) -> Result<(), UserError> {
+        rules.insert(v, t);
+        Ok(())
+    }
+    fn state(&mut self, _reg: &mut StateRegistry<'_>) {}
+}
+
+/// Counts per key (keyed state) and fails once as `fail` says.
+#[derive(Clone)]
+struct Count {
+    n: ValueState<u64, u64>,
+    fail: Option<Fail>,
+}
+
+impl KeyedProcessFunction<u64, Rec, String> for Count {
+    fn process_element(
+        &mut self,
+        r: Rec,
+        ctx: &mut KeyedContext<'_, u64, String>,
+    ) -> Result<(), UserError> {
+        if self.fail.as_ref().is_some_and(|f| f.now(r.0)) {
+            return Err("injected failure".into());
+        }
+        let n = self.n.value_or_insert_with(ctx, || 0);
+        *n += 1;
+        let n = *n;
+        ctx.collect(format!("{} {n}", ctx.current_key()));
+        Ok(())
+    }
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("n", &mut self.n);
+    }
+}
+
+/// Non-keyed `process` (a closure), a non-keyed co-process and a non-keyed broadcast
+/// function in front of a keyed count: the two-input operators must align, or records
+/// after a barrier reach the count before it and are counted twice after recovery.
+fn non_keyed_job(env: &Env, out: &Path, fail: Option<Fail>) {
+    let rules = env
+        .from_collection((0..5i64).collect::<Vec<_>>())
+        .map(|i| (i, i as u64));
+    let src = source(env, fail.as_ref()).process(|r: Rec, ctx: &mut ProcessContext<'_, Rec>| {
+        ctx.collect(r);
+        Ok(())
+    });
+    // Two sources: their barriers reach the co-process at different moments.
+    let a = src.filter(|r| r.0 % 3 != 0);
+    let b = source(env, fail.as_ref()).filter(|r| r.0 % 3 == 0);
+    a.connect(&b)
+        .process(Merge)
+        .connect_broadcast(&rules)
+        .process(PassRules)
+        .key_by(|r: &Rec| r.0 % 13)
+        .process(Count {
+            n: ValueState::new(),
+            fail,
+        })
+        .write_lines_exactly_once(out);
+}
+
+#[test]
+fn non_keyed_process_co_process_and_broadcast_take_part_exactly_once() {
+    let mut want: Vec<String> = (0..13)
+        .flat_map(|k| {
+            (1..=(0..RECORDS).filter(|s| s % 13 == k).count()).map(move |n| format!("{k} {n}"))
+        })
+        .collect();
+    want.sort();
+    for shards in [1, 3] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+        let fail = fail_in(&chk);
+        let env = checkpointed(shards, &chk)
+            .state_type::<i64>()
+            .restart_strategy(RestartStrategy::FixedDelay {
+                attempts: 2,
+                delay: Duration::from_millis(10),
+            });
+        non_keyed_job(&env, &out, Some(fail.clone()));
+        env.execute().unwrap();
+        assert!(
+            fail.failed.load(Ordering::SeqCst),
+            "the failure was injected"
+        );
+        assert_same(
+            &published(&out),
+            &want,
+            &format!("restarted, {shards} shards"),
+        );
+    }
+}
+
+/// Undeclared non-keyed functions are refused, naming what to do.
+#[derive(Clone)]
+struct Undeclared;
+
+impl CoProcessFunction<Rec, Rec, Rec> for Undeclared {
+    fn process_element1(
+        &mut self,
+        r: Rec,
+        ctx: &mut ProcessContext<'_, Rec>,
+    ) -> Result<(), UserError> {
+        ctx.collect(r);
+        Ok(())
+    }
+    fn process_element2(
+        &mut self,
+        r: Rec,
+        ctx: &mut ProcessContext<'_, Rec>,
+    ) -> Result<(), UserError> {
+        ctx.collect(r);
+        Ok(())
+    }
+}
+
+#[test]
+fn an_undeclared_non_keyed_co_process_function_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = checkpointed(1, &tmp.path().join("chk"));
+    let src = source(&env, None);
+    src.connect(&src).process(Undeclared).collect();
+    let e = env.execute().unwrap_err().to_string();
+    assert!(
+        e.contains("CoProcessFunction") && e.contains("`state`"),
+        "{e}"
+    );
+}

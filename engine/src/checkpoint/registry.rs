@@ -215,6 +215,11 @@ impl<'a> StateRegistry<'a> {
         self.declared
     }
 
+    /// Whether any handle was registered.
+    pub(crate) fn registered_any(&self) -> bool {
+        !self.names.is_empty()
+    }
+
     /// The first problem met, or for a restore, a state in the checkpoint that nothing
     /// registered (its contents would be lost).
     pub(crate) fn finish(self) -> Result<(), String> {

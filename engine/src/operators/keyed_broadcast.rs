@@ -10,12 +10,11 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
-
-use std::collections::VecDeque;
 
 use super::broadcast::{BroadcastCodecs, BroadcastState};
 use super::co_process::{First, Second, TwoInputWired, TwoInputs};
