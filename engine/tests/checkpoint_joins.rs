@@ -38,6 +38,15 @@ fn has_checkpoint(dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// The tests of this file run one at a time: each needs a checkpoint to complete while its
+/// source is held back (at most 10 s), which several jobs at once on a loaded machine can
+/// delay past that.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A failure to inject once, after a checkpoint exists, at the first record from `AT` on.
 #[derive(Clone)]
 struct Fail {
@@ -54,7 +63,7 @@ impl Fail {
 }
 
 /// The records, from a collection (its offset restores on any shard count), slowed down,
-/// and from `AT` on held back until a checkpoint exists, so the failure comes after one.
+/// and from `AT` on held back (2 ms a record) until a checkpoint exists, so the failure comes after one.
 fn source(env: &Env, fail: Option<&Fail>) -> DataStream<Rec> {
     let gate = fail.map(|f| (f.chk.clone(), Arc::new(AtomicBool::new(false))));
     env.from_collection((0..RECORDS).collect::<Vec<u64>>())
@@ -67,7 +76,7 @@ fn source(env: &Env, fail: Option<&Fail>) -> DataStream<Rec> {
                     if has_checkpoint(dir) {
                         open.store(true, Ordering::Relaxed);
                     } else {
-                        std::thread::sleep(Duration::from_millis(1));
+                        std::thread::sleep(Duration::from_millis(2));
                     }
                 }
             }
@@ -161,6 +170,7 @@ fn fail_in(chk: &Path) -> Fail {
 
 #[test]
 fn an_interval_join_recovers_exactly_once_on_one_to_three_shards() {
+    let _serial = serial();
     let want = interval_reference();
     assert!(want.len() > 1_000, "the reference joins enough pairs");
     for shards in 1..=3 {
@@ -194,6 +204,7 @@ fn an_interval_join_recovers_exactly_once_on_one_to_three_shards() {
 
 #[test]
 fn an_interval_join_resumes_in_a_new_job_and_on_another_shard_count() {
+    let _serial = serial();
     let want = interval_reference();
     for (n, m) in [(2, 2), (2, 3)] {
         let tmp = tempfile::tempdir().unwrap();
@@ -211,6 +222,7 @@ fn an_interval_join_resumes_in_a_new_job_and_on_another_shard_count() {
 
 #[test]
 fn a_join_without_registered_types_refuses_to_start_naming_them() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let env = Env::new()
         .shards(1)
@@ -307,6 +319,7 @@ fn regular_reference() -> BTreeMap<String, i64> {
 
 #[test]
 fn a_regular_join_recovers_exactly_once() {
+    let _serial = serial();
     let want = regular_reference();
     assert_eq!(want.len() as u64, 2 * REG_KEYS);
     for shards in 1..=3 {
@@ -341,6 +354,7 @@ fn a_regular_join_recovers_exactly_once() {
 
 #[test]
 fn a_regular_join_resumes_in_a_new_job_on_another_shard_count() {
+    let _serial = serial();
     let want = regular_reference();
     let tmp = tempfile::tempdir().unwrap();
     let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
@@ -460,6 +474,7 @@ fn rules_reference() -> Vec<String> {
 
 #[test]
 fn a_keyed_broadcast_function_recovers_exactly_once() {
+    let _serial = serial();
     let want = rules_reference();
     for shards in 1..=3 {
         let tmp = tempfile::tempdir().unwrap();
@@ -493,6 +508,7 @@ fn a_keyed_broadcast_function_recovers_exactly_once() {
 
 #[test]
 fn a_keyed_broadcast_function_resumes_in_a_new_job_on_another_shard_count() {
+    let _serial = serial();
     let want = rules_reference();
     for (n, m) in [(2, 2), (2, 3)] {
         let tmp = tempfile::tempdir().unwrap();
@@ -623,6 +639,7 @@ fn non_keyed_job(env: &Env, out: &Path, fail: Option<Fail>) {
 
 #[test]
 fn non_keyed_process_co_process_and_broadcast_take_part_exactly_once() {
+    let _serial = serial();
     let mut want: Vec<String> = (0..13)
         .flat_map(|k| {
             (1..=(0..RECORDS).filter(|s| s % 13 == k).count()).map(move |n| format!("{k} {n}"))
@@ -678,6 +695,7 @@ impl CoProcessFunction<Rec, Rec, Rec> for Undeclared {
 
 #[test]
 fn an_undeclared_non_keyed_co_process_function_is_refused() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let env = checkpointed(1, &tmp.path().join("chk"));
     let src = source(&env, None);
