@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spate::api::BroadcastState;
-use spate::join::{JoinChange, RegularJoin, RowKind};
+use spate::join::{Interval, JoinChange, OverlapContext, RegularJoin, RowKind};
 use spate::prelude::*;
 use spate::state::ValueState;
 
@@ -705,4 +705,89 @@ fn an_undeclared_non_keyed_co_process_function_is_refused() {
         e.contains("CoProcessFunction") && e.contains("`state`"),
         "{e}"
     );
+}
+
+/// Keys of the overlap join: few, so that some left records match and others do not.
+const OKEYS: u64 = 4;
+
+/// A left-outer overlap join: left records span `[ts, ts + 8)`, right records `[ts, ts + 2)`;
+/// unmatched left records are emitted once the watermark passes them.
+fn overlap_job(env: &Env, out: &Path, fail: Option<Fail>) {
+    let src = source(env, fail.as_ref());
+    let left = src.filter(|r| r.0 % 3 != 0).key_by(|r: &Rec| r.0 % OKEYS);
+    let right = src.filter(|r| r.0 % 3 == 0).key_by(|r: &Rec| r.0 % OKEYS);
+    left.overlap_join(
+        &right,
+        |l: &Rec| Interval::new(l.1, l.1 + 8),
+        |r: &Rec| Interval::new(r.1, r.1 + 2),
+    )
+    .left_outer()
+    .process(
+        move |l: &Rec, r: Option<&Rec>, ctx: &mut OverlapContext<'_, u64, String>| {
+            if fail.as_ref().is_some_and(|f| f.now(l.0)) {
+                return Err("injected failure".into());
+            }
+            let r = r.map_or("-".to_string(), |r| r.0.to_string());
+            ctx.collect(format!("{} {r}", l.0));
+            Ok(())
+        },
+    )
+    .write_lines_exactly_once(out);
+}
+
+fn overlap_reference() -> Vec<String> {
+    let mut want = Vec::new();
+    for l in (0..RECORDS).filter(|s| s % 3 != 0) {
+        let tl = ts_of(l);
+        let matches: Vec<u64> = (0..RECORDS)
+            .filter(|s| s % 3 == 0 && s % OKEYS == l % OKEYS)
+            .filter(|r| {
+                let tr = ts_of(*r);
+                tl < tr + 2 && tr < tl + 8
+            })
+            .collect();
+        if matches.is_empty() {
+            want.push(format!("{l} -"));
+        }
+        want.extend(matches.iter().map(|r| format!("{l} {r}")));
+    }
+    want.sort();
+    want
+}
+
+#[test]
+fn a_left_outer_overlap_join_recovers_exactly_once_and_rescales() {
+    let _serial = serial();
+    let want = overlap_reference();
+    assert!(want.iter().any(|l| l.ends_with(" -")) && want.iter().any(|l| !l.ends_with(" -")));
+    let tmp = tempfile::tempdir().unwrap();
+    let env = Env::new().shards(2).batch_size(16);
+    overlap_job(&env, &tmp.path().join("out"), None);
+    env.execute().unwrap();
+    assert_same(&published(&tmp.path().join("out")), &want, "uninterrupted");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+    let fail = fail_in(&chk);
+    let env = checkpointed(2, &chk).restart_strategy(RestartStrategy::FixedDelay {
+        attempts: 2,
+        delay: Duration::from_millis(10),
+    });
+    overlap_job(&env, &out, Some(fail.clone()));
+    env.execute().unwrap();
+    assert!(
+        fail.failed.load(Ordering::SeqCst),
+        "the failure was injected"
+    );
+    assert_same(&published(&out), &want, "restarted");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+    let env = checkpointed(3, &chk);
+    overlap_job(&env, &out, Some(fail_in(&chk)));
+    assert!(env.execute().is_err(), "the injected failure");
+    let env = checkpointed(2, &chk);
+    overlap_job(&env, &out, None);
+    env.execute().unwrap();
+    assert_same(&published(&out), &want, "3 → 2 shards");
 }
