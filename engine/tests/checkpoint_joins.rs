@@ -530,7 +530,7 @@ fn a_keyed_broadcast_function_resumes_in_a_new_job_on_another_shard_count() {
     assert!(e.contains("broadcast state") && e.contains("i64"), "{e}");
 }
 
-/// Tags nothing, passes both inputs through: a stateless co-process function, declared so.
+/// Passes both inputs through: a stateless co-process function, declared so.
 #[derive(Clone)]
 struct Merge;
 
@@ -554,9 +554,8 @@ impl CoProcessFunction<Rec, Rec, Rec> for Merge {
     fn state(&mut self, _reg: &mut StateRegistry<'_>) {}
 }
 
-/// Drops the records whose sequence number is a multiple of a broadcast divisor... once
-/// one has arrived; here it only passes data through and keeps the rules (non-keyed
-/// broadcast state, saved by the operator).
+/// Passes data through and keeps the rules in the (non-keyed) broadcast state, which the
+/// operator saves; declares its own fields stateless.
 #[derive(Clone)]
 struct PassRules;
 
