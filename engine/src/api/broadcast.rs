@@ -108,7 +108,11 @@ impl<T: Data, B: Data> BroadcastConnectedStreams<T, B> {
         let id = a.env.add_node(
             op_name("broadcast_process"),
             vec![(a.node, a.port), (b.node, b.port)],
-            Box::new(BroadcastFactory::<P, T, B, O>(f, PhantomData)),
+            Box::new(BroadcastFactory::<P, T, B, O> {
+                f,
+                codecs: None,
+                _t: PhantomData,
+            }),
         );
         DataStream::new(a.env.clone(), id, 0)
     }
@@ -194,6 +198,7 @@ where
             Box::new(KeyedBroadcastFactory {
                 f,
                 key_fn: self.data.key.clone(),
+                codecs: None,
                 _t: PhantomData,
             }),
         );

@@ -114,6 +114,59 @@ impl<'a> StateRegistry<'a> {
         }
         self.names.push(name.to_string());
         self.key_type::<H::Key>();
+        self.run(name, handle);
+    }
+
+    /// Registers a value state of a built-in function whose types carry no
+    /// [`StateData`](super::StateData) bound, with codecs found by type
+    /// (`Env::state_type`). The state must be empty when restoring (a fresh instance).
+    pub(crate) fn register_value_with<K, V>(
+        &mut self,
+        name: &str,
+        state: &mut crate::state::ValueState<K, V>,
+        key: &super::types::Codec<K>,
+        value: (
+            impl Fn(&V, &mut Vec<u8>),
+            impl Fn(&mut &[u8]) -> Result<V, DecodeError>,
+        ),
+    ) where
+        K: std::hash::Hash + Eq + Clone + 'static,
+    {
+        if self.error.is_some() {
+            return;
+        }
+        if name.starts_with("spate/") || self.names.iter().any(|n| n == name) {
+            self.error = Some(format!(
+                "state name '{name}' is registered twice or reserved"
+            ));
+            return;
+        }
+        self.names.push(name.to_string());
+        if self.key_codec.is_none() {
+            self.key_codec = Some(Box::new(KeyCodec::<K> {
+                encode: key.encode,
+                decode: key.decode,
+            }));
+        }
+        match &mut self.mode {
+            Mode::Probe => {}
+            Mode::Snapshot(b) => {
+                let mut w = StateWriter::new(b.max_parallelism());
+                state.snapshot_with(&mut w, key.encode, &value.0);
+                b.add(name, w);
+            }
+            Mode::Restore(v) => {
+                for e in v.sections.get(name).into_iter().flatten() {
+                    if let Err(err) = state.restore_with(e, key.decode, &value.1) {
+                        self.error = Some(format!("state '{name}': {err}"));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn run<H: CheckpointedState>(&mut self, name: &str, handle: &mut H) {
         match &mut self.mode {
             Mode::Probe => {}
             Mode::Snapshot(b) => {
@@ -160,6 +213,11 @@ impl<'a> StateRegistry<'a> {
 
     pub(crate) fn is_declared(&self) -> bool {
         self.declared
+    }
+
+    /// Whether any handle was registered.
+    pub(crate) fn registered_any(&self) -> bool {
+        !self.names.is_empty()
     }
 
     /// The first problem met, or for a restore, a state in the checkpoint that nothing

@@ -128,6 +128,11 @@ impl<T> IntervalBuffer<T> {
         self.entries.is_empty()
     }
 
+    /// The records held, in start order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry<T>> + '_ {
+        self.entries.iter()
+    }
+
     /// Stores a record with a non-empty interval (the caller checks).
     pub(crate) fn insert(&mut self, iv: Interval, matched: bool, value: T) {
         debug_assert!(!iv.is_empty(), "empty intervals are never stored");

@@ -16,6 +16,7 @@
 use std::marker::PhantomData;
 
 use crate::api::{op_name, Data, DataStream, Key, NoEvictor, WithEvictor};
+use crate::checkpoint::{DecodeError, StateData};
 use crate::error::UserError;
 use crate::operators::OutputTag;
 use crate::state::StateGauge;
@@ -43,6 +44,31 @@ pub enum Either<L, R> {
     Left(L),
     /// An element of the second (right) input.
     Right(R),
+}
+
+/// A tag byte (0 left, 1 right), then the element: so that the co-group and window join
+/// elements can be registered with [`Env::state_type`](crate::Env::state_type) for
+/// checkpoints of the window operator they run on.
+impl<L: StateData, R: StateData> StateData for Either<L, R> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Either::Left(l) => {
+                out.push(0);
+                l.encode(out);
+            }
+            Either::Right(r) => {
+                out.push(1);
+                r.encode(out);
+            }
+        }
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        match u8::decode(input)? {
+            0 => Ok(Either::Left(L::decode(input)?)),
+            1 => Ok(Either::Right(R::decode(input)?)),
+            t => Err(DecodeError(format!("Either tag {t}"))),
+        }
+    }
 }
 
 impl<L, R> Either<L, R> {

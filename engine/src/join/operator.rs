@@ -8,16 +8,21 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
 use super::buffer::Interval;
 use super::gauge::JoinStateGauge;
-use super::state::JoinState;
+use super::state::{JoinCodecs, JoinState};
+use crate::checkpoint::format::FINAL_EPOCH;
+use crate::checkpoint::registry::restore_view;
 use crate::error::{Result, SpateError, UserError};
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::operators::co_process::{First, Second, TwoInputWired, TwoInputs};
+use crate::operators::unary::Participant;
+use crate::operators::union::Held;
 use crate::operators::{Batch, Counter, OnInput, OpInfo, Output, OutputTag, SideOutputs};
 use crate::state::hash_key;
 use crate::time::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
@@ -99,6 +104,11 @@ pub(crate) struct JoinOp<S, K, A, B, O, FA, FB> {
     out_wm: Timestamp,
     gauge: Option<JoinStateGauge>,
     info: OpInfo,
+    /// What an input sent after a barrier not yet forwarded (checkpoint alignment).
+    held_a: VecDeque<Held<A>>,
+    held_b: VecDeque<Held<B>>,
+    /// With checkpoints: where snapshots go, and the codecs that write them.
+    participant: Option<(Participant, JoinCodecs<K, A, B>)>,
 }
 
 impl<S, K, A, B, O, FA, FB> JoinOp<S, K, A, B, O, FA, FB>
@@ -256,22 +266,107 @@ where
     }
 
     fn on_barrier_of(&mut self, input: usize, epoch: u64) -> Result<()> {
-        self.progress.barrier_into(input, epoch, &mut self.out)
+        match self.progress.barrier(input, epoch) {
+            Some(e) => self.forward_barrier(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Snapshots (when taking part in checkpoints), then forwards barrier `e`.
+    fn forward_barrier(&mut self, e: u64) -> Result<()> {
+        self.snapshot(e);
+        self.out.barrier(e)
+    }
+
+    fn snapshot(&mut self, epoch: u64) {
+        if let Some((p, codecs)) = &self.participant {
+            let mut b = p.builder(epoch, self.info.shard);
+            self.state.snapshot(codecs, &mut b);
+            p.hand_in(epoch, b.finish());
+        }
     }
 
     fn on_end_of(&mut self, input: usize) -> Result<()> {
-        let (wm, all_ended) = self.progress.end_into(input, &mut self.out)?;
+        let (wm, barrier, all_ended) = self.progress.end(input);
+        if let Some(e) = barrier {
+            self.forward_barrier(e)?;
+        }
         self.forward(wm)?;
         if all_ended {
+            self.snapshot(FINAL_EPOCH);
             self.out.end()?;
             self.sides.end()?;
         }
         Ok(())
     }
+
+    /// Replays what inputs held while they are no longer blocked, until nothing changes.
+    fn release(&mut self) -> Result<()> {
+        loop {
+            let mut progressed = false;
+            while !self.progress.blocked(0) {
+                let Some(m) = self.held_a.pop_front() else {
+                    break;
+                };
+                self.apply_a(m)?;
+                progressed = true;
+            }
+            while !self.progress.blocked(1) {
+                let Some(m) = self.held_b.pop_front() else {
+                    break;
+                };
+                self.apply_b(m)?;
+                progressed = true;
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    fn apply_a(&mut self, m: Held<A>) -> Result<()> {
+        match m {
+            Held::Data(mut b) => self.left_batch(&mut b),
+            Held::Watermark(wm) => self.on_watermark_of(0, wm),
+            Held::Idle(i) => self.on_idle_of(0, i),
+            Held::Barrier(e) => self.on_barrier_of(0, e),
+            Held::End => self.on_end_of(0),
+        }
+    }
+
+    /// A control message of the first input, through alignment.
+    fn deliver_a(&mut self, m: Held<A>) -> Result<()> {
+        if self.progress.blocked(0) || !self.held_a.is_empty() {
+            self.held_a.push_back(m);
+            return Ok(());
+        }
+        self.apply_a(m)?;
+        self.release()
+    }
+
+    /// A control message of the second input, through alignment.
+    fn deliver_b(&mut self, m: Held<B>) -> Result<()> {
+        if self.progress.blocked(1) || !self.held_b.is_empty() {
+            self.held_b.push_back(m);
+            return Ok(());
+        }
+        self.apply_b(m)?;
+        self.release()
+    }
+
+    fn apply_b(&mut self, m: Held<B>) -> Result<()> {
+        match m {
+            Held::Data(mut b) => self.right_batch(&mut b),
+            Held::Watermark(wm) => self.on_watermark_of(1, wm),
+            Held::Idle(i) => self.on_idle_of(1, i),
+            Held::Barrier(e) => self.on_barrier_of(1, e),
+            Held::End => self.on_end_of(1),
+        }
+    }
 }
 
 macro_rules! join_input {
-    ($marker:ty, $t:ident, $batch:ident, $index:expr) => {
+    ($marker:ty, $t:ident, $batch:ident, $index:expr, $held:ident, $deliver:ident) => {
         impl<S, K, A, B, O, FA, FB> OnInput<$t, $marker> for JoinOp<S, K, A, B, O, FA, FB>
         where
             S: JoinSpec<K, A, B, O>,
@@ -283,25 +378,30 @@ macro_rules! join_input {
             FB: Fn(&B) -> K,
         {
             fn on_batch(&mut self, _input: usize, batch: &mut Batch<$t>) -> Result<()> {
+                if self.progress.blocked($index) || !self.$held.is_empty() {
+                    self.$held.push_back(Held::Data(std::mem::take(batch)));
+                    return Ok(());
+                }
                 self.$batch(batch)
             }
             fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
-                self.on_watermark_of($index, wm)
+                self.$deliver(Held::Watermark(wm))
             }
             fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
-                self.on_idle_of($index, idle)
+                self.$deliver(Held::Idle(idle))
             }
             fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
-                self.on_barrier_of($index, epoch)
+                self.$deliver(Held::Barrier(epoch))
             }
             fn on_end(&mut self, _input: usize) -> Result<()> {
-                self.on_end_of($index)
+                self.$deliver(Held::End)
             }
         }
     };
 }
-join_input!(First, A, left_batch, 0);
-join_input!(Second, B, right_batch, 1);
+
+join_input!(First, A, left_batch, 0, held_a, deliver_a);
+join_input!(Second, B, right_batch, 1, held_b, deliver_b);
 
 /// Makes the per-shard instances of a join.
 pub(crate) struct JoinFactory<S, K, A, B, O, FA, FB> {
@@ -313,6 +413,8 @@ pub(crate) struct JoinFactory<S, K, A, B, O, FA, FB> {
     pub(crate) gauge: Option<JoinStateGauge>,
     /// A configuration error found when the join was built, reported at `execute`.
     pub(crate) invalid: Option<String>,
+    /// With checkpoints: codecs of the key and both record types (`Env::state_type`).
+    pub(crate) codecs: Option<JoinCodecs<K, A, B>>,
     pub(crate) _t: PhantomData<fn(K, A, B) -> O>,
 }
 
@@ -324,6 +426,8 @@ struct JoinShard<S, K, A, B, O, FA, FB> {
     late_right: Option<OutputTag<B>>,
     gauge: Option<JoinStateGauge>,
     live: [bool; 2],
+    state: JoinState<K, A, B>,
+    codecs: Option<JoinCodecs<K, A, B>>,
     _t: PhantomData<fn(K, A, B) -> O>,
 }
 
@@ -337,12 +441,47 @@ where
     FA: Fn(&A) -> K + Clone + Send + 'static,
     FB: Fn(&B) -> K + Clone + Send + 'static,
 {
+    fn prepare(&mut self, cfg: &crate::graph::JobConfig) -> Result<()> {
+        if cfg.checkpoint.is_some() {
+            let t = &cfg.state_types;
+            self.codecs = match (t.get::<K>(), t.get::<A>(), t.get::<B>()) {
+                (Some(key), Some(left), Some(right)) => Some(JoinCodecs { key, left, right }),
+                _ => None,
+            };
+        }
+        Ok(())
+    }
+
+    fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
+        match self.codecs {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "register its key type `{}` and record types `{}` and `{}` with \
+                 Env::state_type",
+                std::any::type_name::<K>(),
+                std::any::type_name::<A>(),
+                std::any::type_name::<B>()
+            )),
+        }
+    }
+
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
         if let Some(why) = &self.invalid {
             return Err(SpateError::Config(why.clone()));
         }
         if let Some(g) = &self.gauge {
             g.init(cx.cfg.shards);
+        }
+        let mut state = JoinState::new(self.spec.holds(), self.spec.left_outer());
+        if let (Some(r), Some(codecs)) = (cx.cfg.restored(), &self.codecs) {
+            restore_view(r, cx.node, cx.shard, cx.cfg.shards, cx.cfg.max_parallelism)
+                .and_then(|v| state.restore(codecs, &v).map_err(|e| e.to_string()))
+                .map_err(|why| {
+                    SpateError::Config(format!(
+                        "cannot restore node {} from checkpoint {}: {why}",
+                        cx.node, r.manifest.epoch
+                    ))
+                })?;
         }
         Ok(Box::new(JoinShard {
             spec: self.spec.clone(),
@@ -352,6 +491,8 @@ where
             late_right: self.late_right.clone(),
             gauge: self.gauge.clone(),
             live: [cx.input_live(0), cx.input_live(1)],
+            state,
+            codecs: self.codecs.clone(),
             _t: PhantomData::<fn(K, A, B) -> O>,
         }))
     }
@@ -388,8 +529,12 @@ where
                 cx.counters.push((cx.node, name.into(), c.clone()));
             }
         }
+        let participant = match (&cx.snapshots, this.codecs) {
+            (Some(s), Some(c)) => Some((Participant::new(s, cx.node), c)),
+            _ => None,
+        };
         let op = Rc::new(RefCell::new(JoinOp {
-            state: JoinState::new(this.spec.holds(), this.spec.left_outer()),
+            state: this.state,
             spec: this.spec,
             key_a: this.key_a,
             key_b: this.key_b,
@@ -398,13 +543,16 @@ where
             late_left: this.late_left,
             late_right: this.late_right,
             discarded,
-            progress: TwoInputs::new(this.live),
+            progress: TwoInputs::new(this.live).with_alignment(participant.is_some()),
             out_wm: MIN_WATERMARK,
             gauge: this.gauge,
             info: OpInfo {
                 name: cx.name.clone(),
                 shard: cx.shard,
             },
+            held_a: VecDeque::new(),
+            held_b: VecDeque::new(),
+            participant,
         }));
         Ok(Box::new(TwoInputWired {
             op,

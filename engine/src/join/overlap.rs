@@ -358,6 +358,7 @@ where
             late_right: self.late_right,
             gauge: self.gauge,
             invalid: None,
+            codecs: None,
             _t: PhantomData::<fn(K, A, B) -> O>,
         };
         let id = a.env.add_node(

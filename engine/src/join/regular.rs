@@ -38,8 +38,11 @@
 
 use std::marker::PhantomData;
 
+use super::state::JoinCodecs;
 use crate::api::{op_name, Data, DataStream, Key, KeyedConnectedStreams, KeyedContext};
+use crate::checkpoint::{decode_len, DecodeError, StateData, StateRegistry};
 use crate::error::UserError;
+use crate::graph::{Instantiate, JobConfig, NodeFactory, ShardNode};
 use crate::operators::keyed_co_process::{KeyedCoProcessFactory, KeyedCoProcessFunction};
 use crate::state::{GaugeHandle, StateGauge, StateTtl, TtlUpdate, ValueState};
 use crate::time::Timestamp;
@@ -233,6 +236,8 @@ pub(crate) struct RegularJoinFn<K, A, B> {
     /// Rows this instance stores.
     stored: usize,
     gauge: GaugeHandle,
+    /// With checkpoints: codecs of the key and both row types (`Env::state_type`).
+    codecs: Option<JoinCodecs<K, A, B>>,
 }
 
 type Cx<'a, K, A, B> = KeyedContext<'a, K, JoinChange<A, B>>;
@@ -245,6 +250,7 @@ impl<K: Key, A: Data, B: Data> RegularJoinFn<K, A, B> {
             rows: ValueState::new(),
             stored: 0,
             gauge: GaugeHandle::new(spec.gauge),
+            codecs: None,
         }
     }
 
@@ -318,6 +324,37 @@ impl<K: Key, A: Data, B: Data> KeyedCoProcessFunction<K, A, B, JoinChange<A, B>>
         Ok(())
     }
 
+    /// The key's rows (both sides, with their TTL times and match counts, and the cleanup
+    /// timer's time) under `rows`, through codecs registered by type; the cleanup timers
+    /// themselves are snapshotted by the operator. Without codecs nothing is declared (the
+    /// factory refuses checkpoints before this is reached).
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        let Some(c) = &self.codecs else {
+            reg.undeclared();
+            return;
+        };
+        let (ea, eb, da, db) = (c.left.encode, c.right.encode, c.left.decode, c.right.decode);
+        let enc = move |r: &KeyRows<A, B>, o: &mut Vec<u8>| {
+            encode_rows(&r.left, ea, o);
+            encode_rows(&r.right, eb, o);
+            r.timer.encode(o);
+        };
+        let dec = move |i: &mut &[u8]| {
+            Ok(KeyRows {
+                left: decode_rows(i, da)?,
+                right: decode_rows(i, db)?,
+                timer: Option::<Timestamp>::decode(i)?,
+            })
+        };
+        reg.register_value_with("rows", &mut self.rows, &c.key, (enc, dec));
+        self.stored = self
+            .rows
+            .iter()
+            .map(|(_, r)| r.left.len() + r.right.len())
+            .sum();
+        self.gauge.set(self.stored as u64);
+    }
+
     /// A cleanup timer: drop the key's expired rows, and come back for the next expiry.
     fn on_timer(&mut self, _ts: Timestamp, ctx: &mut Cx<'_, K, A, B>) -> Result<(), UserError> {
         let now = ctx.current_processing_time();
@@ -341,6 +378,78 @@ impl<K: Key, A: Data, B: Data> KeyedCoProcessFunction<K, A, B, JoinChange<A, B>>
         }
         self.gauge.set(self.stored as u64);
         Ok(())
+    }
+}
+
+fn encode_rows<T>(rows: &[Row<T>], enc: fn(&T, &mut Vec<u8>), o: &mut Vec<u8>) {
+    (rows.len() as u64).encode(o);
+    for r in rows {
+        enc(&r.value, o);
+        r.touched.encode(o);
+        r.matches.encode(o);
+    }
+}
+
+fn decode_rows<T>(
+    i: &mut &[u8],
+    dec: fn(&mut &[u8]) -> Result<T, DecodeError>,
+) -> Result<Vec<Row<T>>, DecodeError> {
+    // A row takes at least its time and match count (12 bytes).
+    let n = decode_len(i, 12)?;
+    let mut rows = Vec::with_capacity(n);
+    for _ in 0..n {
+        rows.push(Row {
+            value: dec(i)?,
+            touched: Timestamp::decode(i)?,
+            matches: u32::decode(i)?,
+        });
+    }
+    Ok(rows)
+}
+
+/// The keyed co-process factory of a regular join, which finds its codecs when the job
+/// starts and names the types to register when they are missing.
+struct RegularJoinFactory<K, A, B, FA, FB> {
+    inner: Inner<K, A, B, FA, FB>,
+}
+
+type Inner<K, A, B, FA, FB> =
+    KeyedCoProcessFactory<RegularJoinFn<K, A, B>, K, A, B, JoinChange<A, B>, FA, FB>;
+
+impl<K, A, B, FA, FB> NodeFactory for RegularJoinFactory<K, A, B, FA, FB>
+where
+    K: Key,
+    A: Data,
+    B: Data,
+    FA: Fn(&A) -> K + Clone + Send + 'static,
+    FB: Fn(&B) -> K + Clone + Send + 'static,
+{
+    fn prepare(&mut self, cfg: &JobConfig) -> crate::error::Result<()> {
+        if cfg.checkpoint.is_some() {
+            let t = &cfg.state_types;
+            self.inner.f.codecs = match (t.get::<K>(), t.get::<A>(), t.get::<B>()) {
+                (Some(key), Some(left), Some(right)) => Some(JoinCodecs { key, left, right }),
+                _ => None,
+            };
+        }
+        self.inner.prepare(cfg)
+    }
+
+    fn checkpoint_role(&mut self) -> Result<(), String> {
+        if self.inner.f.codecs.is_none() {
+            return Err(format!(
+                "register its key type `{}` and row types `{}` and `{}` with \
+                 Env::state_type",
+                std::any::type_name::<K>(),
+                std::any::type_name::<A>(),
+                std::any::type_name::<B>()
+            ));
+        }
+        self.inner.checkpoint_role()
+    }
+
+    fn instantiate(&mut self, cx: &Instantiate<'_>) -> crate::error::Result<Box<dyn ShardNode>> {
+        self.inner.instantiate(cx)
     }
 }
 
@@ -385,11 +494,13 @@ where
         let id = a.env.add_node(
             op_name("regular_join"),
             vec![(a.node, a.port), (b.node, b.port)],
-            Box::new(KeyedCoProcessFactory {
-                f: RegularJoinFn::<K, A, B>::new(spec),
-                key_a: self.a.key.clone(),
-                key_b: self.b.key.clone(),
-                _t: PhantomData,
+            Box::new(RegularJoinFactory {
+                inner: KeyedCoProcessFactory {
+                    f: RegularJoinFn::<K, A, B>::new(spec),
+                    key_a: self.a.key.clone(),
+                    key_b: self.b.key.clone(),
+                    _t: PhantomData,
+                },
             }),
         );
         DataStream::new(a.env.clone(), id, 0)

@@ -18,15 +18,24 @@
 use std::any::Any;
 use std::borrow::Borrow;
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use super::co_process::{First, Second, TwoInputWired, TwoInputs};
-use super::process::ProcessContext;
+use super::process::{non_keyed_role, ProcessContext};
+use super::unary::Participant;
+use super::union::Held;
 use super::{Batch, OnInput, OpInfo, Output, SideOutputs};
-use crate::error::{Result, UserError};
+use crate::checkpoint::format::SnapshotBuilder;
+use crate::checkpoint::format::FINAL_EPOCH;
+use crate::checkpoint::store::Restored;
+use crate::checkpoint::types::Codec;
+use crate::checkpoint::StateRegistry;
+use crate::checkpoint::StateWriter;
+use crate::error::{Result, SpateError, UserError};
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::state::FixedState;
 use crate::time::{Clock, Timestamp};
@@ -130,6 +139,90 @@ impl<K: Hash + Eq, V> BroadcastState<K, V> {
     }
 }
 
+/// Codecs of a broadcast state's key and value types (`Env::state_type`).
+pub(crate) struct BroadcastCodecs<K, V> {
+    pub(crate) key: Codec<K>,
+    pub(crate) value: Codec<V>,
+}
+
+impl<K, V> Clone for BroadcastCodecs<K, V> {
+    fn clone(&self) -> Self {
+        BroadcastCodecs {
+            key: self.key.clone(),
+            value: self.value.clone(),
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> BroadcastCodecs<K, V> {
+    /// The codecs registered for `K` and `V`, or an error naming the missing types.
+    pub(crate) fn find(cfg: &crate::graph::JobConfig) -> std::result::Result<Self, String> {
+        let t = &cfg.state_types;
+        t.get::<K>()
+            .zip(t.get::<V>())
+            .map(|(key, value)| BroadcastCodecs { key, value })
+            .ok_or_else(|| {
+                format!(
+                    "register its broadcast state's key type `{}` and value type `{}` with \
+                     Env::state_type",
+                    std::any::type_name::<K>(),
+                    std::any::type_name::<V>()
+                )
+            })
+    }
+}
+
+/// The snapshot section of the broadcast state: one entry per map entry, `key · value`,
+/// written by shard 0 only (every shard holds the same map).
+const BROADCAST_SECTION: &str = "spate/broadcast";
+
+impl<K: Hash + Eq, V> BroadcastState<K, V> {
+    /// Adds the map to `b` on shard 0 (the copies of the other shards are the same).
+    pub(crate) fn snapshot(
+        &self,
+        shard: usize,
+        c: &BroadcastCodecs<K, V>,
+        b: &mut SnapshotBuilder,
+    ) {
+        if shard != 0 {
+            return;
+        }
+        let mut w = StateWriter::new(b.max_parallelism());
+        for (k, v) in &self.map {
+            w.entry(0, |o| {
+                (c.key.encode)(k, o);
+                (c.value.encode)(v, o);
+            });
+        }
+        b.add(BROADCAST_SECTION, w);
+    }
+
+    /// The map of operator `node` in checkpoint `r`, from shard 0's file, for every shard
+    /// whatever the shard count (as Flink restores broadcast state).
+    pub(crate) fn restore(
+        r: &Restored,
+        node: usize,
+        c: &BroadcastCodecs<K, V>,
+    ) -> std::result::Result<Self, String> {
+        let mut state = BroadcastState::default();
+        let files = r.files.get(&(node as u32)).into_iter().flatten();
+        for f in files.filter(|f| f.header.shard == 0) {
+            for (_, entries) in f.sections.iter().filter(|(n, _)| n == BROADCAST_SECTION) {
+                for (_, bytes) in entries {
+                    let mut i = &bytes[..];
+                    let k = (c.key.decode)(&mut i).map_err(|e| e.to_string())?;
+                    let v = (c.value.decode)(&mut i).map_err(|e| e.to_string())?;
+                    if !i.is_empty() {
+                        return Err(format!("{} trailing bytes in broadcast state", i.len()));
+                    }
+                    state.map.insert(k, v);
+                }
+            }
+        }
+        Ok(state)
+    }
+}
+
 /// A function over a stream connected with a broadcast stream (Flink's
 /// `BroadcastProcessFunction`).
 ///
@@ -159,6 +252,16 @@ pub trait BroadcastProcessFunction<I, B, O>: Clone + Send + 'static {
         state: &mut BroadcastState<Self::StateKey, Self::StateValue>,
         ctx: &mut ProcessContext<'_, O>,
     ) -> Result<(), UserError>;
+
+    /// For checkpoints: an empty body declares that the function's own fields hold nothing
+    /// that must survive a recovery (as in Flink, where they are not checkpointed); the
+    /// broadcast state is saved by the operator once its key and value types are
+    /// registered with [`Env::state_type`](crate::Env::state_type). Non-keyed functions
+    /// have no keyed state to register. The default declares nothing, and a job with
+    /// checkpoints refuses to start with it.
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.undeclared();
+    }
 }
 
 /// The operator running a [`BroadcastProcessFunction`] on one shard.
@@ -170,6 +273,11 @@ pub(crate) struct BroadcastOp<P: BroadcastProcessFunction<I, B, O>, I, B, O> {
     progress: TwoInputs,
     info: OpInfo,
     clock: Arc<dyn Clock>,
+    /// What an input sent after a barrier not yet forwarded (checkpoint alignment).
+    held_a: VecDeque<Held<I>>,
+    held_b: VecDeque<Held<B>>,
+    /// With checkpoints: where snapshots go, and the broadcast state's codecs.
+    participant: Option<(Participant, Codecs<P, I, B, O>)>,
     _t: PhantomData<fn(I, B)>,
 }
 
@@ -186,60 +294,197 @@ impl<P: BroadcastProcessFunction<I, B, O>, I, B, O: Clone> BroadcastOp<P, I, B, 
     }
 
     fn end(&mut self, input: usize) -> Result<()> {
-        let (wm, all_ended) = self.progress.end_into(input, &mut self.out)?;
+        let (wm, barrier, all_ended) = self.progress.end(input);
+        if let Some(e) = barrier {
+            self.forward_barrier(e)?;
+        }
         self.forward(wm)?;
         if all_ended {
+            self.snapshot(FINAL_EPOCH);
             self.out.end()?;
             self.sides.end()?;
         }
         Ok(())
     }
+
+    fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
+        let w = self.progress.advance(input, wm);
+        self.forward(w)
+    }
+
+    fn idle(&mut self, input: usize, idle: bool) -> Result<()> {
+        let w = self.progress.set_idle(input, idle);
+        self.forward(w)
+    }
+
+    fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
+        match self.progress.barrier(input, epoch) {
+            Some(e) => self.forward_barrier(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Snapshots the broadcast state (when taking part in checkpoints), then forwards `e`.
+    fn forward_barrier(&mut self, e: u64) -> Result<()> {
+        self.snapshot(e);
+        self.out.barrier(e)
+    }
+
+    fn snapshot(&mut self, epoch: u64) {
+        if let Some((p, codecs)) = &self.participant {
+            let mut b = p.builder(epoch, self.info.shard);
+            self.state.snapshot(self.info.shard, codecs, &mut b);
+            p.hand_in(epoch, b.finish());
+        }
+    }
+
+    fn batch_a(&mut self, batch: &mut Batch<I>) -> Result<()> {
+        let now = self.clock.now_ms();
+        let watermark = self.progress.watermark();
+        for (ts, v) in batch.drain(..) {
+            let mut pc = ProcessContext {
+                ts,
+                out: &mut self.out,
+                sides: &mut self.sides,
+                watermark,
+                now,
+            };
+            self.f
+                .process_element(v, &self.state, &mut pc)
+                .map_err(|e| self.info.user_error(e))?;
+        }
+        self.flush()
+    }
+
+    fn batch_b(&mut self, batch: &mut Batch<B>) -> Result<()> {
+        let now = self.clock.now_ms();
+        let watermark = self.progress.watermark();
+        for (ts, v) in batch.drain(..) {
+            let mut pc = ProcessContext {
+                ts,
+                out: &mut self.out,
+                sides: &mut self.sides,
+                watermark,
+                now,
+            };
+            self.f
+                .process_broadcast_element(v, &mut self.state, &mut pc)
+                .map_err(|e| self.info.user_error(e))?;
+        }
+        self.flush()
+    }
+
+    fn apply_a(&mut self, m: Held<I>) -> Result<()> {
+        match m {
+            Held::Data(mut b) => self.batch_a(&mut b),
+            Held::Watermark(wm) => self.watermark(0, wm),
+            Held::Idle(i) => self.idle(0, i),
+            Held::Barrier(e) => self.barrier(0, e),
+            Held::End => self.end(0),
+        }
+    }
+
+    fn apply_b(&mut self, m: Held<B>) -> Result<()> {
+        match m {
+            Held::Data(mut b) => self.batch_b(&mut b),
+            Held::Watermark(wm) => self.watermark(1, wm),
+            Held::Idle(i) => self.idle(1, i),
+            Held::Barrier(e) => self.barrier(1, e),
+            Held::End => self.end(1),
+        }
+    }
+
+    /// A message of the data input, through alignment.
+    fn deliver_a(&mut self, m: Held<I>) -> Result<()> {
+        if self.progress.blocked(0) || !self.held_a.is_empty() {
+            self.held_a.push_back(m);
+            return Ok(());
+        }
+        self.apply_a(m)?;
+        self.release()
+    }
+
+    /// A message of the broadcast input, through alignment.
+    fn deliver_b(&mut self, m: Held<B>) -> Result<()> {
+        if self.progress.blocked(1) || !self.held_b.is_empty() {
+            self.held_b.push_back(m);
+            return Ok(());
+        }
+        self.apply_b(m)?;
+        self.release()
+    }
+
+    /// Replays what inputs held while they are no longer blocked, until nothing changes.
+    fn release(&mut self) -> Result<()> {
+        loop {
+            let mut progressed = false;
+            while !self.progress.blocked(0) {
+                let Some(m) = self.held_a.pop_front() else {
+                    break;
+                };
+                self.apply_a(m)?;
+                progressed = true;
+            }
+            while !self.progress.blocked(1) {
+                let Some(m) = self.held_b.pop_front() else {
+                    break;
+                };
+                self.apply_b(m)?;
+                progressed = true;
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
 }
 
+/// One input of [`BroadcastOp`], through checkpoint alignment.
 macro_rules! broadcast_input {
-    ($marker:ty, $t:ident, $index:expr, |$f:ident, $v:ident, $s:ident, $pc:ident| $call:expr) => {
+    ($marker:ty, $t:ident, $index:expr, $held:ident, $batch:ident, $deliver:ident) => {
         impl<P: BroadcastProcessFunction<I, B, O>, I, B, O: Clone> OnInput<$t, $marker>
             for BroadcastOp<P, I, B, O>
         {
             fn on_batch(&mut self, _input: usize, batch: &mut Batch<$t>) -> Result<()> {
-                let now = self.clock.now_ms();
-                let watermark = self.progress.watermark();
-                for (ts, $v) in batch.drain(..) {
-                    let mut $pc = ProcessContext {
-                        ts,
-                        out: &mut self.out,
-                        sides: &mut self.sides,
-                        watermark,
-                        now,
-                    };
-                    let ($f, $s) = (&mut self.f, &mut self.state);
-                    $call.map_err(|e| self.info.user_error(e))?;
+                if self.progress.blocked($index) || !self.$held.is_empty() {
+                    self.$held.push_back(Held::Data(std::mem::take(batch)));
+                    return Ok(());
                 }
-                self.flush()
+                self.$batch(batch)
             }
             fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
-                let w = self.progress.advance($index, wm);
-                self.forward(w)
+                self.$deliver(Held::Watermark(wm))
             }
             fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
-                let w = self.progress.set_idle($index, idle);
-                self.forward(w)
+                self.$deliver(Held::Idle(idle))
             }
             fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
-                self.progress.barrier_into($index, epoch, &mut self.out)
+                self.$deliver(Held::Barrier(epoch))
             }
             fn on_end(&mut self, _input: usize) -> Result<()> {
-                self.end($index)
+                self.$deliver(Held::End)
             }
         }
     };
 }
-broadcast_input!(First, I, 0, |f, v, s, pc| f.process_element(v, s, &mut pc));
-broadcast_input!(Second, B, 1, |f, v, s, pc| f
-    .process_broadcast_element(v, s, &mut pc));
+broadcast_input!(First, I, 0, held_a, batch_a, deliver_a);
+broadcast_input!(Second, B, 1, held_b, batch_b, deliver_b);
+
+type Codecs<P, I, B, O> = BroadcastCodecs<
+    <P as BroadcastProcessFunction<I, B, O>>::StateKey,
+    <P as BroadcastProcessFunction<I, B, O>>::StateValue,
+>;
+
+/// With checkpoints: the codecs found by type, or the error naming the types to register.
+type Found<P, I, B, O> = Option<std::result::Result<Codecs<P, I, B, O>, String>>;
 
 /// Makes per-shard instances of a [`BroadcastOp`].
-pub(crate) struct BroadcastFactory<P, I, B, O>(pub(crate) P, pub(crate) PhantomData<fn(I, B) -> O>);
+pub(crate) struct BroadcastFactory<P: BroadcastProcessFunction<I, B, O>, I, B, O> {
+    pub(crate) f: P,
+    /// With checkpoints: the broadcast state's codecs, or the error naming the types.
+    pub(crate) codecs: Found<P, I, B, O>,
+    pub(crate) _t: PhantomData<fn(I, B) -> O>,
+}
 
 impl<P, I, B, O> NodeFactory for BroadcastFactory<P, I, B, O>
 where
@@ -248,17 +493,53 @@ where
     B: Clone + 'static,
     O: Clone + 'static,
 {
+    fn prepare(&mut self, cfg: &crate::graph::JobConfig) -> Result<()> {
+        if cfg.checkpoint.is_some() {
+            self.codecs = Some(BroadcastCodecs::find(cfg));
+        }
+        Ok(())
+    }
+
+    fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
+        non_keyed_role(|reg| self.f.state(reg), "BroadcastProcessFunction")?;
+        match &self.codecs {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err("no codecs were looked up".into()),
+        }
+    }
+
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
-        let live = [cx.input_live(0), cx.input_live(1)];
-        Ok(Box::new(BroadcastShard::<P, I, B, O>(
-            self.0.clone(),
-            live,
-            PhantomData,
-        )))
+        let codecs = match &self.codecs {
+            Some(Ok(c)) if cx.cfg.checkpoint.is_some() => Some(c.clone()),
+            _ => None,
+        };
+        let mut state = BroadcastState::default();
+        if let (Some(r), Some(c)) = (cx.cfg.restored(), &codecs) {
+            state = BroadcastState::restore(r, cx.node, c).map_err(|why| {
+                SpateError::Config(format!(
+                    "cannot restore node {} from checkpoint {}: {why}",
+                    cx.node, r.manifest.epoch
+                ))
+            })?;
+        }
+        Ok(Box::new(BroadcastShard::<P, I, B, O> {
+            f: self.f.clone(),
+            live: [cx.input_live(0), cx.input_live(1)],
+            state,
+            codecs,
+            _t: PhantomData,
+        }))
     }
 }
 
-struct BroadcastShard<P, I, B, O>(P, [bool; 2], PhantomData<fn(I, B) -> O>);
+struct BroadcastShard<P: BroadcastProcessFunction<I, B, O>, I, B, O> {
+    f: P,
+    live: [bool; 2],
+    state: BroadcastState<P::StateKey, P::StateValue>,
+    codecs: Option<Codecs<P, I, B, O>>,
+    _t: PhantomData<fn(I, B) -> O>,
+}
 
 impl<P, I, B, O> ShardNode for BroadcastShard<P, I, B, O>
 where
@@ -272,19 +553,27 @@ where
         mut outputs: Vec<Vec<Box<dyn Any>>>,
         cx: &mut ShardBuild,
     ) -> Result<Box<dyn Wired>> {
+        let this = *self;
         let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
         let sides = cx.side_outputs(outputs.split_off(1))?;
+        let participant = match (&cx.snapshots, this.codecs) {
+            (Some(s), Some(c)) => Some((Participant::new(s, cx.node), c)),
+            _ => None,
+        };
         let op = Rc::new(RefCell::new(BroadcastOp::<P, I, B, O> {
-            f: self.0,
-            state: BroadcastState::default(),
+            f: this.f,
+            state: this.state,
             out,
             sides,
-            progress: TwoInputs::new(self.1),
+            progress: TwoInputs::new(this.live).with_alignment(participant.is_some()),
             info: OpInfo {
                 name: cx.name.clone(),
                 shard: cx.shard,
             },
             clock: cx.cfg.clock.clone(),
+            held_a: VecDeque::new(),
+            held_b: VecDeque::new(),
+            participant,
             _t: PhantomData,
         }));
         Ok(Box::new(TwoInputWired {

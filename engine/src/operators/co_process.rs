@@ -2,12 +2,15 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::process::ProcessContext;
+use super::process::{non_keyed_role, ProcessContext};
+use super::union::Held;
 use super::{Batch, OnInput, OpInfo, Output, Port, Push, SideOutputs};
+use crate::checkpoint::StateRegistry;
 use crate::error::{Result, UserError};
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::time::{Clock, Frontier, Timestamp};
@@ -30,6 +33,14 @@ pub trait CoProcessFunction<A, B, O>: Clone + Send + 'static {
     /// Called once when both inputs have ended.
     fn finish(&mut self, _ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError> {
         Ok(())
+    }
+
+    /// For checkpoints: an empty body declares that the function's fields hold nothing that
+    /// must survive a recovery (see [`ProcessFunction::state`](crate::ProcessFunction::state));
+    /// the operator then aligns its two inputs at barriers. The default declares nothing,
+    /// and a job with checkpoints refuses to start with it.
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.undeclared();
     }
 }
 
@@ -153,6 +164,9 @@ pub(crate) struct Second;
 
 pub(crate) struct CoProcessOp<P, A, B, O> {
     f: P,
+    /// What an input sent after a barrier not yet forwarded (checkpoint alignment).
+    held_a: VecDeque<Held<A>>,
+    held_b: VecDeque<Held<B>>,
     out: Output<O>,
     sides: SideOutputs,
     progress: TwoInputs,
@@ -202,6 +216,84 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
         self.progress.barrier_into(input, epoch, &mut self.out)
     }
 
+    fn batch_a(&mut self, batch: &mut Batch<A>) -> Result<()> {
+        for (ts, v) in batch.drain(..) {
+            self.run(|f, pc| f.process_element1(v, pc), ts)?;
+        }
+        self.batch_done()
+    }
+
+    fn batch_b(&mut self, batch: &mut Batch<B>) -> Result<()> {
+        for (ts, v) in batch.drain(..) {
+            self.run(|f, pc| f.process_element2(v, pc), ts)?;
+        }
+        self.batch_done()
+    }
+
+    fn apply_a(&mut self, m: Held<A>) -> Result<()> {
+        match m {
+            Held::Data(mut b) => self.batch_a(&mut b),
+            Held::Watermark(wm) => self.watermark(0, wm),
+            Held::Idle(i) => self.idle(0, i),
+            Held::Barrier(e) => self.barrier(0, e),
+            Held::End => self.end(0),
+        }
+    }
+
+    fn apply_b(&mut self, m: Held<B>) -> Result<()> {
+        match m {
+            Held::Data(mut b) => self.batch_b(&mut b),
+            Held::Watermark(wm) => self.watermark(1, wm),
+            Held::Idle(i) => self.idle(1, i),
+            Held::Barrier(e) => self.barrier(1, e),
+            Held::End => self.end(1),
+        }
+    }
+
+    /// A message of the first input, through alignment.
+    fn deliver_a(&mut self, m: Held<A>) -> Result<()> {
+        if self.progress.blocked(0) || !self.held_a.is_empty() {
+            self.held_a.push_back(m);
+            return Ok(());
+        }
+        self.apply_a(m)?;
+        self.release()
+    }
+
+    /// A message of the second input, through alignment.
+    fn deliver_b(&mut self, m: Held<B>) -> Result<()> {
+        if self.progress.blocked(1) || !self.held_b.is_empty() {
+            self.held_b.push_back(m);
+            return Ok(());
+        }
+        self.apply_b(m)?;
+        self.release()
+    }
+
+    /// Replays what inputs held while they are no longer blocked, until nothing changes.
+    fn release(&mut self) -> Result<()> {
+        loop {
+            let mut progressed = false;
+            while !self.progress.blocked(0) {
+                let Some(m) = self.held_a.pop_front() else {
+                    break;
+                };
+                self.apply_a(m)?;
+                progressed = true;
+            }
+            while !self.progress.blocked(1) {
+                let Some(m) = self.held_b.pop_front() else {
+                    break;
+                };
+                self.apply_b(m)?;
+                progressed = true;
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
     fn end(&mut self, input: usize) -> Result<()> {
         let (wm, all_ended) = self.progress.end_into(input, &mut self.out)?;
         self.forward(wm)?;
@@ -214,34 +306,36 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
     }
 }
 
+/// One input of [`CoProcessOp`], through checkpoint alignment.
 macro_rules! co_input {
-    ($marker:ty, $t:ident, $method:ident, $index:expr) => {
+    ($marker:ty, $t:ident, $index:expr, $held:ident, $batch:ident, $deliver:ident) => {
         impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> OnInput<$t, $marker>
             for CoProcessOp<P, A, B, O>
         {
             fn on_batch(&mut self, _input: usize, batch: &mut Batch<$t>) -> Result<()> {
-                for (ts, v) in batch.drain(..) {
-                    self.run(|f, pc| f.$method(v, pc), ts)?;
+                if self.progress.blocked($index) || !self.$held.is_empty() {
+                    self.$held.push_back(Held::Data(std::mem::take(batch)));
+                    return Ok(());
                 }
-                self.batch_done()
+                self.$batch(batch)
             }
             fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
-                self.watermark($index, wm)
+                self.$deliver(Held::Watermark(wm))
             }
             fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
-                self.idle($index, idle)
+                self.$deliver(Held::Idle(idle))
             }
             fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
-                self.barrier($index, epoch)
+                self.$deliver(Held::Barrier(epoch))
             }
             fn on_end(&mut self, _input: usize) -> Result<()> {
-                self.end($index)
+                self.$deliver(Held::End)
             }
         }
     };
 }
-co_input!(First, A, process_element1, 0);
-co_input!(Second, B, process_element2, 1);
+co_input!(First, A, 0, held_a, batch_a, deliver_a);
+co_input!(Second, B, 1, held_b, batch_b, deliver_b);
 
 pub(crate) struct CoProcessFactory<P, A, B, O>(pub(crate) P, pub(crate) PhantomData<fn(A, B) -> O>);
 
@@ -252,6 +346,10 @@ where
     B: Clone + 'static,
     O: Clone + 'static,
 {
+    fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
+        non_keyed_role(|reg| self.0.state(reg), "CoProcessFunction")
+    }
+
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
         let live = [cx.input_live(0), cx.input_live(1)];
         Ok(Box::new(CoProcessShard::<P, A, B, O>(
@@ -280,9 +378,13 @@ where
         let sides = cx.side_outputs(outputs.split_off(1))?;
         let op = Rc::new(RefCell::new(CoProcessOp {
             f: self.0,
+            held_a: VecDeque::new(),
+            held_b: VecDeque::new(),
             out,
             sides,
-            progress: TwoInputs::new(self.1),
+            // Even stateless, it aligns: what an input sends after a barrier must not reach
+            // the output before the barrier (downstream state would count it twice).
+            progress: TwoInputs::new(self.1).with_alignment(cx.snapshots.is_some()),
             info: OpInfo {
                 name: cx.name.clone(),
                 shard: cx.shard,

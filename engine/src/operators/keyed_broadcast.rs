@@ -10,18 +10,24 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::broadcast::BroadcastState;
+use super::broadcast::{BroadcastCodecs, BroadcastState};
 use super::co_process::{First, Second, TwoInputWired, TwoInputs};
-use super::keyed_process::KeyedContext;
+use super::keyed_process::{restore_timers, snapshot_timers, KeyedContext};
 use super::process::ProcessContext;
 use super::timer_driver::{drive_processing_timers, ProcessingTimers};
+use super::unary::Participant;
+use super::union::Held;
 use super::{Batch, OnInput, OpInfo, Output, SideOutputs};
-use crate::error::{Result, UserError};
+use crate::checkpoint::format::FINAL_EPOCH;
+use crate::checkpoint::registry::{restore_view, KeyCodec};
+use crate::checkpoint::StateRegistry;
+use crate::error::{Result, SpateError, UserError};
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::state::hash_key;
 use crate::time::{Clock, TimeDomain, TimerService, Timestamp, NO_TIMESTAMP};
@@ -69,6 +75,15 @@ pub trait KeyedBroadcastProcessFunction<K, I, B, O>: Clone + Send + 'static {
     ) -> Result<(), UserError> {
         Ok(())
     }
+
+    /// Registers every keyed state handle under a stable name, for checkpoints (see
+    /// [`KeyedProcessFunction::state`](crate::KeyedProcessFunction::state)); the broadcast
+    /// state is saved by the operator (its key and value types registered with
+    /// [`Env::state_type`](crate::Env::state_type)). The default declares nothing, and a
+    /// job with checkpoints refuses to start with it.
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.undeclared();
+    }
 }
 
 pub(crate) struct KeyedBroadcastOp<P: KeyedBroadcastProcessFunction<K, I, B, O>, K, I, B, O, F> {
@@ -82,6 +97,13 @@ pub(crate) struct KeyedBroadcastOp<P: KeyedBroadcastProcessFunction<K, I, B, O>,
     info: OpInfo,
     clock: Arc<dyn Clock>,
     ended: bool,
+    /// What an input sent after a barrier not yet forwarded (checkpoint alignment).
+    held_a: VecDeque<Held<I>>,
+    held_b: VecDeque<Held<B>>,
+    /// With checkpoints: where snapshots go.
+    participant: Option<Participant>,
+    codecs: Option<BroadcastCodecs<P::StateKey, P::StateValue>>,
+    key_codec: Option<KeyCodec<K>>,
     _t: PhantomData<fn(I, B)>,
 }
 
@@ -90,6 +112,7 @@ where
     P: KeyedBroadcastProcessFunction<K, I, B, O>,
     K: Hash + Eq + Clone + Send + 'static,
     O: Clone + 'static,
+    F: Fn(&I) -> K,
 {
     fn fire(&mut self, domain: TimeDomain, up_to: Timestamp) -> Result<()> {
         let now = self.clock.now_ms();
@@ -136,11 +159,15 @@ where
     }
 
     fn end(&mut self, input: usize) -> Result<()> {
-        let (wm, all_ended) = self.progress.end_into(input, &mut self.out)?;
+        let (wm, barrier, all_ended) = self.progress.end(input);
+        if let Some(e) = barrier {
+            self.forward_barrier(e)?;
+        }
         self.forward(wm)?;
         if all_ended {
             self.ended = true;
             self.timers.processing.clear();
+            self.snapshot(FINAL_EPOCH)?;
             self.out.end()?;
             self.sides.end()?;
         }
@@ -156,34 +183,42 @@ where
         let w = self.progress.set_idle(input, idle);
         self.forward(w)
     }
-}
 
-/// The progress methods shared by both inputs of [`KeyedBroadcastOp`].
-macro_rules! progress_methods {
-    ($index:expr) => {
-        fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
-            self.on_watermark_at($index, wm)
+    fn on_barrier_at(&mut self, input: usize, epoch: u64) -> Result<()> {
+        match self.progress.barrier(input, epoch) {
+            Some(e) => self.forward_barrier(e),
+            None => Ok(()),
         }
-        fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
-            self.on_idle_at($index, idle)
-        }
-        fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
-            self.progress.barrier_into($index, epoch, &mut self.out)
-        }
-        fn on_end(&mut self, _input: usize) -> Result<()> {
-            self.end($index)
-        }
-    };
-}
+    }
 
-impl<P, K, I, B, O, F> OnInput<I, First> for KeyedBroadcastOp<P, K, I, B, O, F>
-where
-    P: KeyedBroadcastProcessFunction<K, I, B, O>,
-    K: Hash + Eq + Clone + Send + 'static,
-    O: Clone + 'static,
-    F: Fn(&I) -> K,
-{
-    fn on_batch(&mut self, _input: usize, batch: &mut Batch<I>) -> Result<()> {
+    /// Snapshots (when taking part in checkpoints), then forwards barrier `e`.
+    fn forward_barrier(&mut self, e: u64) -> Result<()> {
+        self.snapshot(e)?;
+        self.out.barrier(e)
+    }
+
+    /// The keyed state the function registers, its timers, and (shard 0) the broadcast state.
+    fn snapshot(&mut self, epoch: u64) -> Result<()> {
+        let (Some(p), Some(codecs)) = (&self.participant, &self.codecs) else {
+            return Ok(());
+        };
+        let mut b = p.builder(epoch, self.info.shard);
+        let mut reg = StateRegistry::snapshot(&mut b);
+        self.f.state(&mut reg);
+        reg.finish()
+            .and_then(|_| snapshot_timers(&self.timers, self.key_codec.as_ref(), &mut b))
+            .map_err(|why| {
+                SpateError::Config(format!(
+                    "operator '{}' cannot snapshot its state: {why}",
+                    self.info.name
+                ))
+            })?;
+        self.state.snapshot(self.info.shard, codecs, &mut b);
+        p.hand_in(epoch, b.finish());
+        Ok(())
+    }
+
+    fn batch_a(&mut self, batch: &mut Batch<I>) -> Result<()> {
         let now = self.clock.now_ms();
         let watermark = self.progress.watermark();
         for (ts, v) in batch.drain(..) {
@@ -205,16 +240,8 @@ where
         }
         self.flush()
     }
-    progress_methods!(0);
-}
 
-impl<P, K, I, B, O, F> OnInput<B, Second> for KeyedBroadcastOp<P, K, I, B, O, F>
-where
-    P: KeyedBroadcastProcessFunction<K, I, B, O>,
-    K: Hash + Eq + Clone + Send + 'static,
-    O: Clone + 'static,
-{
-    fn on_batch(&mut self, _input: usize, batch: &mut Batch<B>) -> Result<()> {
+    fn batch_b(&mut self, batch: &mut Batch<B>) -> Result<()> {
         let now = self.clock.now_ms();
         let watermark = self.progress.watermark();
         for (ts, v) in batch.drain(..) {
@@ -231,14 +258,113 @@ where
         }
         self.flush()
     }
-    progress_methods!(1);
+
+    fn apply_a(&mut self, m: Held<I>) -> Result<()> {
+        match m {
+            Held::Data(mut b) => self.batch_a(&mut b),
+            Held::Watermark(wm) => self.on_watermark_at(0, wm),
+            Held::Idle(i) => self.on_idle_at(0, i),
+            Held::Barrier(e) => self.on_barrier_at(0, e),
+            Held::End => self.end(0),
+        }
+    }
+
+    fn apply_b(&mut self, m: Held<B>) -> Result<()> {
+        match m {
+            Held::Data(mut b) => self.batch_b(&mut b),
+            Held::Watermark(wm) => self.on_watermark_at(1, wm),
+            Held::Idle(i) => self.on_idle_at(1, i),
+            Held::Barrier(e) => self.on_barrier_at(1, e),
+            Held::End => self.end(1),
+        }
+    }
+
+    /// A message of the keyed input, through alignment.
+    fn deliver_a(&mut self, m: Held<I>) -> Result<()> {
+        if self.progress.blocked(0) || !self.held_a.is_empty() {
+            self.held_a.push_back(m);
+            return Ok(());
+        }
+        self.apply_a(m)?;
+        self.release()
+    }
+
+    /// A message of the broadcast input, through alignment.
+    fn deliver_b(&mut self, m: Held<B>) -> Result<()> {
+        if self.progress.blocked(1) || !self.held_b.is_empty() {
+            self.held_b.push_back(m);
+            return Ok(());
+        }
+        self.apply_b(m)?;
+        self.release()
+    }
+
+    /// Replays what inputs held while they are no longer blocked, until nothing changes.
+    fn release(&mut self) -> Result<()> {
+        loop {
+            let mut progressed = false;
+            while !self.progress.blocked(0) {
+                let Some(m) = self.held_a.pop_front() else {
+                    break;
+                };
+                self.apply_a(m)?;
+                progressed = true;
+            }
+            while !self.progress.blocked(1) {
+                let Some(m) = self.held_b.pop_front() else {
+                    break;
+                };
+                self.apply_b(m)?;
+                progressed = true;
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
 }
+
+/// One input of [`KeyedBroadcastOp`], through checkpoint alignment.
+macro_rules! keyed_broadcast_input {
+    ($marker:ty, $t:ident, $index:expr, $held:ident, $batch:ident, $deliver:ident) => {
+        impl<P, K, I, B, O, F> OnInput<$t, $marker> for KeyedBroadcastOp<P, K, I, B, O, F>
+        where
+            P: KeyedBroadcastProcessFunction<K, I, B, O>,
+            K: Hash + Eq + Clone + Send + 'static,
+            O: Clone + 'static,
+            F: Fn(&I) -> K,
+        {
+            fn on_batch(&mut self, _input: usize, batch: &mut Batch<$t>) -> Result<()> {
+                if self.progress.blocked($index) || !self.$held.is_empty() {
+                    self.$held.push_back(Held::Data(std::mem::take(batch)));
+                    return Ok(());
+                }
+                self.$batch(batch)
+            }
+            fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
+                self.$deliver(Held::Watermark(wm))
+            }
+            fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
+                self.$deliver(Held::Idle(idle))
+            }
+            fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
+                self.$deliver(Held::Barrier(epoch))
+            }
+            fn on_end(&mut self, _input: usize) -> Result<()> {
+                self.$deliver(Held::End)
+            }
+        }
+    };
+}
+keyed_broadcast_input!(First, I, 0, held_a, batch_a, deliver_a);
+keyed_broadcast_input!(Second, B, 1, held_b, batch_b, deliver_b);
 
 impl<P, K, I, B, O, F> ProcessingTimers for KeyedBroadcastOp<P, K, I, B, O, F>
 where
     P: KeyedBroadcastProcessFunction<K, I, B, O>,
     K: Hash + Eq + Clone + Send + 'static,
     O: Clone + 'static,
+    F: Fn(&I) -> K,
 {
     fn ended(&self) -> bool {
         self.ended
@@ -251,17 +377,32 @@ where
     }
 }
 
+type Codecs<P, K, I, B, O> = BroadcastCodecs<
+    <P as KeyedBroadcastProcessFunction<K, I, B, O>>::StateKey,
+    <P as KeyedBroadcastProcessFunction<K, I, B, O>>::StateValue,
+>;
+
+/// With checkpoints: the codecs found by type, or the error naming the types to register.
+type Found<P, K, I, B, O> = Option<std::result::Result<Codecs<P, K, I, B, O>, String>>;
+
 /// Makes per-shard instances of a [`KeyedBroadcastOp`].
-pub(crate) struct KeyedBroadcastFactory<P, K, I, B, O, F> {
+pub(crate) struct KeyedBroadcastFactory<P: KeyedBroadcastProcessFunction<K, I, B, O>, K, I, B, O, F>
+{
     pub(crate) f: P,
     pub(crate) key_fn: F,
+    /// With checkpoints: the broadcast state's codecs, or why there are none.
+    pub(crate) codecs: Found<P, K, I, B, O>,
     pub(crate) _t: PhantomData<fn(K, I, B) -> O>,
 }
 
-struct KeyedBroadcastShard<P, K, I, B, O, F> {
+struct KeyedBroadcastShard<P: KeyedBroadcastProcessFunction<K, I, B, O>, K, I, B, O, F> {
     f: P,
     key_fn: F,
     live: [bool; 2],
+    state: BroadcastState<P::StateKey, P::StateValue>,
+    timers: TimerService<K>,
+    codecs: Option<Codecs<P, K, I, B, O>>,
+    key_codec: Option<KeyCodec<K>>,
     _t: PhantomData<fn(K, I, B) -> O>,
 }
 
@@ -274,11 +415,70 @@ where
     O: Clone + 'static,
     F: Fn(&I) -> K + Clone + Send + 'static,
 {
+    fn prepare(&mut self, cfg: &crate::graph::JobConfig) -> Result<()> {
+        if cfg.checkpoint.is_some() {
+            self.codecs = Some(BroadcastCodecs::find(cfg));
+        }
+        Ok(())
+    }
+
+    fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
+        let mut reg = StateRegistry::probe();
+        self.f.state(&mut reg);
+        if !reg.is_declared() {
+            return Err(
+                "its KeyedBroadcastProcessFunction does not implement `state` (register \
+                 every keyed state handle there; an empty body declares that it has none)"
+                    .into(),
+            );
+        }
+        reg.finish()?;
+        match &self.codecs {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err("no codecs were looked up".into()),
+        }
+    }
+
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
+        let mut f = self.f.clone();
+        let mut timers = TimerService::new();
+        let mut state = BroadcastState::default();
+        let mut key_codec = None;
+        let codecs = match &self.codecs {
+            Some(Ok(c)) if cx.cfg.checkpoint.is_some() => Some(c.clone()),
+            _ => None,
+        };
+        if codecs.is_some() {
+            let mut reg = StateRegistry::probe();
+            f.state(&mut reg);
+            key_codec = reg.take_key_codec::<K>();
+        }
+        if let (Some(r), Some(c)) = (cx.cfg.restored(), &codecs) {
+            restore_view(r, cx.node, cx.shard, cx.cfg.shards, cx.cfg.max_parallelism)
+                .and_then(|v| {
+                    let mut reg = StateRegistry::restore(&v);
+                    f.state(&mut reg);
+                    reg.finish()?;
+                    restore_timers(&mut timers, key_codec.as_ref(), &v)?;
+                    state = BroadcastState::restore(r, cx.node, c)?;
+                    Ok(())
+                })
+                .map_err(|why| {
+                    SpateError::Config(format!(
+                        "cannot restore node {} from checkpoint {}: {why}",
+                        cx.node, r.manifest.epoch
+                    ))
+                })?;
+        }
         Ok(Box::new(KeyedBroadcastShard {
-            f: self.f.clone(),
+            f,
             key_fn: self.key_fn.clone(),
             live: [cx.input_live(0), cx.input_live(1)],
+            state,
+            timers,
+            codecs,
+            key_codec,
             _t: PhantomData::<fn(K, I, B) -> O>,
         }))
     }
@@ -301,20 +501,29 @@ where
         let this = *self;
         let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
         let sides = cx.side_outputs(outputs.split_off(1))?;
+        let participant = match (&cx.snapshots, &this.codecs) {
+            (Some(s), Some(_)) => Some(Participant::new(s, cx.node)),
+            _ => None,
+        };
         let op = Rc::new(RefCell::new(KeyedBroadcastOp::<P, K, I, B, O, F> {
             f: this.f,
             key_fn: this.key_fn,
-            state: BroadcastState::default(),
-            timers: TimerService::new(),
+            state: this.state,
+            timers: this.timers,
             out,
             sides,
-            progress: TwoInputs::new(this.live),
+            progress: TwoInputs::new(this.live).with_alignment(participant.is_some()),
             info: OpInfo {
                 name: cx.name.clone(),
                 shard: cx.shard,
             },
             clock: cx.cfg.clock.clone(),
             ended: false,
+            held_a: VecDeque::new(),
+            held_b: VecDeque::new(),
+            participant,
+            codecs: this.codecs,
+            key_codec: this.key_codec,
             _t: PhantomData::<fn(I, B)>,
         }));
         drive_processing_timers(op.clone(), cx);

@@ -4,6 +4,7 @@ use std::marker::PhantomData;
 
 use super::unary::{Unary, UnaryCx};
 use super::{Batch, Output, OutputTag, SideOutputs};
+use crate::checkpoint::StateRegistry;
 use crate::error::{Result, UserError};
 use crate::time::{Timestamp, NO_TIMESTAMP};
 
@@ -66,6 +67,39 @@ pub trait ProcessFunction<I, O>: Clone + Send + 'static {
     fn finish(&mut self, _ctx: &mut ProcessContext<'_, O>) -> Result<(), UserError> {
         Ok(())
     }
+
+    /// For checkpoints: an empty body declares that the function's fields hold nothing that
+    /// must survive a recovery (they start again from the clone given to `process`, as in
+    /// Flink, where a non-keyed function's fields are not checkpointed). Non-keyed
+    /// functions have no keyed state to register, and Flink's operator (list) state is not
+    /// supported: registering a handle is refused. The default declares nothing, and a job
+    /// with checkpoints refuses to start with it. Closures are stateless, like `map`'s.
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.undeclared();
+    }
+}
+
+/// Whether a non-keyed function can take part in checkpoints: it must declare (implement
+/// `state`) and register nothing. `what` names its trait.
+pub(crate) fn non_keyed_role(
+    state: impl FnOnce(&mut StateRegistry<'_>),
+    what: &str,
+) -> std::result::Result<(), String> {
+    let mut reg = StateRegistry::probe();
+    state(&mut reg);
+    if !reg.is_declared() {
+        return Err(format!(
+            "its {what} does not implement `state` (an empty body declares that its fields \
+             hold nothing that must survive a recovery)"
+        ));
+    }
+    if reg.registered_any() {
+        return Err(format!(
+            "its {what} registers state handles, but a non-keyed function has no keyed \
+             state (operator state is not supported yet)"
+        ));
+    }
+    reg.finish()
 }
 
 impl<I, O, F> ProcessFunction<I, O> for F
@@ -80,6 +114,8 @@ where
     ) -> Result<(), UserError> {
         self(value, ctx)
     }
+
+    fn state(&mut self, _reg: &mut StateRegistry<'_>) {}
 }
 
 /// The operator running a [`ProcessFunction`].
@@ -121,6 +157,10 @@ where
                 .map_err(|e| cx.info.user_error(e))?;
         }
         Ok(())
+    }
+
+    fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
+        non_keyed_role(|reg| self.f.state(reg), "ProcessFunction").map(|_| false)
     }
 
     fn on_end(&mut self, cx: &mut UnaryCx<'_, O>) -> Result<()> {
