@@ -77,15 +77,9 @@ pub trait SourceSplit<T>: Send + 'static {
         None
     }
 
-    /// `true` when the offset of shard `s` means the same whatever the number of shards,
-    /// so that a checkpoint taken with N shards restores on M (a collection read by shard 0
-    /// only). The default, `false`, makes such a restore an error for this source.
-    fn offset_independent_of_shards(&self) -> bool {
-        false
-    }
-
-    /// Moves to `offset`, a value [`offset`](SourceSplit::offset) returned on the same
-    /// shard of the same source, before the first poll of a restored job.
+    /// Moves to `offset`, a value [`offset`](SourceSplit::offset) returned by the same
+    /// split (same index, same split count) of the same source, before the first poll of a
+    /// restored job.
     fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
         Err(SpateError::Config(format!(
             "this source cannot be replayed from offset {offset}"
@@ -130,6 +124,71 @@ pub trait Source<T>: 'static {
     /// The split for `shard` of `shards`.
     fn split(&mut self, shard: usize, shards: usize)
         -> Result<Box<dyn SourceSplit<T>>, SpateError>;
+
+    /// `true` when `split(i, n)` describes the same records whenever it is called, on any
+    /// shard: then a checkpoint taken with `n` shards restores on another shard count, its
+    /// `n` splits (with their offsets) reassigned round robin to the new shards (Flink's
+    /// FLIP-27 model: a shard may read several splits, or none and stay idle). The default,
+    /// `false`, makes such a restore an error for this source.
+    fn splits_are_stable(&self) -> bool {
+        false
+    }
+}
+
+/// The splits one shard reads: usually one, after a restore on another shard count
+/// possibly several (polled round robin) or none.
+struct ShardSplits<T> {
+    /// `(split index, split, done)`.
+    splits: Vec<(usize, Box<dyn SourceSplit<T>>, bool)>,
+    /// The source's split count.
+    count: usize,
+    next: usize,
+}
+
+impl<T: 'static> ShardSplits<T> {
+    fn is_empty(&self) -> bool {
+        self.splits.iter().all(|(_, s, done)| *done || s.is_empty())
+    }
+
+    fn offsets(&self) -> crate::runtime::Part {
+        crate::runtime::Part::Offsets {
+            splits: self.count,
+            offsets: self
+                .splits
+                .iter()
+                .map(|(i, s, _)| (*i, s.offset().unwrap_or(0)))
+                .collect(),
+        }
+    }
+
+    /// Polls the next split that is not done; an idle one passes the turn on, so the shard
+    /// idles only when every split does.
+    fn poll(&mut self, out: &mut SourceOutput<'_, T>) -> Result<SourceStatus> {
+        let n = self.splits.len();
+        for _ in 0..n {
+            let i = self.next % n;
+            self.next = (i + 1) % n;
+            let (_, split, done) = &mut self.splits[i];
+            if *done {
+                continue;
+            }
+            match split.poll(out)? {
+                SourceStatus::More => return Ok(SourceStatus::More),
+                SourceStatus::Done => *done = true,
+                SourceStatus::Idle => {}
+            }
+            if !out.batch.is_empty() {
+                break;
+            }
+        }
+        Ok(if self.splits.iter().all(|s| s.2) {
+            SourceStatus::Done
+        } else if out.batch.is_empty() {
+            SourceStatus::Idle
+        } else {
+            SourceStatus::More
+        })
+    }
 }
 
 pub(crate) struct SourceFactory<S, T>(pub(crate) S, pub(crate) std::marker::PhantomData<fn() -> T>);
@@ -140,40 +199,53 @@ impl<T: Clone + Send + 'static, S: Source<T>> NodeFactory for SourceFactory<S, T
     }
 
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
-        let mut split = self.0.split(cx.shard, cx.cfg.shards)?;
-        if cx.cfg.checkpoint.is_some() && split.offset().is_none() {
+        let (shard, shards) = (cx.shard, cx.cfg.shards);
+        // The splits recorded by the checkpoint restored, if it has this source (else the
+        // source is new and starts from its beginning).
+        let recorded = cx.cfg.restored().and_then(|r| {
+            r.source_splits(cx.node)
+                .map(|(count, offsets)| (r.manifest.epoch, count, offsets))
+        });
+        let mut splits = Vec::new();
+        let count = match recorded {
+            None => {
+                splits.push((shard, self.0.split(shard, shards)?, false));
+                shards
+            }
+            Some((epoch, count, offsets)) => {
+                if count != shards && !self.0.splits_are_stable() {
+                    return Err(SpateError::Config(format!(
+                        "checkpoint {epoch} has {count} splits of source node {} and the job \
+                         runs on {shards} shards, but this source cannot reassign its splits \
+                         (Source::splits_are_stable is false)",
+                        cx.node
+                    )));
+                }
+                // Round robin: split i goes to shard i mod M.
+                for (i, off) in offsets.into_iter().filter(|(i, _)| i % shards == shard) {
+                    let mut s = self.0.split(i, count)?;
+                    s.seek(off)?;
+                    splits.push((i, s, false));
+                }
+                count
+            }
+        };
+        if cx.cfg.checkpoint.is_some() && splits.iter().any(|s| s.1.offset().is_none()) {
             return Err(SpateError::Config(format!(
                 "checkpointing is on, but source node {} cannot be replayed (it has no offset): \
                  use a replayable source (collections, generators, files)",
                 cx.node
             )));
         }
-        if let Some(r) = cx.cfg.restored() {
-            let rescaled = r.manifest.shards != cx.cfg.shards;
-            if rescaled && !split.is_empty() && !split.offset_independent_of_shards() {
-                return Err(SpateError::Config(format!(
-                    "checkpoint {} was taken with {} shards and source node {} cannot restore \
-                     its offsets on {} (only its keyed state could)",
-                    r.manifest.epoch, r.manifest.shards, cx.node, cx.cfg.shards
-                )));
-            }
-            match r.source_offset(cx.node, cx.shard) {
-                Some(off) => split.seek(off)?,
-                // A split that has nothing to read has nothing to rewind (a shard added).
-                None if split.is_empty() => {}
-                None => {
-                    return Err(SpateError::Config(format!(
-                        "checkpoint {} has no offset for source node {} on shard {}",
-                        r.manifest.epoch, cx.node, cx.shard
-                    )))
-                }
-            }
-        }
-        Ok(Box::new(SourceShard(split)))
+        Ok(Box::new(SourceShard(ShardSplits {
+            splits,
+            count,
+            next: 0,
+        })))
     }
 }
 
-struct SourceShard<T>(Box<dyn SourceSplit<T>>);
+struct SourceShard<T>(ShardSplits<T>);
 
 struct NoInputs;
 impl Wired for NoInputs {
@@ -217,8 +289,7 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
                     if requested > injected {
                         injected = requested;
                         let _g = OperatorGuard::enter(node);
-                        let offset = split.offset().unwrap_or(0);
-                        snaps.deposit(requested, *id, crate::runtime::Part::Offset(offset));
+                        snaps.deposit(requested, *id, split.offsets());
                         out.barrier(requested)?;
                     }
                 }
@@ -239,8 +310,7 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
                         out.watermark(MAX_WATERMARK)?;
                         out.end()?;
                         if let Some((snaps, id)) = &ckpt {
-                            let offset = split.offset().unwrap_or(0);
-                            snaps.finish(*id, crate::runtime::Part::Offset(offset));
+                            snaps.finish(*id, split.offsets());
                         }
                     }
                     status
