@@ -107,6 +107,14 @@ fn restored_env(tmp: &Path, m: usize, sp: &Path) -> Env {
 /// of its records before the savepoint, ending at its total. With `fresh_state` the counts
 /// restart from 0 instead (state not restored).
 fn check(out: &[(u64, u64, u64)], old_shards: u64, fresh_state: bool, what: &str) {
+    let splits: Vec<Vec<u64>> = (0..old_shards)
+        .map(|r| (r..RECORDS).step_by(old_shards as usize).collect())
+        .collect();
+    check_splits(out, &splits, fresh_state, what)
+}
+
+/// As [`check`], the old splits given as the records of each, in order.
+fn check_splits(out: &[(u64, u64, u64)], splits: &[Vec<u64>], fresh_state: bool, what: &str) {
     // The savepoint came after a quarter of the input was made: it holds offsets and state.
     assert!(
         out.len() as u64 <= RECORDS - RECORDS / 4,
@@ -116,8 +124,7 @@ fn check(out: &[(u64, u64, u64)], old_shards: u64, fresh_state: bool, what: &str
     let seqs: BTreeSet<u64> = out.iter().map(|r| r.1).collect();
     assert_eq!(seqs.len(), out.len(), "{what}: a record emitted twice");
     assert!(seqs.iter().all(|s| *s < RECORDS), "{what}: unknown record");
-    for r in 0..old_shards {
-        let mine: Vec<u64> = (r..RECORDS).step_by(old_shards as usize).collect();
+    for (r, mine) in splits.iter().enumerate() {
         let first = mine
             .iter()
             .position(|s| seqs.contains(s))
@@ -261,4 +268,62 @@ fn a_savepoint_needs_checkpointing() {
         .unwrap_err();
     assert!(e.to_string().contains("need checkpointing"), "{e}");
     let _ = job.cancel();
+}
+
+/// The lines `0`, `1`, … of a file, each line numbered, through a slow map in the first run.
+fn file_pipeline(env: &Env, path: &Path, slow: Option<Slow>) -> Collected<(u64, u64, u64)> {
+    env.read_lines_numbered(path)
+        .uid("src-file")
+        .map(move |(no, line)| {
+            let seq: u64 = line.parse().expect("a number");
+            assert_eq!(no, seq + 1, "line number after a restore");
+            if let Some(Slow(made)) = &slow {
+                made.fetch_add(1, Ordering::Relaxed);
+                if seq >= RECORDS / 3 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            seq
+        })
+        .uid("parse")
+        .key_by(|s: &u64| *s % KEYS)
+        .process(Count::default())
+        .uid("count-file")
+        .collect()
+}
+
+/// A file source's byte-range splits are reassigned too: N → M for a few pairs.
+#[test]
+fn a_file_source_restores_on_another_shard_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("in.txt");
+    let text: String = (0..RECORDS).map(|i| format!("{i}\n")).collect();
+    std::fs::write(&path, &text).unwrap();
+    // Which split (of n) each line belongs to: the one whose byte range holds its start.
+    let splits_of = |n: u64| -> Vec<Vec<u64>> {
+        let len = text.len() as u64;
+        let mut v = vec![Vec::new(); n as usize];
+        let mut start = 0u64;
+        for i in 0..RECORDS {
+            let s = (0..n).find(|s| start < len * (s + 1) / n).unwrap();
+            v[s as usize].push(i);
+            start += format!("{i}\n").len() as u64;
+        }
+        v
+    };
+    for (n, m) in [(3, 2), (2, 4), (1, 3)] {
+        let dir = tmp.path().join(format!("{n}-{m}"));
+        let sp = savepoint_of(&dir, n, |env, slow| {
+            vec![file_pipeline(env, &path, Some(slow))]
+        });
+        let env = restored_env(&dir, m, &sp);
+        let out = file_pipeline(&env, &path, None);
+        env.execute().unwrap();
+        check_splits(
+            &out.take(),
+            &splits_of(n as u64),
+            false,
+            &format!("file {n} → {m}"),
+        );
+    }
 }
