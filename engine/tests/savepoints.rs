@@ -327,3 +327,22 @@ fn a_file_source_restores_on_another_shard_count() {
         );
     }
 }
+
+/// A savepoint asked for as the job starts (before its shards are wired) completes: the
+/// sources inject every epoch triggered in this run.
+#[test]
+fn a_savepoint_asked_for_at_start_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = Env::new()
+        .shards(2)
+        .checkpointing(tmp.path().join("chk"), NEVER);
+    let _o = env
+        .generate(None, |i| i)
+        .uid("n")
+        .filter(|_| false)
+        .collect();
+    let job = env.start().unwrap();
+    let sp = job.savepoint(tmp.path().join("sp")).unwrap();
+    assert!(sp.join("_manifest").is_file());
+    let _ = job.cancel();
+}

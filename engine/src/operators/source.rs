@@ -273,8 +273,10 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
             let id = s.register(node);
             (s, id)
         });
-        // Barriers already injected: the restored epoch's (0 when none).
-        let mut injected = cx.cfg.checkpoint.as_ref().map_or(0, |c| c.requested());
+        // The newest barrier injected. Epochs of this run start after the restored one, so
+        // every epoch triggered is newer, even one triggered before this shard was wired
+        // (a savepoint asked for as the job starts).
+        let mut injected = 0;
         cx.drive(async move {
             let mut out: Output<T> = out;
             let mut batch: Batch<T> = Vec::with_capacity(batch_size.min(4096));
