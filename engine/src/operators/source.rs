@@ -329,3 +329,92 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
         Ok(Box::new(NoInputs))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Emits `items`, reporting `Idle` on the polls listed in `idle_at`.
+    struct Fake {
+        items: Vec<u64>,
+        polls: usize,
+        idle_at: Vec<usize>,
+    }
+
+    impl SourceSplit<u64> for Fake {
+        fn poll(&mut self, out: &mut SourceOutput<'_, u64>) -> Result<SourceStatus> {
+            self.polls += 1;
+            if self.idle_at.contains(&self.polls) {
+                return Ok(SourceStatus::Idle);
+            }
+            while out.remaining() > 0 && !self.items.is_empty() {
+                out.emit(self.items.remove(0));
+            }
+            Ok(if self.items.is_empty() {
+                SourceStatus::Done
+            } else {
+                SourceStatus::More
+            })
+        }
+        fn is_empty(&self) -> bool {
+            self.items.is_empty()
+        }
+    }
+
+    fn poll(s: &mut ShardSplits<u64>, limit: usize) -> (SourceStatus, Vec<u64>) {
+        let mut batch = Vec::new();
+        let mut out = SourceOutput {
+            batch: &mut batch,
+            limit,
+            barrier: None,
+        };
+        let st = s.poll(&mut out).unwrap();
+        (st, batch.into_iter().map(|r| r.1).collect())
+    }
+
+    fn splits(v: Vec<(Vec<u64>, Vec<usize>)>) -> ShardSplits<u64> {
+        ShardSplits {
+            count: v.len(),
+            splits: v
+                .into_iter()
+                .enumerate()
+                .map(|(i, (items, idle_at))| {
+                    let f: Box<dyn SourceSplit<u64>> = Box::new(Fake {
+                        items,
+                        polls: 0,
+                        idle_at,
+                    });
+                    (i, f, false)
+                })
+                .collect(),
+            next: 0,
+        }
+    }
+
+    #[test]
+    fn several_splits_are_polled_in_turn_until_all_are_done() {
+        let mut s = splits(vec![(vec![1, 2, 3], vec![]), (vec![10, 20], vec![])]);
+        assert_eq!(poll(&mut s, 2), (SourceStatus::More, vec![1, 2]));
+        assert_eq!(poll(&mut s, 2), (SourceStatus::More, vec![10, 20]));
+        assert_eq!(poll(&mut s, 2), (SourceStatus::Done, vec![3]));
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn an_idle_split_passes_its_turn_and_the_shard_idles_only_when_all_do() {
+        let mut s = splits(vec![(vec![1], vec![1, 2]), (vec![5, 6], vec![2])]);
+        // Split 0 idle: split 1's records come in the same poll.
+        assert_eq!(poll(&mut s, 1), (SourceStatus::More, vec![5]));
+        // Split 0 idle again, split 1 idle: the shard idles.
+        assert_eq!(poll(&mut s, 1), (SourceStatus::Idle, vec![]));
+        assert_eq!(poll(&mut s, 1), (SourceStatus::More, vec![1]));
+        assert_eq!(poll(&mut s, 1), (SourceStatus::Done, vec![6]));
+    }
+
+    #[test]
+    fn a_shard_without_splits_is_empty_and_done() {
+        let mut s = splits(vec![]);
+        assert!(s.is_empty());
+        assert_eq!(poll(&mut s, 4), (SourceStatus::Done, vec![]));
+    }
+}
