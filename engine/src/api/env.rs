@@ -235,6 +235,40 @@ impl Env {
         self
     }
 
+    /// When the job ends, writes its final checkpoint also as a savepoint into `dir` (which
+    /// must not hold one): the state of a bounded job, kept until deleted, from which a
+    /// later job continues (its sources resume after the records already read, on any
+    /// shard count). The job fails if the savepoint cannot be written. Needs
+    /// [`checkpointing`](Env::checkpointing) first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// use std::time::Duration;
+    /// let tmp = std::env::temp_dir().join(format!("spate-doc-sp-finish-{}", std::process::id()));
+    /// let env = Env::new()
+    ///     .checkpointing(tmp.join("chk"), Duration::from_secs(3600))
+    ///     .savepoint_on_finish(tmp.join("sp"));
+    /// let _o = env.generate(Some(10), |i| i).uid("numbers").collect();
+    /// env.execute().unwrap();
+    /// // A longer run continues after the first ten numbers, on two shards.
+    /// let env = Env::new()
+    ///     .shards(2)
+    ///     .checkpointing(tmp.join("chk2"), Duration::from_secs(3600))
+    ///     .restore_from(RestoreFrom::Path(tmp.join("sp")));
+    /// let out = env.generate(Some(15), |i| i).uid("numbers").collect();
+    /// env.execute().unwrap();
+    /// assert_eq!(out.sorted(), vec![10, 11, 12, 13, 14]);
+    /// # std::fs::remove_dir_all(&tmp).unwrap();
+    /// ```
+    pub fn savepoint_on_finish(self, dir: impl Into<std::path::PathBuf>) -> Self {
+        if let Some(c) = self.inner.borrow_mut().checkpoint.as_mut() {
+            c.savepoint_on_finish = Some(dir.into());
+        }
+        self
+    }
+
     /// What to do when the job fails (default: nothing). Needs
     /// [`checkpointing`](Env::checkpointing) first: a restart rebuilds the job in-process
     /// from the newest complete checkpoint.
@@ -473,6 +507,7 @@ impl Env {
                     interval: cc.interval,
                     timeout: cc.timeout,
                     retain: cc.retain,
+                    savepoint_on_finish: cc.savepoint_on_finish.clone(),
                     first_epoch,
                     operators: nodes
                         .iter()

@@ -57,6 +57,9 @@ pub struct CheckpointConfig {
     /// Restore even when the checkpoint holds state of operators (by uid) the job no longer
     /// has, dropping that state (Flink's `allowNonRestoredState`); otherwise that is an error.
     pub allow_non_restored_state: bool,
+    /// When the job ends, its final checkpoint is also written as a savepoint into this
+    /// directory (see [`Env::savepoint_on_finish`](crate::Env::savepoint_on_finish)).
+    pub savepoint_on_finish: Option<PathBuf>,
 }
 
 impl CheckpointConfig {
@@ -71,6 +74,7 @@ impl CheckpointConfig {
             restore: RestoreFrom::Latest,
             restart: RestartStrategy::None,
             allow_non_restored_state: false,
+            savepoint_on_finish: None,
         }
     }
 }

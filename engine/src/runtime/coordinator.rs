@@ -28,6 +28,8 @@ pub(crate) struct CoordinatorPlan {
     pub(crate) first_epoch: u64,
     /// Every operator, with its stable id.
     pub(crate) operators: Vec<OperatorEntry>,
+    /// Where the final checkpoint is also written as a savepoint (`Env::savepoint_on_finish`).
+    pub(crate) savepoint_on_finish: Option<std::path::PathBuf>,
 }
 
 /// The running coordinator.
@@ -205,6 +207,7 @@ pub(crate) fn final_checkpoint(
     per_shard: Vec<Vec<(usize, Part)>>,
     operators: Vec<OperatorEntry>,
     retain: usize,
+    savepoint: Option<&std::path::Path>,
 ) -> Result<()> {
     let dir = shared.store.create_epoch_dir(epoch)?;
     let mut m = Manifest {
@@ -246,5 +249,8 @@ pub(crate) fn final_checkpoint(
         }
     }
     crate::checkpoint::store::sync_dir(&dir)?;
+    if let Some(sp) = savepoint {
+        write_savepoint(&shared.store, &m, sp)?;
+    }
     commit(shared, &m, retain)
 }
