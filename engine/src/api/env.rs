@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use super::stream::DataStream;
 use super::{op_name, Data};
+use crate::checkpoint::manifest::OperatorEntry;
 use crate::checkpoint::shared::{CheckpointShared, ShardReport};
-use crate::checkpoint::store::CheckpointStore;
+use crate::checkpoint::store::{load_dir, CheckpointStore, MANIFEST};
 use crate::checkpoint::{CheckpointConfig, RestartStrategy, RestoreFrom};
 use crate::error::{Result, SpateError};
 use crate::graph::{Instantiate, JobConfig, NodeFactory, NodeId, NodeSpec, SpecSummary};
@@ -223,6 +224,51 @@ impl Env {
         self
     }
 
+    /// Restores a checkpoint or savepoint even when it holds state of operators (matched by
+    /// [`uid`](crate::DataStream::uid)) that the job no longer has: that state is dropped
+    /// (Flink's `allowNonRestoredState`). Without it such a restore fails, naming them.
+    /// Needs [`checkpointing`](Env::checkpointing) first.
+    pub fn allow_non_restored_state(self, allow: bool) -> Self {
+        if let Some(c) = self.inner.borrow_mut().checkpoint.as_mut() {
+            c.allow_non_restored_state = allow;
+        }
+        self
+    }
+
+    /// When the job ends, writes its final checkpoint also as a savepoint into `dir` (which
+    /// must not hold one): the state of a bounded job, kept until deleted, from which a
+    /// later job continues (its sources resume after the records already read, on any
+    /// shard count). The job fails if the savepoint cannot be written. Needs
+    /// [`checkpointing`](Env::checkpointing) first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// use std::time::Duration;
+    /// let tmp = std::env::temp_dir().join(format!("spate-doc-sp-finish-{}", std::process::id()));
+    /// let env = Env::new()
+    ///     .checkpointing(tmp.join("chk"), Duration::from_secs(3600))
+    ///     .savepoint_on_finish(tmp.join("sp"));
+    /// let _o = env.generate(Some(10), |i| i).uid("numbers").collect();
+    /// env.execute().unwrap();
+    /// // A longer run continues after the first ten numbers, on two shards.
+    /// let env = Env::new()
+    ///     .shards(2)
+    ///     .checkpointing(tmp.join("chk2"), Duration::from_secs(3600))
+    ///     .restore_from(RestoreFrom::Path(tmp.join("sp")));
+    /// let out = env.generate(Some(15), |i| i).uid("numbers").collect();
+    /// env.execute().unwrap();
+    /// assert_eq!(out.sorted(), vec![10, 11, 12, 13, 14]);
+    /// # std::fs::remove_dir_all(&tmp).unwrap();
+    /// ```
+    pub fn savepoint_on_finish(self, dir: impl Into<std::path::PathBuf>) -> Self {
+        if let Some(c) = self.inner.borrow_mut().checkpoint.as_mut() {
+            c.savepoint_on_finish = Some(dir.into());
+        }
+        self
+    }
+
     /// What to do when the job fails (default: nothing). Needs
     /// [`checkpointing`](Env::checkpointing) first: a restart rebuilds the job in-process
     /// from the newest complete checkpoint.
@@ -279,6 +325,7 @@ impl Env {
         let mut inner = self.inner.borrow_mut();
         inner.nodes.push(NodeSpec {
             name: name.into(),
+            uid: None,
             inputs,
             side_ports: Vec::new(),
             factory,
@@ -450,8 +497,9 @@ impl Env {
         let cfg_ref: &JobConfig = cfg;
         validate(cfg_ref, nodes)?;
         let mut checkpoint = None;
+        let uids = crate::graph::stable_ids(nodes)?;
         if let Some(cc) = ckpt {
-            let (shared, reports, first_epoch) = open_checkpoints(&cc, cfg)?;
+            let (shared, reports, first_epoch) = open_checkpoints(&cc, cfg, &uids)?;
             cfg.checkpoint = Some(shared);
             checkpoint = Some((
                 reports,
@@ -459,11 +507,17 @@ impl Env {
                     interval: cc.interval,
                     timeout: cc.timeout,
                     retain: cc.retain,
+                    savepoint_on_finish: cc.savepoint_on_finish.clone(),
                     first_epoch,
                     operators: nodes
                         .iter()
+                        .zip(uids)
                         .enumerate()
-                        .map(|(i, n)| (i, n.name.to_string()))
+                        .map(|(node, (n, uid))| OperatorEntry {
+                            node,
+                            uid,
+                            name: n.name.to_string(),
+                        })
                         .collect(),
                 },
             ));
@@ -518,6 +572,7 @@ impl Env {
             })
             .collect();
         let cancel = cfg.cancel.clone();
+        let checkpoints = cfg.checkpoint.clone();
         let plan = crate::runtime::JobPlan {
             specs,
             instances,
@@ -526,7 +581,11 @@ impl Env {
             idle_spin,
             checkpoint,
         };
-        Ok(Prepared { plan, cancel })
+        Ok(Prepared {
+            plan,
+            cancel,
+            checkpoints,
+        })
     }
 }
 
@@ -535,6 +594,8 @@ pub(crate) struct Prepared {
     plan: crate::runtime::JobPlan,
     /// Set to cancel the job.
     pub(crate) cancel: Arc<AtomicBool>,
+    /// What savepoints are asked through, when the job takes checkpoints.
+    pub(crate) checkpoints: Option<Arc<CheckpointShared>>,
 }
 
 impl Prepared {
@@ -568,6 +629,7 @@ impl Prepared {
 fn open_checkpoints(
     cc: &CheckpointConfig,
     cfg: &JobConfig,
+    uids: &[String],
 ) -> Result<(
     Arc<CheckpointShared>,
     crossbeam::channel::Receiver<ShardReport>,
@@ -578,6 +640,15 @@ fn open_checkpoints(
     let restored = match &cc.restore {
         RestoreFrom::Nothing => None,
         RestoreFrom::Latest => store.latest().map(|e| store.load(e)).transpose()?,
+        RestoreFrom::Path(p) if p.join(MANIFEST).is_file() => {
+            // A savepoint, or a checkpoint's epoch directory (whose name gives its epoch).
+            let epoch = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("chk-"))
+                .and_then(|n| n.parse::<u64>().ok());
+            Some(load_dir(p, epoch)?)
+        }
         RestoreFrom::Path(p) => {
             let epoch = p
                 .file_name()
@@ -594,8 +665,16 @@ fn open_checkpoints(
             Some(CheckpointStore::new(parent).load(epoch)?)
         }
     };
-    if let Some(r) = &restored {
-        tracing::info!(epoch = r.manifest.epoch, "restoring from checkpoint");
+    let mut restored = restored;
+    if let Some(r) = restored.as_mut() {
+        tracing::info!(epoch = r.manifest.epoch, kind = ?r.manifest.kind, "restoring");
+        let new: Vec<(usize, String)> = uids.iter().cloned().enumerate().collect();
+        r.rebind(&new, cc.allow_non_restored_state).map_err(|why| {
+            SpateError::Config(format!(
+                "checkpoint {} cannot be restored: {why}",
+                r.manifest.epoch
+            ))
+        })?;
     }
     let newest_dir = store.epochs().last().map_or(0, |e| e.0);
     let restored_epoch = restored.as_ref().map_or(0, |r| r.manifest.epoch);

@@ -77,6 +77,34 @@ impl<T: Data> DataStream<T> {
         DataStream::new(self.env.clone(), id, 0)
     }
 
+    /// Gives the operator that produced this stream a stable id (Flink's `uid`): a
+    /// checkpoint or savepoint matches operators by it when a job restores, so that state
+    /// and source offsets find their operator even after the job graph changed (operators
+    /// added, removed or reordered). Without one, an id is derived from the graph (the
+    /// operator's position, kind and inputs), which holds only while the graph is unchanged.
+    /// Ids are unique within a job and contain no whitespace (checked when the job starts).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// let env = Env::new().shards(2);
+    /// let out = env
+    ///     .generate(Some(4), |i| i)
+    ///     .uid("numbers")
+    ///     .map(|v| v * 2)
+    ///     .uid("doubled")
+    ///     .collect();
+    /// env.execute().unwrap();
+    /// assert_eq!(out.sorted(), vec![0, 2, 4, 6]);
+    /// ```
+    pub fn uid(self, id: &str) -> Self {
+        if let Some(n) = self.env.inner.borrow_mut().nodes.get_mut(self.node) {
+            n.uid = Some(id.into());
+        }
+        self
+    }
+
     /// Applies `f` to every record.
     ///
     /// # Examples

@@ -2,24 +2,58 @@
 //! read when debugging a recovery) whose last line is the CRC-32 of the lines before it.
 //!
 //! ```text
-//! spate-manifest 1
+//! spate-manifest 2
+//! kind checkpoint
 //! epoch 12
 //! finished 0
 //! shards 2
 //! max_parallelism 128
-//! operator 3 keyed_process@examples/crash_job.rs:40:10
-//! source 0 1 5210
+//! operator 3 counter keyed_process@examples/crash_job.rs:40:10
+//! source 0 2 1 5210
 //! file n3-s0.snap 4096 9c0f1a2b
 //! crc 1d2e3f40
 //! ```
-//! `source NODE SHARD OFFSET` is a source split's position; `file NAME SIZE CRC` a snapshot
+//! `operator NODE UID NAME` names an operator by its position in the job that wrote the
+//! manifest and by its stable id (what a restore matches); `source NODE SPLITS SPLIT OFFSET`
+//! is the position of split `SPLIT` of the source's `SPLITS`; `file NAME SIZE CRC` a snapshot
 //! file of the checkpoint's directory. `finished 1` marks the checkpoint taken when the job
-//! ended: restoring it replays nothing.
+//! ended: restoring it replays nothing. `kind` is `checkpoint` or `savepoint`; the first
+//! line carries the format version, checked before anything else.
 
 use super::crc::crc32;
 
-/// The manifest's first line.
-const FIRST: &str = "spate-manifest 1";
+/// The format version this build writes and reads.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+
+/// What wrote a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Kind {
+    /// A periodic checkpoint (deleted by retention).
+    #[default]
+    Checkpoint,
+    /// A savepoint (kept until the user deletes it).
+    Savepoint,
+}
+
+/// An operator as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OperatorEntry {
+    /// Position in the job graph that wrote the manifest (names its snapshot files).
+    pub(crate) node: usize,
+    /// Stable id (`DataStream::uid`, or derived from the graph).
+    pub(crate) uid: String,
+    pub(crate) name: String,
+}
+
+/// A source split's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SourceEntry {
+    pub(crate) node: usize,
+    /// How many splits the source has.
+    pub(crate) splits: usize,
+    pub(crate) split: usize,
+    pub(crate) offset: u64,
+}
 
 /// A snapshot file as the manifest records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,14 +66,15 @@ pub(crate) struct FileEntry {
 /// Everything a complete checkpoint records.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Manifest {
+    pub(crate) kind: Kind,
     pub(crate) epoch: u64,
     pub(crate) finished: bool,
     pub(crate) shards: usize,
     pub(crate) max_parallelism: usize,
-    /// `(node id, name)` of every operator in the job.
-    pub(crate) operators: Vec<(usize, String)>,
-    /// `(source node, shard, offset)`.
-    pub(crate) sources: Vec<(usize, usize, u64)>,
+    /// Every operator of the job.
+    pub(crate) operators: Vec<OperatorEntry>,
+    /// Every source split's offset.
+    pub(crate) sources: Vec<SourceEntry>,
     pub(crate) files: Vec<FileEntry>,
 }
 
@@ -48,16 +83,27 @@ impl Manifest {
     pub(crate) fn render(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let _ = writeln!(s, "{FIRST}");
+        let _ = writeln!(s, "spate-manifest {FORMAT_VERSION}");
+        let kind = match self.kind {
+            Kind::Checkpoint => "checkpoint",
+            Kind::Savepoint => "savepoint",
+        };
+        let _ = writeln!(s, "kind {kind}");
         let _ = writeln!(s, "epoch {}", self.epoch);
         let _ = writeln!(s, "finished {}", self.finished as u8);
         let _ = writeln!(s, "shards {}", self.shards);
         let _ = writeln!(s, "max_parallelism {}", self.max_parallelism);
-        for (id, name) in &self.operators {
-            let _ = writeln!(s, "operator {id} {}", name.replace('\n', " "));
+        for o in &self.operators {
+            let _ = writeln!(
+                s,
+                "operator {} {} {}",
+                o.node,
+                o.uid,
+                o.name.replace('\n', " ")
+            );
         }
-        for (node, shard, off) in &self.sources {
-            let _ = writeln!(s, "source {node} {shard} {off}");
+        for e in &self.sources {
+            let _ = writeln!(s, "source {} {} {} {}", e.node, e.splits, e.split, e.offset);
         }
         for f in &self.files {
             let _ = writeln!(s, "file {} {} {:08x}", f.name, f.size, f.crc);
@@ -70,6 +116,20 @@ impl Manifest {
     /// Parses and checks a manifest.
     pub(crate) fn parse(text: &[u8]) -> Result<Manifest, String> {
         let text = std::str::from_utf8(text).map_err(|_| "manifest is not UTF-8".to_string())?;
+        // The version first: a manifest of another version may differ in everything else.
+        if let Some(v) = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("spate-manifest "))
+            .and_then(|v| v.trim().parse::<u32>().ok())
+        {
+            if v != FORMAT_VERSION {
+                return Err(format!(
+                    "manifest format version {v} is not supported: this build of Spate reads \
+                     version {FORMAT_VERSION}"
+                ));
+            }
+        }
         let body_end = text
             .trim_end_matches('\n')
             .rfind('\n')
@@ -91,8 +151,8 @@ impl Manifest {
             ));
         }
         let mut lines = body.lines();
-        if lines.next() != Some(FIRST) {
-            return Err("not a Spate manifest of format 1".into());
+        if lines.next() != Some(&format!("spate-manifest {FORMAT_VERSION}")[..]) {
+            return Err("not a Spate manifest".into());
         }
         let mut m = Manifest::default();
         let bad = |l: &str| format!("malformed manifest line '{l}'");
@@ -111,18 +171,37 @@ impl Manifest {
                 }
             };
             match kw {
+                "kind" => {
+                    m.kind = match rest {
+                        "checkpoint" => Kind::Checkpoint,
+                        "savepoint" => Kind::Savepoint,
+                        _ => return Err(bad(line)),
+                    }
+                }
                 "epoch" => m.epoch = nums(1)?[0],
                 "finished" => m.finished = nums(1)?[0] == 1,
                 "shards" => m.shards = nums(1)?[0] as usize,
                 "max_parallelism" => m.max_parallelism = nums(1)?[0] as usize,
                 "operator" => {
-                    let (id, name) = rest.split_once(' ').ok_or_else(|| bad(line))?;
-                    m.operators
-                        .push((id.parse().map_err(|_| bad(line))?, name.to_string()));
+                    let mut f = rest.splitn(3, ' ');
+                    let (id, uid, name) = match (f.next(), f.next(), f.next()) {
+                        (Some(i), Some(u), Some(n)) if !u.is_empty() => (i, u, n),
+                        _ => return Err(bad(line)),
+                    };
+                    m.operators.push(OperatorEntry {
+                        node: id.parse().map_err(|_| bad(line))?,
+                        uid: uid.to_string(),
+                        name: name.to_string(),
+                    });
                 }
                 "source" => {
-                    let v = nums(3)?;
-                    m.sources.push((v[0] as usize, v[1] as usize, v[2]));
+                    let v = nums(4)?;
+                    m.sources.push(SourceEntry {
+                        node: v[0] as usize,
+                        splits: v[1] as usize,
+                        split: v[2] as usize,
+                        offset: v[3],
+                    });
                 }
                 "file" => {
                     let f: Vec<&str> = rest.split(' ').collect();
@@ -148,12 +227,37 @@ mod tests {
 
     pub(crate) fn sample() -> Manifest {
         Manifest {
+            kind: Kind::Savepoint,
             epoch: 12,
             finished: false,
             shards: 2,
             max_parallelism: 128,
-            operators: vec![(0, "generate@a.rs:1:1".into()), (3, "keyed process".into())],
-            sources: vec![(0, 0, 5), (0, 1, 7)],
+            operators: vec![
+                OperatorEntry {
+                    node: 0,
+                    uid: "src".into(),
+                    name: "generate@a.rs:1:1".into(),
+                },
+                OperatorEntry {
+                    node: 3,
+                    uid: "auto-00ff".into(),
+                    name: "keyed process".into(),
+                },
+            ],
+            sources: vec![
+                SourceEntry {
+                    node: 0,
+                    splits: 2,
+                    split: 0,
+                    offset: 5,
+                },
+                SourceEntry {
+                    node: 0,
+                    splits: 2,
+                    split: 1,
+                    offset: 7,
+                },
+            ],
             files: vec![FileEntry {
                 name: "n3-s0.snap".into(),
                 size: 40,
@@ -166,6 +270,16 @@ mod tests {
     fn round_trip() {
         let m = sample();
         assert_eq!(Manifest::parse(m.render().as_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn an_unknown_format_version_is_named() {
+        let text = sample()
+            .render()
+            .replacen("spate-manifest 2", "spate-manifest 9", 1);
+        let e = Manifest::parse(text.as_bytes()).unwrap_err();
+        assert!(e.contains("format version 9"), "{e}");
+        assert!(e.contains("reads version 2"), "{e}");
     }
 
     #[test]

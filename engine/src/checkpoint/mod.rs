@@ -22,6 +22,7 @@ pub(crate) mod format;
 pub(crate) mod manifest;
 pub(crate) mod protocol;
 pub(crate) mod registry;
+pub(crate) mod savepoint;
 pub(crate) mod shared;
 pub(crate) mod store;
 pub(crate) mod types;

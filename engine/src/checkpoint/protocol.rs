@@ -40,6 +40,8 @@ pub(crate) struct Coordinator {
     next_epoch: u64,
     last_trigger_ms: Option<u64>,
     in_flight: Option<InFlight>,
+    /// Trigger as soon as no epoch is in flight (a savepoint was asked for).
+    asap: bool,
 }
 
 impl Coordinator {
@@ -53,6 +55,7 @@ impl Coordinator {
             next_epoch: first_epoch.max(1),
             last_trigger_ms: None,
             in_flight: None,
+            asap: false,
         }
     }
 
@@ -65,6 +68,12 @@ impl Coordinator {
     /// The epoch the next trigger will use.
     pub(crate) fn next_epoch(&self) -> u64 {
         self.next_epoch
+    }
+
+    /// A savepoint was asked for: the next epoch is triggered as soon as none is in flight,
+    /// without waiting for the interval.
+    pub(crate) fn request_now(&mut self) {
+        self.asap = true;
     }
 
     /// Time passed: trigger the next epoch when one is due and none is in flight; decline
@@ -84,15 +93,17 @@ impl Coordinator {
             }
             return Decision::Wait;
         }
-        let due = match self.last_trigger_ms {
-            None => now_ms >= self.interval_ms,
-            Some(t) => now_ms >= t.saturating_add(self.interval_ms),
-        };
+        let due = self.asap
+            || match self.last_trigger_ms {
+                None => now_ms >= self.interval_ms,
+                Some(t) => now_ms >= t.saturating_add(self.interval_ms),
+            };
         if !due {
             return Decision::Wait;
         }
         let epoch = self.next_epoch;
         self.next_epoch += 1;
+        self.asap = false;
         self.last_trigger_ms = Some(now_ms);
         self.in_flight = Some(InFlight {
             epoch,
@@ -181,6 +192,23 @@ mod tests {
         // The interval counts from the last trigger (100): 250 ≥ 200.
         assert_eq!(c.on_tick(250), Decision::Trigger(2));
         assert_eq!(c.next_epoch(), 3);
+    }
+
+    #[test]
+    fn a_savepoint_request_triggers_at_once_but_after_the_epoch_in_flight() {
+        let mut c = Coordinator::new(1, 1_000_000, 10_000_000, 1);
+        c.request_now();
+        assert_eq!(
+            c.on_tick(5),
+            Decision::Trigger(1),
+            "no wait for the interval"
+        );
+        c.request_now();
+        assert_eq!(c.on_tick(6), Decision::Wait, "epoch 1 in flight");
+        assert_eq!(c.on_ack(1, 0), Decision::Complete(1));
+        assert_eq!(c.on_tick(7), Decision::Trigger(2));
+        assert_eq!(c.on_ack(2, 0), Decision::Complete(2));
+        assert_eq!(c.on_tick(8), Decision::Wait, "served: back to the interval");
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub enum RestoreFrom {
     /// Nothing: start from scratch (the directory's old checkpoints stay until retention
     /// deletes them).
     Nothing,
-    /// A given checkpoint: an epoch directory (`DIR/chk-0000000012`).
+    /// A given checkpoint (an epoch directory, `DIR/chk-0000000012`) or a savepoint (the
+    /// directory given to [`JobHandle::savepoint`](crate::JobHandle::savepoint)).
     Path(PathBuf),
 }
 
@@ -53,6 +54,12 @@ pub struct CheckpointConfig {
     pub restore: RestoreFrom,
     /// What to do on failure.
     pub restart: RestartStrategy,
+    /// Restore even when the checkpoint holds state of operators (by uid) the job no longer
+    /// has, dropping that state (Flink's `allowNonRestoredState`); otherwise that is an error.
+    pub allow_non_restored_state: bool,
+    /// When the job ends, its final checkpoint is also written as a savepoint into this
+    /// directory (see [`Env::savepoint_on_finish`](crate::Env::savepoint_on_finish)).
+    pub savepoint_on_finish: Option<PathBuf>,
 }
 
 impl CheckpointConfig {
@@ -66,6 +73,8 @@ impl CheckpointConfig {
             retain: 3,
             restore: RestoreFrom::Latest,
             restart: RestartStrategy::None,
+            allow_non_restored_state: false,
+            savepoint_on_finish: None,
         }
     }
 }
@@ -78,8 +87,8 @@ pub(crate) enum ShardReport {
         epoch: u64,
         shard: usize,
         files: Vec<FileEntry>,
-        /// `(source node, offset)` of the shard's source splits.
-        sources: Vec<(usize, u64)>,
+        /// The offsets of the shard's source splits.
+        sources: Vec<super::manifest::SourceEntry>,
     },
     /// The shard could not write its snapshot.
     Decline {
@@ -100,6 +109,8 @@ pub(crate) struct CheckpointShared {
     /// Directories of exactly-once file sinks, committed after each checkpoint.
     pub(crate) sink_dirs: Mutex<Vec<PathBuf>>,
     pub(crate) restored: Option<Arc<Restored>>,
+    /// Savepoints asked for, taken by the coordinator.
+    pub(crate) savepoints: Mutex<Vec<super::savepoint::SavepointRequest>>,
 }
 
 impl CheckpointShared {
@@ -118,6 +129,7 @@ impl CheckpointShared {
             reports: tx,
             sink_dirs: Mutex::new(Vec::new()),
             restored,
+            savepoints: Mutex::new(Vec::new()),
         };
         (Arc::new(s), rx)
     }
@@ -126,6 +138,30 @@ impl CheckpointShared {
     #[inline]
     pub(crate) fn requested(&self) -> u64 {
         self.requested.load(Ordering::Acquire)
+    }
+
+    /// Asks for a savepoint into `dir` (taken at the next epoch) and waits for it.
+    pub(crate) fn savepoint(
+        &self,
+        dir: PathBuf,
+        timeout: Duration,
+        ended: impl Fn() -> bool,
+    ) -> crate::error::Result<PathBuf> {
+        super::savepoint::check_target(&dir)?;
+        let (req, rx) = super::savepoint::SavepointRequest::new(dir);
+        self.savepoints
+            .lock()
+            .map_err(|_| crate::error::SpateError::Internal("savepoint queue poisoned".into()))?
+            .push(req);
+        super::savepoint::wait(&rx, timeout, ended)
+    }
+
+    /// The savepoint requests not yet taken.
+    pub(crate) fn take_savepoint_requests(&self) -> Vec<super::savepoint::SavepointRequest> {
+        self.savepoints
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 
     pub(crate) fn trigger(&self, epoch: u64) {

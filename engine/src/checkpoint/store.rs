@@ -17,11 +17,11 @@ use std::path::{Path, PathBuf};
 
 use super::crc::crc32;
 use super::format::{parse, SnapshotFile};
-use super::manifest::Manifest;
+use super::manifest::{Manifest, SourceEntry};
 use super::protocol::{choose_restore, to_delete};
 use crate::error::{Result, SpateError};
 
-const MANIFEST: &str = "_manifest";
+pub(crate) const MANIFEST: &str = "_manifest";
 
 /// A checkpoint directory.
 #[derive(Debug, Clone)]
@@ -38,13 +38,74 @@ pub(crate) struct Restored {
 }
 
 impl Restored {
-    /// The offset recorded for source `node` on `shard`.
-    pub(crate) fn source_offset(&self, node: usize, shard: usize) -> Option<u64> {
-        self.manifest
+    /// The splits recorded for source `node`: their count and `(split, offset)` of each;
+    /// `None` when the checkpoint has none for it (a source added since).
+    pub(crate) fn source_splits(&self, node: usize) -> Option<(usize, Vec<(usize, u64)>)> {
+        let mine: Vec<&SourceEntry> = self
+            .manifest
             .sources
             .iter()
-            .find(|(n, s, _)| *n == node && *s == shard)
-            .map(|(_, _, o)| *o)
+            .filter(|e| e.node == node)
+            .collect();
+        let first = mine.first()?;
+        Some((
+            first.splits,
+            mine.iter().map(|e| (e.split, e.offset)).collect(),
+        ))
+    }
+
+    /// Re-keys the checkpoint's state from the node positions of the job that wrote it to
+    /// those of the job restoring it, matching operators by stable id (`new`: `(node, uid)`
+    /// of every operator of the new job). State of an id the new job lacks is an error
+    /// unless `allow_non_restored_state`, then it is dropped; a new operator without state
+    /// in the checkpoint starts empty.
+    pub(crate) fn rebind(
+        &mut self,
+        new: &[(usize, String)],
+        allow_non_restored_state: bool,
+    ) -> std::result::Result<(), String> {
+        let mut map: HashMap<usize, usize> = HashMap::new();
+        let mut unmatched = Vec::new();
+        for o in &self.manifest.operators {
+            let has_state = self.files.contains_key(&(o.node as u32))
+                || self.manifest.sources.iter().any(|s| s.node == o.node);
+            match new.iter().find(|(_, uid)| *uid == o.uid) {
+                Some((n, _)) => {
+                    map.insert(o.node, *n);
+                }
+                None if has_state => unmatched.push(format!("'{}' ({})", o.uid, o.name)),
+                None => {}
+            }
+        }
+        if !unmatched.is_empty() && !allow_non_restored_state {
+            return Err(format!(
+                "it holds state of operators the job no longer has: {} (give the operators \
+                 their ids with DataStream::uid, or set allow_non_restored_state to drop that \
+                 state)",
+                unmatched.join(", ")
+            ));
+        }
+        if !unmatched.is_empty() {
+            tracing::warn!(operators = %unmatched.join(", "), "state not restored (allow_non_restored_state)");
+        }
+        let files = std::mem::take(&mut self.files);
+        self.files = files
+            .into_iter()
+            .filter_map(|(op, v)| map.get(&(op as usize)).map(|n| (*n as u32, v)))
+            .collect();
+        self.manifest.sources = std::mem::take(&mut self.manifest.sources)
+            .into_iter()
+            .filter_map(|mut e| {
+                e.node = *map.get(&e.node)?;
+                Some(e)
+            })
+            .collect();
+        for o in &mut self.manifest.operators {
+            if let Some(n) = map.get(&o.node) {
+                o.node = *n;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -95,48 +156,12 @@ impl CheckpointStore {
     /// Commits `m`: written to a temporary name, synced, renamed into place, directory synced.
     pub(crate) fn write_manifest(&self, m: &Manifest) -> Result<()> {
         let d = self.create_epoch_dir(m.epoch)?;
-        let tmp = d.join("_manifest.tmp");
-        let fin = d.join(MANIFEST);
-        let io = |p: &Path| {
-            let p = p.to_path_buf();
-            move |e| SpateError::io(p, e)
-        };
-        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(m.render().as_bytes()).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        drop(f);
-        fs::rename(&tmp, &fin).map_err(io(&fin))?;
-        sync_dir(&d)?;
-        Ok(())
+        write_manifest_in(&d, m)
     }
 
     /// Checks that `epoch`'s manifest and every snapshot file it lists are intact.
     pub(crate) fn verify(&self, epoch: u64) -> std::result::Result<Manifest, String> {
-        let d = self.epoch_dir(epoch);
-        let bytes = fs::read(d.join(MANIFEST)).map_err(|e| format!("manifest unreadable: {e}"))?;
-        let m = Manifest::parse(&bytes)?;
-        if m.epoch != epoch {
-            return Err(format!(
-                "manifest says epoch {} in the directory of {epoch}",
-                m.epoch
-            ));
-        }
-        for f in &m.files {
-            let b =
-                fs::read(d.join(&f.name)).map_err(|e| format!("{}: unreadable: {e}", f.name))?;
-            if b.len() as u64 != f.size {
-                return Err(format!(
-                    "{}: {} bytes, the manifest says {}",
-                    f.name,
-                    b.len(),
-                    f.size
-                ));
-            }
-            if crc32(&b) != f.crc {
-                return Err(format!("{}: checksum differs from the manifest's", f.name));
-            }
-        }
-        Ok(m)
+        verify_dir(&self.epoch_dir(epoch), Some(epoch))
     }
 
     /// The newest checkpoint that verifies; newer ones that do not are logged and skipped.
@@ -154,29 +179,8 @@ impl CheckpointStore {
 
     /// Loads `epoch` for restoring: verifies it, then parses every snapshot file.
     pub(crate) fn load(&self, epoch: u64) -> Result<Restored> {
-        let bad = |why: String| {
-            SpateError::Config(format!(
-                "checkpoint {} cannot be restored: {why}",
-                self.epoch_dir(epoch).display()
-            ))
-        };
-        let manifest = self.verify(epoch).map_err(bad)?;
-        let d = self.epoch_dir(epoch);
-        let mut files: HashMap<u32, Vec<SnapshotFile>> = HashMap::new();
-        for f in &manifest.files {
-            let b = fs::read(d.join(&f.name)).map_err(|e| SpateError::io(d.join(&f.name), e))?;
-            let s = parse(&b).map_err(|e| bad(format!("{}: {e}", f.name)))?;
-            if s.header.epoch != epoch && s.header.epoch != super::format::FINAL_EPOCH {
-                return Err(bad(format!(
-                    "{} belongs to epoch {}",
-                    f.name, s.header.epoch
-                )));
-            }
-            files.entry(s.header.operator).or_default().push(s);
-        }
-        Ok(Restored { manifest, files })
+        load_dir(&self.epoch_dir(epoch), Some(epoch))
     }
-
     /// Deletes complete checkpoints beyond the newest `keep`, and incomplete epochs older
     /// than the newest complete one (abandoned attempts).
     pub(crate) fn retain(&self, keep: usize) {
@@ -191,6 +195,75 @@ impl CheckpointStore {
             }
         }
     }
+}
+
+/// Checks that the manifest of directory `d` and every snapshot file it lists are intact;
+/// `epoch`: the epoch the directory's name says (a checkpoint), `None` for a savepoint.
+pub(crate) fn verify_dir(d: &Path, epoch: Option<u64>) -> std::result::Result<Manifest, String> {
+    let bytes = fs::read(d.join(MANIFEST)).map_err(|e| format!("manifest unreadable: {e}"))?;
+    let m = Manifest::parse(&bytes)?;
+    if let Some(epoch) = epoch.filter(|e| *e != m.epoch) {
+        return Err(format!(
+            "manifest says epoch {} in the directory of {epoch}",
+            m.epoch
+        ));
+    }
+    for f in &m.files {
+        let b = fs::read(d.join(&f.name)).map_err(|e| format!("{}: unreadable: {e}", f.name))?;
+        if b.len() as u64 != f.size {
+            return Err(format!(
+                "{}: {} bytes, the manifest says {}",
+                f.name,
+                b.len(),
+                f.size
+            ));
+        }
+        if crc32(&b) != f.crc {
+            return Err(format!("{}: checksum differs from the manifest's", f.name));
+        }
+    }
+    Ok(m)
+}
+
+/// Loads the checkpoint or savepoint in `d` for restoring: verifies it, then parses every
+/// snapshot file.
+pub(crate) fn load_dir(d: &Path, epoch: Option<u64>) -> Result<Restored> {
+    let bad =
+        |why: String| SpateError::Config(format!("{} cannot be restored: {why}", d.display()));
+    let manifest = verify_dir(d, epoch).map_err(bad)?;
+    let epoch = manifest.epoch;
+    let mut files: HashMap<u32, Vec<SnapshotFile>> = HashMap::new();
+    for f in &manifest.files {
+        let b = fs::read(d.join(&f.name)).map_err(|e| SpateError::io(d.join(&f.name), e))?;
+        let s = parse(&b).map_err(|e| bad(format!("{}: {e}", f.name)))?;
+        if s.header.epoch != epoch && s.header.epoch != super::format::FINAL_EPOCH {
+            return Err(bad(format!(
+                "{} belongs to epoch {}",
+                f.name, s.header.epoch
+            )));
+        }
+        files.entry(s.header.operator).or_default().push(s);
+    }
+    Ok(Restored { manifest, files })
+}
+
+/// Commits `m` in directory `d`: written to a temporary name, synced, renamed into place,
+/// directory synced.
+pub(crate) fn write_manifest_in(d: &Path, m: &Manifest) -> Result<()> {
+    let d = d.to_path_buf();
+    let tmp = d.join("_manifest.tmp");
+    let fin = d.join(MANIFEST);
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| SpateError::io(p, e)
+    };
+    let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(m.render().as_bytes()).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    drop(f);
+    fs::rename(&tmp, &fin).map_err(io(&fin))?;
+    sync_dir(&d)?;
+    Ok(())
 }
 
 /// Makes a directory's entries (a rename) durable.

@@ -18,6 +18,8 @@ pub struct JobHandle {
     /// Embedded sinks × shards: the acknowledgements a flush waits for.
     acks_expected: usize,
     sources: usize,
+    /// Savepoints are asked through it (jobs with checkpoints).
+    checkpoints: Option<Arc<crate::checkpoint::shared::CheckpointShared>>,
 }
 
 impl std::fmt::Debug for JobHandle {
@@ -64,6 +66,7 @@ impl Env {
         control.sinks.store(sinks as u64, Ordering::Release);
         let prepared = self.prepare()?;
         let cancel = prepared.cancel.clone();
+        let checkpoints = prepared.checkpoints.clone();
         let thread = std::thread::Builder::new()
             .name("spate-job".into())
             .spawn(move || prepared.run())
@@ -74,6 +77,7 @@ impl Env {
             control,
             acks_expected,
             sources,
+            checkpoints,
         })
     }
 }
@@ -119,6 +123,38 @@ impl JobHandle {
                 std::thread::sleep(Duration::from_micros(50));
             }
         }
+    }
+
+    /// Takes a savepoint into `dir` and waits until it is complete (see
+    /// `docs/checkpoints.md`): the next epoch is triggered at once, and once every shard has
+    /// acknowledged it, its snapshot files and a manifest of kind `savepoint` are written
+    /// into `dir`, which retention never touches. Restore it with
+    /// [`RestoreFrom::Path`](crate::RestoreFrom::Path), on any shard count. The job goes on
+    /// running. Needs [`Env::checkpointing`]; `dir` must not hold a savepoint already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// use std::time::Duration;
+    /// let tmp = std::env::temp_dir().join(format!("spate-doc-savepoint-{}", std::process::id()));
+    /// let env = Env::new()
+    ///     .shards(2)
+    ///     .checkpointing(tmp.join("chk"), Duration::from_secs(3600));
+    /// let _out = env.generate(None, |i| i).uid("numbers").filter(|_| false).collect();
+    /// let job = env.start().unwrap();
+    /// let sp = job.savepoint(tmp.join("sp")).unwrap();
+    /// assert!(sp.join("_manifest").is_file());
+    /// job.cancel().ok();
+    /// # std::fs::remove_dir_all(&tmp).unwrap();
+    /// ```
+    pub fn savepoint(&self, dir: impl Into<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+        let Some(c) = &self.checkpoints else {
+            return Err(SpateError::Config(
+                "savepoints need checkpointing (Env::checkpointing) when the job starts".into(),
+            ));
+        };
+        c.savepoint(dir.into(), Duration::from_secs(600), || self.is_finished())
     }
 
     /// Ends the job gracefully: the channel sources read what was pushed, then end; every

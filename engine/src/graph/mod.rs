@@ -21,6 +21,9 @@ use crate::error::{Result, SpateError};
 use crate::operators::{Counter, Output, Push, SideOutputs};
 use crate::time::Clock;
 
+mod uid;
+pub(crate) use uid::stable_ids;
+
 /// Index of a node in the logical graph.
 pub(crate) type NodeId = usize;
 
@@ -58,6 +61,8 @@ pub(crate) type SideMaker =
 /// A logical operator: what the API recorded.
 pub(crate) struct NodeSpec {
     pub(crate) name: Arc<str>,
+    /// The stable id given with `DataStream::uid` (else derived from the graph).
+    pub(crate) uid: Option<Arc<str>>,
     /// `(producer, producer's output port)` for each input, in input order.
     pub(crate) inputs: Vec<(NodeId, usize)>,
     /// Output ports after the main one (port 0): side outputs, by tag id.

@@ -97,6 +97,12 @@ where
             make: self.make.clone(),
         }))
     }
+
+    /// Split `s` of `n` is a byte range of the file (which must not change while the job
+    /// and its restores run).
+    fn splits_are_stable(&self) -> bool {
+        true
+    }
 }
 
 impl<T, F> SourceSplit<T> for LinesSplit<F>

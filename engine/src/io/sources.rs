@@ -29,11 +29,6 @@ impl<T: Send + 'static> SourceSplit<T> for IterSplit<T> {
         Some(self.taken)
     }
 
-    /// Shard 0 reads the whole collection whatever the shard count.
-    fn offset_independent_of_shards(&self) -> bool {
-        true
-    }
-
     fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
         let skip = offset.saturating_sub(self.taken);
         if skip > self.items.len() as u64 {
@@ -83,6 +78,11 @@ impl<T: Clone + Send + 'static> Source<T> for IterSource<T> {
             items: items.into_iter(),
             taken: 0,
         }))
+    }
+
+    /// Split 0 holds the whole collection, the others nothing.
+    fn splits_are_stable(&self) -> bool {
+        true
     }
 }
 
@@ -151,5 +151,10 @@ impl<T, F: Fn(u64) -> T + Clone + Send + 'static> Source<T> for GenerateSource<F
             end: self.end,
             f: self.f.clone(),
         }))
+    }
+
+    /// Split `s` of `n` is the sequence `start+s, start+s+n, …` whenever it is made.
+    fn splits_are_stable(&self) -> bool {
+        true
     }
 }

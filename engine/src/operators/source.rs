@@ -77,15 +77,9 @@ pub trait SourceSplit<T>: Send + 'static {
         None
     }
 
-    /// `true` when the offset of shard `s` means the same whatever the number of shards,
-    /// so that a checkpoint taken with N shards restores on M (a collection read by shard 0
-    /// only). The default, `false`, makes such a restore an error for this source.
-    fn offset_independent_of_shards(&self) -> bool {
-        false
-    }
-
-    /// Moves to `offset`, a value [`offset`](SourceSplit::offset) returned on the same
-    /// shard of the same source, before the first poll of a restored job.
+    /// Moves to `offset`, a value [`offset`](SourceSplit::offset) returned by the same
+    /// split (same index, same split count) of the same source, before the first poll of a
+    /// restored job.
     fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
         Err(SpateError::Config(format!(
             "this source cannot be replayed from offset {offset}"
@@ -130,6 +124,71 @@ pub trait Source<T>: 'static {
     /// The split for `shard` of `shards`.
     fn split(&mut self, shard: usize, shards: usize)
         -> Result<Box<dyn SourceSplit<T>>, SpateError>;
+
+    /// `true` when `split(i, n)` describes the same records whenever it is called, on any
+    /// shard: then a checkpoint taken with `n` shards restores on another shard count, its
+    /// `n` splits (with their offsets) reassigned round robin to the new shards (Flink's
+    /// FLIP-27 model: a shard may read several splits, or none and stay idle). The default,
+    /// `false`, makes such a restore an error for this source.
+    fn splits_are_stable(&self) -> bool {
+        false
+    }
+}
+
+/// The splits one shard reads: usually one, after a restore on another shard count
+/// possibly several (polled round robin) or none.
+struct ShardSplits<T> {
+    /// `(split index, split, done)`.
+    splits: Vec<(usize, Box<dyn SourceSplit<T>>, bool)>,
+    /// The source's split count.
+    count: usize,
+    next: usize,
+}
+
+impl<T: 'static> ShardSplits<T> {
+    fn is_empty(&self) -> bool {
+        self.splits.iter().all(|(_, s, done)| *done || s.is_empty())
+    }
+
+    fn offsets(&self) -> crate::runtime::Part {
+        crate::runtime::Part::Offsets {
+            splits: self.count,
+            offsets: self
+                .splits
+                .iter()
+                .map(|(i, s, _)| (*i, s.offset().unwrap_or(0)))
+                .collect(),
+        }
+    }
+
+    /// Polls the next split that is not done; an idle one passes the turn on, so the shard
+    /// idles only when every split does.
+    fn poll(&mut self, out: &mut SourceOutput<'_, T>) -> Result<SourceStatus> {
+        let n = self.splits.len();
+        for _ in 0..n {
+            let i = self.next % n;
+            self.next = (i + 1) % n;
+            let (_, split, done) = &mut self.splits[i];
+            if *done {
+                continue;
+            }
+            match split.poll(out)? {
+                SourceStatus::More => return Ok(SourceStatus::More),
+                SourceStatus::Done => *done = true,
+                SourceStatus::Idle => {}
+            }
+            if !out.batch.is_empty() {
+                break;
+            }
+        }
+        Ok(if self.splits.iter().all(|s| s.2) {
+            SourceStatus::Done
+        } else if out.batch.is_empty() {
+            SourceStatus::Idle
+        } else {
+            SourceStatus::More
+        })
+    }
 }
 
 pub(crate) struct SourceFactory<S, T>(pub(crate) S, pub(crate) std::marker::PhantomData<fn() -> T>);
@@ -140,40 +199,53 @@ impl<T: Clone + Send + 'static, S: Source<T>> NodeFactory for SourceFactory<S, T
     }
 
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
-        let mut split = self.0.split(cx.shard, cx.cfg.shards)?;
-        if cx.cfg.checkpoint.is_some() && split.offset().is_none() {
+        let (shard, shards) = (cx.shard, cx.cfg.shards);
+        // The splits recorded by the checkpoint restored, if it has this source (else the
+        // source is new and starts from its beginning).
+        let recorded = cx.cfg.restored().and_then(|r| {
+            r.source_splits(cx.node)
+                .map(|(count, offsets)| (r.manifest.epoch, count, offsets))
+        });
+        let mut splits = Vec::new();
+        let count = match recorded {
+            None => {
+                splits.push((shard, self.0.split(shard, shards)?, false));
+                shards
+            }
+            Some((epoch, count, offsets)) => {
+                if count != shards && !self.0.splits_are_stable() {
+                    return Err(SpateError::Config(format!(
+                        "checkpoint {epoch} has {count} splits of source node {} and the job \
+                         runs on {shards} shards, but this source cannot reassign its splits \
+                         (Source::splits_are_stable is false)",
+                        cx.node
+                    )));
+                }
+                // Round robin: split i goes to shard i mod M.
+                for (i, off) in offsets.into_iter().filter(|(i, _)| i % shards == shard) {
+                    let mut s = self.0.split(i, count)?;
+                    s.seek(off)?;
+                    splits.push((i, s, false));
+                }
+                count
+            }
+        };
+        if cx.cfg.checkpoint.is_some() && splits.iter().any(|s| s.1.offset().is_none()) {
             return Err(SpateError::Config(format!(
                 "checkpointing is on, but source node {} cannot be replayed (it has no offset): \
                  use a replayable source (collections, generators, files)",
                 cx.node
             )));
         }
-        if let Some(r) = cx.cfg.restored() {
-            let rescaled = r.manifest.shards != cx.cfg.shards;
-            if rescaled && !split.is_empty() && !split.offset_independent_of_shards() {
-                return Err(SpateError::Config(format!(
-                    "checkpoint {} was taken with {} shards and source node {} cannot restore \
-                     its offsets on {} (only its keyed state could)",
-                    r.manifest.epoch, r.manifest.shards, cx.node, cx.cfg.shards
-                )));
-            }
-            match r.source_offset(cx.node, cx.shard) {
-                Some(off) => split.seek(off)?,
-                // A split that has nothing to read has nothing to rewind (a shard added).
-                None if split.is_empty() => {}
-                None => {
-                    return Err(SpateError::Config(format!(
-                        "checkpoint {} has no offset for source node {} on shard {}",
-                        r.manifest.epoch, cx.node, cx.shard
-                    )))
-                }
-            }
-        }
-        Ok(Box::new(SourceShard(split)))
+        Ok(Box::new(SourceShard(ShardSplits {
+            splits,
+            count,
+            next: 0,
+        })))
     }
 }
 
-struct SourceShard<T>(Box<dyn SourceSplit<T>>);
+struct SourceShard<T>(ShardSplits<T>);
 
 struct NoInputs;
 impl Wired for NoInputs {
@@ -201,8 +273,10 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
             let id = s.register(node);
             (s, id)
         });
-        // Barriers already injected: the restored epoch's (0 when none).
-        let mut injected = cx.cfg.checkpoint.as_ref().map_or(0, |c| c.requested());
+        // The newest barrier injected. Epochs of this run start after the restored one, so
+        // every epoch triggered is newer, even one triggered before this shard was wired
+        // (a savepoint asked for as the job starts).
+        let mut injected = 0;
         cx.drive(async move {
             let mut out: Output<T> = out;
             let mut batch: Batch<T> = Vec::with_capacity(batch_size.min(4096));
@@ -217,8 +291,7 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
                     if requested > injected {
                         injected = requested;
                         let _g = OperatorGuard::enter(node);
-                        let offset = split.offset().unwrap_or(0);
-                        snaps.deposit(requested, *id, crate::runtime::Part::Offset(offset));
+                        snaps.deposit(requested, *id, split.offsets());
                         out.barrier(requested)?;
                     }
                 }
@@ -239,8 +312,7 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
                         out.watermark(MAX_WATERMARK)?;
                         out.end()?;
                         if let Some((snaps, id)) = &ckpt {
-                            let offset = split.offset().unwrap_or(0);
-                            snaps.finish(*id, crate::runtime::Part::Offset(offset));
+                            snaps.finish(*id, split.offsets());
                         }
                     }
                     status
@@ -255,5 +327,94 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
             }
         });
         Ok(Box::new(NoInputs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Emits `items`, reporting `Idle` on the polls listed in `idle_at`.
+    struct Fake {
+        items: Vec<u64>,
+        polls: usize,
+        idle_at: Vec<usize>,
+    }
+
+    impl SourceSplit<u64> for Fake {
+        fn poll(&mut self, out: &mut SourceOutput<'_, u64>) -> Result<SourceStatus> {
+            self.polls += 1;
+            if self.idle_at.contains(&self.polls) {
+                return Ok(SourceStatus::Idle);
+            }
+            while out.remaining() > 0 && !self.items.is_empty() {
+                out.emit(self.items.remove(0));
+            }
+            Ok(if self.items.is_empty() {
+                SourceStatus::Done
+            } else {
+                SourceStatus::More
+            })
+        }
+        fn is_empty(&self) -> bool {
+            self.items.is_empty()
+        }
+    }
+
+    fn poll(s: &mut ShardSplits<u64>, limit: usize) -> (SourceStatus, Vec<u64>) {
+        let mut batch = Vec::new();
+        let mut out = SourceOutput {
+            batch: &mut batch,
+            limit,
+            barrier: None,
+        };
+        let st = s.poll(&mut out).unwrap();
+        (st, batch.into_iter().map(|r| r.1).collect())
+    }
+
+    fn splits(v: Vec<(Vec<u64>, Vec<usize>)>) -> ShardSplits<u64> {
+        ShardSplits {
+            count: v.len(),
+            splits: v
+                .into_iter()
+                .enumerate()
+                .map(|(i, (items, idle_at))| {
+                    let f: Box<dyn SourceSplit<u64>> = Box::new(Fake {
+                        items,
+                        polls: 0,
+                        idle_at,
+                    });
+                    (i, f, false)
+                })
+                .collect(),
+            next: 0,
+        }
+    }
+
+    #[test]
+    fn several_splits_are_polled_in_turn_until_all_are_done() {
+        let mut s = splits(vec![(vec![1, 2, 3], vec![]), (vec![10, 20], vec![])]);
+        assert_eq!(poll(&mut s, 2), (SourceStatus::More, vec![1, 2]));
+        assert_eq!(poll(&mut s, 2), (SourceStatus::More, vec![10, 20]));
+        assert_eq!(poll(&mut s, 2), (SourceStatus::Done, vec![3]));
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn an_idle_split_passes_its_turn_and_the_shard_idles_only_when_all_do() {
+        let mut s = splits(vec![(vec![1], vec![1, 2]), (vec![5, 6], vec![2])]);
+        // Split 0 idle: split 1's records come in the same poll.
+        assert_eq!(poll(&mut s, 1), (SourceStatus::More, vec![5]));
+        // Split 0 idle again, split 1 idle: the shard idles.
+        assert_eq!(poll(&mut s, 1), (SourceStatus::Idle, vec![]));
+        assert_eq!(poll(&mut s, 1), (SourceStatus::More, vec![1]));
+        assert_eq!(poll(&mut s, 1), (SourceStatus::Done, vec![6]));
+    }
+
+    #[test]
+    fn a_shard_without_splits_is_empty_and_done() {
+        let mut s = splits(vec![]);
+        assert!(s.is_empty());
+        assert_eq!(poll(&mut s, 4), (SourceStatus::Done, vec![]));
     }
 }

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{Receiver, RecvTimeoutError};
 
 use super::snapshots::Part;
-use crate::checkpoint::manifest::{FileEntry, Manifest};
+use crate::checkpoint::manifest::Kind;
+use crate::checkpoint::manifest::{FileEntry, Manifest, OperatorEntry, SourceEntry};
 use crate::checkpoint::protocol::{Coordinator, Decision};
+use crate::checkpoint::savepoint::{write_savepoint, SavepointRequest};
 use crate::checkpoint::shared::{CheckpointShared, ShardReport};
 use crate::checkpoint::store::snapshot_name;
 use crate::error::{Result, SpateError};
@@ -24,8 +26,10 @@ pub(crate) struct CoordinatorPlan {
     pub(crate) timeout: Duration,
     pub(crate) retain: usize,
     pub(crate) first_epoch: u64,
-    /// `(node, name)` of every operator.
-    pub(crate) operators: Vec<(usize, String)>,
+    /// Every operator, with its stable id.
+    pub(crate) operators: Vec<OperatorEntry>,
+    /// Where the final checkpoint is also written as a savepoint (`Env::savepoint_on_finish`).
+    pub(crate) savepoint_on_finish: Option<std::path::PathBuf>,
 }
 
 /// The running coordinator.
@@ -64,7 +68,18 @@ pub(crate) fn spawn_coordinator(
     })
 }
 
-type Gathered = (Vec<FileEntry>, Vec<(usize, usize, u64)>);
+type Gathered = (Vec<FileEntry>, Vec<SourceEntry>);
+
+/// What the coordinator gathers between decisions.
+#[derive(Default)]
+struct Pending {
+    /// Acknowledged files and offsets by epoch.
+    gathered: HashMap<u64, Gathered>,
+    /// Savepoints asked for, waiting for the next trigger.
+    waiting: Vec<SavepointRequest>,
+    /// Savepoints served by an epoch in flight.
+    assigned: HashMap<u64, Vec<SavepointRequest>>,
+}
 
 fn run(
     shared: Arc<CheckpointShared>,
@@ -79,12 +94,17 @@ fn run(
         plan.timeout.as_millis() as u64,
         plan.first_epoch,
     );
-    let mut gathered: HashMap<u64, Gathered> = HashMap::new();
+    let mut p = Pending::default();
     let tick = (plan.interval / 4).clamp(Duration::from_millis(1), Duration::from_millis(20));
     while !stop.load(Ordering::SeqCst) {
+        let asked = shared.take_savepoint_requests();
+        if !asked.is_empty() {
+            c.request_now();
+            p.waiting.extend(asked);
+        }
         let now = start.elapsed().as_millis() as u64;
         let d = c.on_tick(now);
-        act(&shared, &plan, &mut c, &mut gathered, d);
+        act(&shared, &plan, &mut p, d);
         match reports.recv_timeout(tick) {
             Ok(ShardReport::Ack {
                 epoch,
@@ -92,11 +112,11 @@ fn run(
                 files,
                 sources,
             }) => {
-                let g = gathered.entry(epoch).or_default();
+                let g = p.gathered.entry(epoch).or_default();
                 g.0.extend(files);
-                g.1.extend(sources.into_iter().map(|(n, o)| (n, shard, o)));
+                g.1.extend(sources);
                 let d = c.on_ack(epoch, shard);
-                act(&shared, &plan, &mut c, &mut gathered, d);
+                act(&shared, &plan, &mut p, d);
             }
             Ok(ShardReport::Decline {
                 epoch,
@@ -104,7 +124,7 @@ fn run(
                 reason,
             }) => {
                 let d = c.on_decline(epoch, shard, &reason);
-                act(&shared, &plan, &mut c, &mut gathered, d);
+                act(&shared, &plan, &mut p, d);
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
@@ -113,25 +133,21 @@ fn run(
     c.next_epoch()
 }
 
-fn act(
-    shared: &CheckpointShared,
-    plan: &CoordinatorPlan,
-    c: &mut Coordinator,
-    gathered: &mut HashMap<u64, Gathered>,
-    d: Decision,
-) {
-    if d != Decision::Wait {
-        eprintln!("DBG {d:?} at {:?}", std::time::SystemTime::now());
-    }
+fn act(shared: &CheckpointShared, plan: &CoordinatorPlan, p: &mut Pending, d: Decision) {
     match d {
         Decision::Wait => {}
         Decision::Trigger(epoch) => {
-            gathered.retain(|e, _| *e >= epoch);
+            p.gathered.retain(|e, _| *e >= epoch);
+            if !p.waiting.is_empty() {
+                p.assigned.insert(epoch, std::mem::take(&mut p.waiting));
+            }
             shared.trigger(epoch);
         }
         Decision::Complete(epoch) => {
-            let (files, sources) = gathered.remove(&epoch).unwrap_or_default();
+            let (files, sources) = p.gathered.remove(&epoch).unwrap_or_default();
+            let savepoints = p.assigned.remove(&epoch).unwrap_or_default();
             let m = Manifest {
+                kind: Kind::Checkpoint,
                 epoch,
                 finished: false,
                 shards: shared.shards,
@@ -140,6 +156,11 @@ fn act(
                 sources,
                 files,
             };
+            // The savepoints are written before retention may delete the epoch's files.
+            for sp in savepoints {
+                let r = write_savepoint(&shared.store, &m, &sp.dir);
+                sp.answer(r);
+            }
             match commit(shared, &m, plan.retain) {
                 Ok(()) => tracing::debug!(epoch, "checkpoint complete"),
                 Err(e) => {
@@ -150,9 +171,13 @@ fn act(
         }
         Decision::Decline { epoch, reason } => {
             tracing::warn!(epoch, reason = %reason, "checkpoint declined");
-            gathered.remove(&epoch);
+            p.gathered.remove(&epoch);
+            for sp in p.assigned.remove(&epoch).unwrap_or_default() {
+                sp.answer(Err(SpateError::Runtime(format!(
+                    "the savepoint's epoch {epoch} failed: {reason}"
+                ))));
+            }
             let _ = std::fs::remove_dir_all(shared.store.epoch_dir(epoch));
-            let _ = c;
         }
     }
 }
@@ -180,11 +205,13 @@ pub(crate) fn final_checkpoint(
     shared: &CheckpointShared,
     epoch: u64,
     per_shard: Vec<Vec<(usize, Part)>>,
-    operators: Vec<(usize, String)>,
+    operators: Vec<OperatorEntry>,
     retain: usize,
+    savepoint: Option<&std::path::Path>,
 ) -> Result<()> {
     let dir = shared.store.create_epoch_dir(epoch)?;
     let mut m = Manifest {
+        kind: Kind::Checkpoint,
         epoch,
         finished: true,
         shards: shared.shards,
@@ -195,7 +222,15 @@ pub(crate) fn final_checkpoint(
     for (shard, parts) in per_shard.into_iter().enumerate() {
         for (node, part) in parts {
             match part {
-                Part::Offset(o) => m.sources.push((node, shard, o)),
+                Part::Offsets { splits, offsets } => {
+                    m.sources
+                        .extend(offsets.into_iter().map(|(split, offset)| SourceEntry {
+                            node,
+                            splits,
+                            split,
+                            offset,
+                        }))
+                }
                 Part::State(bytes) => {
                     use std::io::Write;
                     let name = snapshot_name(node, shard);
@@ -214,5 +249,8 @@ pub(crate) fn final_checkpoint(
         }
     }
     crate::checkpoint::store::sync_dir(&dir)?;
+    if let Some(sp) = savepoint {
+        write_savepoint(&shared.store, &m, sp)?;
+    }
     commit(shared, &m, retain)
 }

@@ -49,9 +49,9 @@ pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
     let coordinator = match (&cfg.checkpoint, checkpoint) {
         (Some(shared), Some((reports, cplan))) => {
             let retain = cplan.retain;
-            let operators = cplan.operators.clone();
+            let fin = (cplan.operators.clone(), cplan.savepoint_on_finish.clone());
             match super::coordinator::spawn_coordinator(shared.clone(), reports, cplan) {
-                Ok(h) => Some((h, shared.clone(), retain, operators)),
+                Ok(h) => Some((h, shared.clone(), retain, fin)),
                 Err(e) => return (JobState::Done { failed: true }, Err(e)),
             }
         }
@@ -145,7 +145,7 @@ pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
     }
     state = state.on(JobEvent::AllJoined);
     let result = pick_result(results);
-    let Some((handle, shared, retain, operators)) = coordinator else {
+    let Some((handle, shared, retain, (operators, savepoint))) = coordinator else {
         return (state, result.map(|r| r.into_iter().map(|o| o.0).collect()));
     };
     let next_epoch = handle.stop();
@@ -166,11 +166,17 @@ pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
         };
     }
     if let Some(finals) = finals {
+        let sp = savepoint.as_deref();
         if let Err(e) =
-            super::coordinator::final_checkpoint(&shared, next_epoch, finals, operators, retain)
+            super::coordinator::final_checkpoint(&shared, next_epoch, finals, operators, retain, sp)
         {
             return (JobState::Done { failed: true }, Err(e));
         }
+    } else if savepoint.is_some() {
+        let e = SpateError::Runtime(
+            "the job ended without its final checkpoint: no savepoint was written".into(),
+        );
+        return (JobState::Done { failed: true }, Err(e));
     }
     (state, Ok(counts))
 }

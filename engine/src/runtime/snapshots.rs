@@ -9,7 +9,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::checkpoint::manifest::FileEntry;
+use crate::checkpoint::manifest::{FileEntry, SourceEntry};
 use crate::checkpoint::shared::{CheckpointShared, ShardReport};
 use crate::checkpoint::store::snapshot_name;
 use crate::error::{Result, SpateError};
@@ -19,8 +19,11 @@ use crate::error::{Result, SpateError};
 pub(crate) enum Part {
     /// A snapshot file's bytes.
     State(Vec<u8>),
-    /// A source split's offset.
-    Offset(u64),
+    /// The offsets of a source's splits on this shard: `(split, offset)`, of `splits` in all.
+    Offsets {
+        splits: usize,
+        offsets: Vec<(usize, u64)>,
+    },
 }
 
 /// One shard's checkpoint participants and the epochs they are taking.
@@ -150,7 +153,7 @@ impl ShardSnapshots {
     }
 }
 
-type Written = (Vec<FileEntry>, Vec<(usize, u64)>);
+type Written = (Vec<FileEntry>, Vec<SourceEntry>);
 
 async fn write_parts(
     shared: &CheckpointShared,
@@ -163,7 +166,14 @@ async fn write_parts(
     let mut sources = Vec::new();
     for (node, part) in parts {
         match part {
-            Part::Offset(o) => sources.push((node, o)),
+            Part::Offsets { splits, offsets } => {
+                sources.extend(offsets.into_iter().map(|(split, offset)| SourceEntry {
+                    node,
+                    splits,
+                    split,
+                    offset,
+                }))
+            }
             Part::State(bytes) => {
                 let name = snapshot_name(node, shard);
                 write_durably(&dir.join(&name), &bytes).await?;
