@@ -148,6 +148,8 @@ enum Job {
     LatenessSliced,
     /// Count windows (trigger state: the count).
     CountWindows,
+    /// Sliding count windows (a count evictor: the window buffers its elements).
+    CountSliding,
 }
 
 fn build(job: Job, env: &Env, out: &Path, fail: Fail) {
@@ -201,6 +203,10 @@ fn build(job: Job, env: &Env, out: &Path, fail: Fail) {
                 .map(|r| format!("dropped-sliced {r:?}"));
             sliced.map(|n| format!("late-sliced {n}")).union(&[late])
         }
+        Job::CountSliding => s
+            .count_window_sliding(5, 3)
+            .reduce(|a, b| (a.0 + b.0, a.1.max(b.1)))
+            .map(|r| format!("count-sliding {r:?}")),
         Job::CountWindows => s
             .count_window(7)
             .reduce(|a, b| (a.0 + b.0, a.1.max(b.1)))
@@ -349,9 +355,11 @@ fn allowed_lateness_and_late_side_output_recover_exactly_once() {
 
 #[test]
 fn count_windows_recover_exactly_once() {
-    let expected = reference(Job::CountWindows);
-    restarts(Job::CountWindows, &expected);
-    resumes(Job::CountWindows, &expected, 2, 3);
+    for job in [Job::CountWindows, Job::CountSliding] {
+        let expected = reference(job);
+        restarts(job, &expected);
+        resumes(job, &expected, 2, 3);
+    }
 }
 
 /// Without codecs for its types, a window job with checkpoints refuses to start, naming
