@@ -280,7 +280,7 @@ impl Env {
     }
 
     /// Registers how values of `T` are written into checkpoints, for the built-in keyed
-    /// aggregations (`reduce`, `sum`, `min`, `max`, …), whose types carry no
+    /// aggregations (`reduce`, `sum`, `min`, `max`, …) and windows, whose types carry no
     /// [`StateData`](crate::checkpoint::StateData) bound: with checkpoints, such an
     /// operator takes part when its key and value types are registered, and refuses to
     /// start otherwise, naming the types to register.

@@ -27,6 +27,44 @@ pub struct WithEvictor<E>(pub(crate) E);
 
 /// A keyed stream cut into windows (Flink's `WindowedStream`). Configure the trigger,
 /// evictor, allowed lateness and late-data side output, then say what to compute per window.
+///
+/// With checkpoints, a window operator snapshots each key's window contents, trigger state,
+/// merged (session) windows and timers, and restores them on any shard count. It finds how
+/// to write them by type, as the keyed aggregations do: register with
+/// [`Env::state_type`](crate::Env::state_type) the key type and the element type (`reduce`,
+/// `process`, evictors) or the accumulator type (`aggregate`); the window types, the
+/// built-in triggers' state and `u64`/`i64`/`()` are known. A job missing one refuses to
+/// start, naming the types; a custom trigger's `State` is registered the same way.
+///
+/// # Examples
+///
+/// ```
+/// use spate::prelude::*;
+/// use spate::window::{TimeWindow, TumblingWindows, WindowContext};
+/// use std::time::Duration;
+/// let dir = std::env::temp_dir().join(format!("spate-doc-winchk-{}", std::process::id()));
+/// let env = Env::new()
+///     .shards(2)
+///     .checkpointing(&dir, Duration::from_millis(50))
+///     .state_type::<String>() // the key
+///     .state_type::<(String, i64)>(); // the elements `process` buffers
+/// let out = env
+///     .from_iter(vec![("a".to_string(), 1i64), ("b".into(), 2), ("a".into(), 12)])
+///     .assign_timestamps_and_watermarks(
+///         WatermarkStrategy::for_monotonous_timestamps().with_timestamp_assigner(|r: &(String, i64)| r.1),
+///     )
+///     .key_by(|r: &(String, i64)| r.0.clone())
+///     .window(TumblingWindows::of(10))
+///     .process(|k: &String, els: &[(String, i64)], cx: &mut WindowContext<'_, TimeWindow, String>| {
+///         let start = cx.window().start;
+///         cx.collect(format!("{k}@{start}: {}", els.len()));
+///         Ok(())
+///     })
+///     .collect();
+/// env.execute().unwrap();
+/// assert_eq!(out.sorted(), vec!["a@0: 1", "a@10: 1", "b@0: 1"]);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 pub struct WindowedStream<K, T, F, A, Tr, E = NoEvictor> {
     keyed: KeyedStream<K, T, F>,
     assigner: A,

@@ -80,7 +80,7 @@ struct Slot {
     tag: u64,
     type_id: TypeId,
     ptr: *mut (),
-    // SAFETY: (all five) call only with this slot's own `ptr`; they were made for its type.
+    // SAFETY: (all six) call only with this slot's own `ptr`; they were made for its type.
     flush: unsafe fn(*mut ()) -> Result<()>,
     // SAFETY: see above.
     watermark: unsafe fn(*mut (), Timestamp) -> Result<()>,
@@ -88,6 +88,8 @@ struct Slot {
     idle: unsafe fn(*mut (), bool) -> Result<()>,
     // SAFETY: see above.
     end: unsafe fn(*mut ()) -> Result<()>,
+    // SAFETY: see above.
+    barrier: unsafe fn(*mut (), u64) -> Result<()>,
     // SAFETY: see above; called once, from `Drop`.
     drop: unsafe fn(*mut ()),
 }
@@ -123,6 +125,14 @@ unsafe fn idle_fn<X: Clone + 'static>(p: *mut (), idle: bool) -> Result<()> {
     // SAFETY: as in `flush_fn`.
     unsafe { (*(p as *mut Output<X>)).idle(idle) }
 }
+/// Forwards a checkpoint barrier through the `Output<X>` behind `p`.
+///
+/// # Safety
+/// As for [`flush_fn`].
+unsafe fn barrier_fn<X: Clone + 'static>(p: *mut (), epoch: u64) -> Result<()> {
+    // SAFETY: as in `flush_fn`.
+    unsafe { (*(p as *mut Output<X>)).barrier(epoch) }
+}
 /// Ends the `Output<X>` behind `p`.
 ///
 /// # Safety
@@ -153,6 +163,7 @@ impl SideOutputs {
             watermark: watermark_fn::<X>,
             idle: idle_fn::<X>,
             end: end_fn::<X>,
+            barrier: barrier_fn::<X>,
             drop: drop_fn::<X>,
         });
     }
@@ -199,6 +210,15 @@ impl SideOutputs {
         self.slots
             .iter()
             .try_for_each(|s| unsafe { (s.idle)(s.ptr, idle) })
+    }
+
+    /// Forwards checkpoint barrier `epoch` to every side output (their consumers align on
+    /// it like on the main output's).
+    pub(crate) fn barrier(&mut self, epoch: u64) -> Result<()> {
+        // SAFETY: as in `flush`.
+        self.slots
+            .iter()
+            .try_for_each(|s| unsafe { (s.barrier)(s.ptr, epoch) })
     }
 
     pub(crate) fn end(&mut self) -> Result<()> {

@@ -205,7 +205,8 @@ impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
         if let Some((snaps, id, bytes)) = self.take_snapshot(epoch)? {
             snaps.deposit(epoch, id, Part::State(bytes));
         }
-        self.out.barrier(epoch)
+        self.out.barrier(epoch)?;
+        self.sides.barrier(epoch)
     }
 
     fn on_end(&mut self, _input: usize) -> Result<()> {

@@ -3,7 +3,9 @@
 use std::marker::PhantomData;
 
 use super::evictor::Evictor;
+use super::snapshot::{need, DynCodec};
 use super::types::Window;
+use crate::checkpoint::types::StateTypes;
 use crate::error::UserError;
 use crate::operators::{Output, OutputTag, SideOutputs};
 use crate::time::Timestamp;
@@ -124,6 +126,12 @@ pub(crate) trait Contents<K, T, W, O>: Clone + Send + 'static {
         acc: &mut Self::Acc,
         cx: &mut WindowContext<'_, W, O>,
     ) -> Result<(), UserError>;
+    /// The codec of the contents for checkpoints, from the types registered with
+    /// `Env::state_type`; `Err` names the type to register. The default refuses (contents
+    /// built elsewhere, e.g. a window co-group, that do not snapshot yet).
+    fn acc_codec(&self, _types: &StateTypes) -> Result<DynCodec<Self::Acc>, String> {
+        Err("its window contents cannot be snapshotted yet".into())
+    }
 }
 
 /// `reduce`: the first element, then `f(acc, element)`.
@@ -169,6 +177,9 @@ where
         }
         Ok(())
     }
+    fn acc_codec(&self, types: &StateTypes) -> Result<DynCodec<Option<T>>, String> {
+        Ok(DynCodec::option(need::<T>(types, "element")?))
+    }
 }
 
 /// `aggregate`: an [`AggregateFunction`]'s accumulator.
@@ -200,6 +211,9 @@ where
     ) -> Result<(), UserError> {
         cx.collect(self.0.get_result(acc));
         Ok(())
+    }
+    fn acc_codec(&self, types: &StateTypes) -> Result<DynCodec<A::Acc>, String> {
+        Ok(DynCodec::of(need::<A::Acc>(types, "accumulator")?))
     }
 }
 
@@ -233,6 +247,9 @@ where
         cx: &mut WindowContext<'_, W, O>,
     ) -> Result<(), UserError> {
         self.0.process(key, acc, cx)
+    }
+    fn acc_codec(&self, types: &StateTypes) -> Result<DynCodec<Vec<T>>, String> {
+        Ok(DynCodec::vec(need::<T>(types, "element")?))
     }
 }
 
@@ -269,6 +286,9 @@ where
     ) -> Result<(), UserError> {
         let r = [self.agg.get_result(acc)];
         self.process.process(key, &r, cx)
+    }
+    fn acc_codec(&self, types: &StateTypes) -> Result<DynCodec<A::Acc>, String> {
+        Ok(DynCodec::of(need::<A::Acc>(types, "accumulator")?))
     }
 }
 
@@ -314,6 +334,9 @@ where
         self.inner.emit(key, &mut inner, cx)?;
         self.evictor.evict_after(acc);
         Ok(())
+    }
+    fn acc_codec(&self, types: &StateTypes) -> Result<DynCodec<Self::Acc>, String> {
+        Ok(DynCodec::timestamped_vec(need::<T>(types, "element")?))
     }
 }
 

@@ -16,6 +16,7 @@ mod evictor;
 mod function;
 pub(crate) mod operator;
 pub(crate) mod sliced;
+mod snapshot;
 mod trigger;
 mod types;
 

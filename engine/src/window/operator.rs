@@ -13,8 +13,12 @@ use hashbrown::HashTable;
 
 use super::assigner::WindowAssigner;
 use super::function::{Contents, WindowContext};
+use super::snapshot::{self as snap, WindowCodecs};
 use super::trigger::{TimerRequest, Trigger, TriggerContext, TriggerResult};
 use super::types::Window;
+use crate::checkpoint::format::SnapshotBuilder;
+use crate::checkpoint::registry::RestoreView;
+use crate::checkpoint::{StateData, StateWriter};
 use crate::error::Result;
 use crate::graph::ShardBuild;
 use crate::operators::timer_driver::{drive_processing_timers, ProcessingTimers};
@@ -89,6 +93,9 @@ pub(crate) struct WindowOp<
     /// State entries held (elements of buffers, accumulators), for the gauge.
     live: usize,
     gauge: GaugeHandle,
+    /// Codecs for checkpoints, looked up at `prepare` in a job with checkpoints.
+    #[allow(clippy::type_complexity)]
+    codecs: Option<std::result::Result<WindowCodecs<K, A::W, C::Acc, Tr::State>, String>>,
     _t: PhantomData<fn(T) -> O>,
 }
 
@@ -120,6 +127,7 @@ where
             requests: Vec::new(),
             live: 0,
             gauge: GaugeHandle::default(),
+            codecs: None,
             _t: PhantomData,
         }
     }
@@ -153,6 +161,7 @@ where
             self.late_tag.clone(),
         );
         op.gauge = self.gauge.clone();
+        op.codecs = self.codecs.clone();
         op
     }
 }
@@ -613,7 +622,112 @@ where
     fn on_wired(op: &Rc<RefCell<UnaryOp<Self>>>, cx: &mut ShardBuild) {
         drive_processing_timers(op.clone(), cx);
     }
+
+    fn prepare(&mut self, cfg: &crate::graph::JobConfig) -> Result<()> {
+        if cfg.checkpoint.is_some() {
+            let t = &cfg.state_types;
+            let (k, w, acc, tr) = (
+                snap::need::<K>(t, "key"),
+                snap::need::<A::W>(t, "window"),
+                self.contents.acc_codec(t),
+                snap::need::<Tr::State>(t, "trigger state"),
+            );
+            self.codecs = Some(match (k, w, acc, tr) {
+                (Ok(key), Ok(window), Ok(acc), Ok(trigger)) => Ok(WindowCodecs {
+                    key,
+                    window,
+                    acc,
+                    trigger,
+                }),
+                (k, w, acc, tr) => Err(snap::join_missing(vec![
+                    k.map(drop),
+                    w.map(drop),
+                    acc.map(drop),
+                    tr.map(drop),
+                ])
+                .err()
+                .unwrap_or_default()),
+            });
+        }
+        Ok(())
+    }
+
+    fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
+        snap::role(&self.codecs)
+    }
+
+    fn snapshot(&mut self, b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
+        let c = snap::found(&self.codecs)?;
+        let (we, ae, te) = (c.window.encode, &c.acc.enc, c.trigger.encode);
+        let mut w = StateWriter::new(b.max_parallelism());
+        for slot in self.keys.iter() {
+            w.entry(slot.hash, |o| {
+                (c.key.encode)(&slot.key, o);
+                snap::encode_pairs(&slot.contents, o, &we, &**ae);
+                snap::encode_pairs(&slot.triggers, o, &we, &te);
+                snap::encode_pairs(&slot.mapping, o, &we, &we);
+            });
+        }
+        b.add(WINDOW_STATE, w);
+        for (name, q) in [
+            (EVENT_TIMERS, &self.timers.event),
+            (PROCESSING_TIMERS, &self.timers.processing),
+        ] {
+            let mut w = StateWriter::new(b.max_parallelism());
+            for (ts, (k, win)) in q.iter() {
+                w.entry(hash_key(k), |o| {
+                    ts.encode(o);
+                    (c.key.encode)(k, o);
+                    we(win, o);
+                });
+            }
+            b.add(name, w);
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, v: &RestoreView) -> std::result::Result<(), String> {
+        let c = snap::found(&self.codecs)?.clone();
+        let (wd, ad, td) = (c.window.decode, &*c.acc.dec, c.trigger.decode);
+        let err = |e: crate::checkpoint::DecodeError| format!("window state: {e}");
+        for e in v.sections.get(WINDOW_STATE).into_iter().flatten() {
+            let r = &mut &e[..];
+            let key = (c.key.decode)(r).map_err(err)?;
+            let slot = KeyWindows {
+                hash: hash_key(&key),
+                key,
+                contents: snap::decode_pairs(r, &wd, ad).map_err(err)?,
+                triggers: snap::decode_pairs(r, &wd, &td).map_err(err)?,
+                mapping: snap::decode_pairs(r, &wd, &wd).map_err(err)?,
+            };
+            if !r.is_empty() || self.keys.find(slot.hash, |e| e.key == slot.key).is_some() {
+                return Err("window state: trailing bytes or a key twice".into());
+            }
+            for (_, acc) in &slot.contents {
+                self.live += self.contents.size(acc);
+            }
+            self.keys.insert_unique(slot.hash, slot, |e| e.hash);
+        }
+        for (name, domain) in [
+            (EVENT_TIMERS, TimeDomain::EventTime),
+            (PROCESSING_TIMERS, TimeDomain::ProcessingTime),
+        ] {
+            for e in v.sections.get(name).into_iter().flatten() {
+                let r = &mut &e[..];
+                let ts = Timestamp::decode(r).map_err(err)?;
+                let key = (c.key.decode)(r).map_err(err)?;
+                let w = wd(r).map_err(err)?;
+                self.timers.queue(domain).register(ts, (key, w));
+            }
+        }
+        self.publish();
+        Ok(())
+    }
 }
+
+const WINDOW_STATE: &str = "spate/window";
+const EVENT_TIMERS: &str = "spate/timers/event";
+const PROCESSING_TIMERS: &str = "spate/timers/processing";
 
 impl<K, T, O, KF, A, Tr, C> ProcessingTimers for UnaryOp<WindowOp<K, T, O, KF, A, Tr, C>>
 where

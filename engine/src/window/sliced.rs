@@ -25,8 +25,14 @@ use std::marker::PhantomData;
 use hashbrown::HashTable;
 
 use super::function::{Contents, WindowContext};
+use super::snapshot::{self as snap, DynCodec};
 use super::types::{TimeWindow, Window};
+use crate::checkpoint::format::SnapshotBuilder;
+use crate::checkpoint::registry::{KeyCodec, RestoreView};
+use crate::checkpoint::types::Codec;
+use crate::checkpoint::{StateData, StateWriter};
 use crate::error::{Result, SpateError};
+use crate::operators::keyed_process::{restore_timers, snapshot_timers};
 use crate::operators::unary::{Unary, UnaryCx};
 use crate::operators::{Batch, OutputTag};
 use crate::state::hash_key;
@@ -119,6 +125,10 @@ pub(crate) struct SlicedWindowOp<K, T, O, KF, W, C: Contents<K, T, W, O>> {
     late_tag: Option<OutputTag<T>>,
     keys: HashTable<KeySlices<K, C::Acc>>,
     timers: TimerService<K>,
+    /// Codecs of the key and the slice accumulators, looked up at `prepare` in a job with
+    /// checkpoints.
+    #[allow(clippy::type_complexity)]
+    codecs: Option<std::result::Result<(Codec<K>, DynCodec<C::Acc>), String>>,
     _t: PhantomData<fn(T, W) -> O>,
 }
 
@@ -142,6 +152,7 @@ where
             late_tag,
             keys: HashTable::new(),
             timers: TimerService::new(),
+            codecs: None,
             _t: PhantomData,
         }
     }
@@ -153,13 +164,15 @@ where
     C: Contents<K, T, W, O>,
 {
     fn clone(&self) -> Self {
-        Self::new(
+        let mut op = Self::new(
             self.key_fn.clone(),
             self.contents.clone(),
             self.geo,
             self.lateness,
             self.late_tag.clone(),
-        )
+        );
+        op.codecs = self.codecs.clone();
+        op
     }
 }
 
@@ -371,7 +384,80 @@ where
         }
         Ok(true)
     }
+
+    fn prepare(&mut self, cfg: &crate::graph::JobConfig) -> Result<()> {
+        if cfg.checkpoint.is_some() {
+            let t = &cfg.state_types;
+            self.codecs = Some(
+                match (snap::need::<K>(t, "key"), self.contents.acc_codec(t)) {
+                    (Ok(k), Ok(a)) => Ok((k, a)),
+                    (k, a) => Err(snap::join_missing(vec![k.map(drop), a.map(drop)])
+                        .err()
+                        .unwrap_or_default()),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
+        snap::role(&self.codecs)
+    }
+
+    fn snapshot(&mut self, b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
+        let (k, a) = snap::found(&self.codecs)?;
+        let mut w = StateWriter::new(b.max_parallelism());
+        for slot in self.keys.iter() {
+            w.entry(slot.hash, |o| {
+                (k.encode)(&slot.key, o);
+                (slot.slices.len() as u64).encode(o);
+                for (p, acc) in &slot.slices {
+                    p.encode(o);
+                    (a.enc)(acc, o);
+                }
+                slot.next_fire.encode(o);
+            });
+        }
+        b.add(SLICES, w);
+        let kc = KeyCodec {
+            encode: k.encode,
+            decode: k.decode,
+        };
+        snapshot_timers(&self.timers, Some(&kc), b)
+    }
+
+    fn restore(&mut self, v: &RestoreView) -> std::result::Result<(), String> {
+        let (k, a) = snap::found(&self.codecs)?.clone();
+        let err = |e: crate::checkpoint::DecodeError| format!("sliced window state: {e}");
+        for e in v.sections.get(SLICES).into_iter().flatten() {
+            let r = &mut &e[..];
+            let key = (k.decode)(r).map_err(err)?;
+            let slices = snap::decode_list(r, 8, &|r: &mut &[u8]| {
+                Ok((Timestamp::decode(r)?, (a.dec)(r)?))
+            })
+            .map_err(err)?;
+            let next_fire = Option::<Timestamp>::decode(r).map_err(err)?;
+            let hash = hash_key(&key);
+            if !r.is_empty() || self.keys.find(hash, |e| e.key == key).is_some() {
+                return Err("sliced window state: trailing bytes or a key twice".into());
+            }
+            let slot = KeySlices {
+                key,
+                hash,
+                slices: slices.into(),
+                next_fire,
+            };
+            self.keys.insert_unique(hash, slot, |e| e.hash);
+        }
+        let kc = KeyCodec {
+            encode: k.encode,
+            decode: k.decode,
+        };
+        restore_timers(&mut self.timers, Some(&kc), v)
+    }
 }
+
+const SLICES: &str = "spate/window/slices";
 
 #[cfg(test)]
 mod tests {

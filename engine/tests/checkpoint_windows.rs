@@ -1,0 +1,393 @@
+//! Window operators in checkpoints: a windowed job fails after a checkpoint and is restored
+//! (in-process by a restart strategy, by a new job on the same directory, and on another
+//! shard count); its published output must equal a failure-free run's, line for line.
+//!
+//! The source emits on shard 0 only (so its offset restores on any shard count), paced
+//! without blocking the shard, with punctuated watermarks, so that which records are late is the same in every run: a
+//! late record never comes first in a source batch, where a restored job (whose watermarks
+//! restart from the replayed records, as in Flink) would not see it late.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use spate::io::{Source, SourceOutput, SourceSplit, SourceStatus};
+use spate::prelude::*;
+use spate::window::{
+    Count, SessionWindows, SlidingWindows, TimeWindow, TumblingWindows, WindowContext,
+};
+
+const RECORDS: u64 = 4_000;
+const BATCH: usize = 64;
+
+type Rec = (u64, i64);
+type Fail = Option<(Arc<AtomicBool>, PathBuf)>;
+
+fn has_checkpoint(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .any(|e| e.path().join("_manifest").is_file())
+        })
+        .unwrap_or(false)
+}
+
+/// Record `seq`'s timestamp: in order, with a 1 s pause every 500 records (sessions end
+/// there); a few records are late (never the first of a source batch of 64).
+fn timestamp(seq: u64) -> i64 {
+    let t = seq as i64 + (seq as i64 / 500) * 1_000;
+    match seq % 64 {
+        32 => t - 150, // within the allowed lateness of the lateness job: a late firing
+        48 => t - 900, // past it: the late side output
+        _ => t,
+    }
+}
+
+/// Emits `0..RECORDS` on shard 0, one full batch per poll at most every 5 ms; with a
+/// checkpoint directory to wait for, no record from 1,000 on before a checkpoint exists
+/// (it reports itself idle meanwhile: the shard goes on and writes the checkpoint).
+#[derive(Clone)]
+struct Paced {
+    wait_for: Option<PathBuf>,
+}
+
+struct PacedSplit {
+    next: u64,
+    end: u64,
+    last: Option<std::time::Instant>,
+    wait_for: Option<PathBuf>,
+}
+
+impl SourceSplit<u64> for PacedSplit {
+    fn poll(&mut self, out: &mut SourceOutput<'_, u64>) -> Result<SourceStatus, SpateError> {
+        if self.next >= self.end {
+            return Ok(SourceStatus::Done);
+        }
+        if self
+            .last
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(5))
+        {
+            return Ok(SourceStatus::Idle);
+        }
+        if let Some(dir) = &self.wait_for {
+            if self.next >= 1_000 && !has_checkpoint(dir) {
+                return Ok(SourceStatus::Idle);
+            }
+        }
+        self.last = Some(std::time::Instant::now());
+        while self.next < self.end && out.remaining() > 0 {
+            out.emit(self.next);
+            self.next += 1;
+        }
+        Ok(SourceStatus::More)
+    }
+    fn offset(&self) -> Option<u64> {
+        Some(self.next)
+    }
+    fn offset_independent_of_shards(&self) -> bool {
+        true
+    }
+    fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
+        self.next = offset;
+        Ok(())
+    }
+    fn is_empty(&self) -> bool {
+        self.end == 0
+    }
+}
+
+impl Source<u64> for Paced {
+    fn split(&mut self, shard: usize, _: usize) -> Result<Box<dyn SourceSplit<u64>>, SpateError> {
+        Ok(Box::new(PacedSplit {
+            next: 0,
+            end: if shard == 0 { RECORDS } else { 0 },
+            last: None,
+            wait_for: self.wait_for.clone(),
+        }))
+    }
+}
+
+/// The source, failing once (a panic) after a checkpoint exists when `fail`.
+fn source(env: &Env, fail: Fail) -> DataStream<Rec> {
+    let wait_for = fail.as_ref().map(|(_, dir)| dir.clone());
+    env.add_source("paced", Paced { wait_for })
+        .map(move |seq| {
+            if let Some((failed, dir)) = &fail {
+                if seq >= 1_000 && !failed.load(Ordering::SeqCst) && has_checkpoint(dir) {
+                    failed.store(true, Ordering::SeqCst);
+                    panic!("injected failure");
+                }
+            }
+            (seq, timestamp(seq))
+        })
+        .assign_timestamps_and_watermarks(
+            WatermarkStrategy::for_bounded_out_of_orderness(10)
+                .with_timestamp_assigner(|r: &Rec| r.1)
+                .punctuated(),
+        )
+}
+
+fn key(r: &Rec) -> u64 {
+    r.0 % 13
+}
+
+/// The jobs under test; each writes lines through the exactly-once sink.
+#[derive(Clone, Copy, Debug)]
+enum Job {
+    /// Tumbling count by the generic window operator.
+    Tumbling,
+    /// Sliding count by slices.
+    Sliding,
+    /// Session windows with a process function over the elements.
+    Session,
+    /// Tumbling windows with allowed lateness and a late side output, by the generic window
+    /// operator (`process`).
+    LatenessGeneric,
+    /// The same by slices (`aggregate`).
+    LatenessSliced,
+    /// Count windows (trigger state: the count).
+    CountWindows,
+    /// Sliding count windows (a count evictor: the window buffers its elements).
+    CountSliding,
+}
+
+fn build(job: Job, env: &Env, out: &Path, fail: Fail) {
+    let s = source(env, fail).key_by(key);
+    let lines: DataStream<String> = match job {
+        Job::Tumbling => s
+            .window(TumblingWindows::of(100))
+            .without_slicing()
+            .aggregate(Count)
+            .map(|n| format!("tumbling {n}")),
+        Job::Sliding => s
+            .window(SlidingWindows::of(300, 100))
+            .aggregate(Count)
+            .map(|n| format!("sliding {n}")),
+        Job::Session => s.window(SessionWindows::with_gap(100)).process(
+            |k: &u64, els: &[Rec], cx: &mut WindowContext<'_, TimeWindow, String>| {
+                let sum: u64 = els.iter().map(|r| r.0).sum();
+                let w = *cx.window();
+                cx.collect(format!("session {k} {w:?} {} {sum}", els.len()));
+                Ok(())
+            },
+        ),
+        Job::LatenessGeneric => {
+            let tag = OutputTag::<Rec>::new("late");
+            let generic = s
+                .window(TumblingWindows::of(100))
+                .allowed_lateness(200)
+                .side_output_late_data(&tag)
+                .process(
+                    |k: &u64, els: &[Rec], cx: &mut WindowContext<'_, TimeWindow, String>| {
+                        let w = *cx.window();
+                        let max = els.iter().map(|r| r.0).max().unwrap_or(0);
+                        cx.collect(format!("late-generic {k} {w:?} {} {max}", els.len()));
+                        Ok(())
+                    },
+                );
+            let late = generic
+                .side_output(&tag)
+                .map(|r| format!("dropped-generic {r:?}"));
+            generic.union(&[late])
+        }
+        Job::LatenessSliced => {
+            let tag = OutputTag::<Rec>::new("late");
+            let sliced = s
+                .window(TumblingWindows::of(100))
+                .allowed_lateness(200)
+                .side_output_late_data(&tag)
+                .aggregate(Count);
+            let late = sliced
+                .side_output(&tag)
+                .map(|r| format!("dropped-sliced {r:?}"));
+            sliced.map(|n| format!("late-sliced {n}")).union(&[late])
+        }
+        Job::CountSliding => s
+            .count_window_sliding(5, 3)
+            .reduce(|a, b| (a.0 + b.0, a.1.max(b.1)))
+            .map(|r| format!("count-sliding {r:?}")),
+        Job::CountWindows => s
+            .count_window(7)
+            .reduce(|a, b| (a.0 + b.0, a.1.max(b.1)))
+            .map(|r| format!("count {r:?}")),
+    };
+    lines.write_lines_exactly_once(out);
+}
+
+fn env(shards: usize, chk: Option<&Path>) -> Env {
+    let env = Env::new().shards(shards).batch_size(BATCH);
+    match chk {
+        Some(dir) => env
+            .checkpointing(dir, Duration::from_millis(20))
+            .state_type::<Rec>(),
+        None => env,
+    }
+}
+
+/// Every published line, sorted.
+fn published(out: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn assert_same(got: &[String], want: &[String], what: &str) {
+    if got != want {
+        let missing: Vec<_> = want.iter().filter(|l| !got.contains(l)).take(5).collect();
+        let extra: Vec<_> = got.iter().filter(|l| !want.contains(l)).take(5).collect();
+        panic!(
+            "{what}: {} lines, expected {}; missing e.g. {missing:?}, unexpected e.g. {extra:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+fn reference(job: Job) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = env(1, None);
+    build(job, &e, &tmp.path().join("out"), None);
+    e.execute().unwrap();
+    published(&tmp.path().join("out"))
+}
+
+/// With a restart strategy, on 1, 2 and 3 shards.
+fn restarts(job: Job, expected: &[String]) {
+    for shards in 1..=3 {
+        let tmp = tempfile::tempdir().unwrap();
+        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+        let failed = Arc::new(AtomicBool::new(false));
+        let e = env(shards, Some(&chk)).restart_strategy(RestartStrategy::FixedDelay {
+            attempts: 2,
+            delay: Duration::from_millis(10),
+        });
+        build(job, &e, &out, Some((failed.clone(), chk.clone())));
+        e.execute().unwrap();
+        assert!(failed.load(Ordering::SeqCst), "the failure was injected");
+        assert_same(
+            &published(&out),
+            expected,
+            &format!("{job:?}, restart on {shards} shards"),
+        );
+    }
+}
+
+/// The job fails on `n` shards; a new job on `m` shards resumes from the directory.
+fn resumes(job: Job, expected: &[String], n: usize, m: usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+    let failed = Arc::new(AtomicBool::new(false));
+    let e = env(n, Some(&chk));
+    build(job, &e, &out, Some((failed.clone(), chk.clone())));
+    assert!(e.execute().is_err(), "{job:?}: the injected failure");
+    let e = env(m, Some(&chk));
+    build(job, &e, &out, None);
+    e.execute().unwrap();
+    assert_same(
+        &published(&out),
+        expected,
+        &format!("{job:?}, new job {n} → {m} shards"),
+    );
+}
+
+fn recovers(job: Job) {
+    let expected = reference(job);
+    assert!(expected.len() > 20, "{job:?}: {} lines", expected.len());
+    restarts(job, &expected);
+    resumes(job, &expected, 2, 2);
+    resumes(job, &expected, 2, 3);
+}
+
+#[test]
+fn tumbling_aggregate_recovers_exactly_once() {
+    recovers(Job::Tumbling);
+}
+
+#[test]
+fn sliding_sliced_aggregate_recovers_exactly_once() {
+    recovers(Job::Sliding);
+}
+
+#[test]
+fn session_windows_with_a_process_function_recover_exactly_once() {
+    recovers(Job::Session);
+}
+
+#[test]
+fn allowed_lateness_and_late_side_output_recover_exactly_once() {
+    for (job, kinds) in [
+        (Job::LatenessGeneric, ["late-generic", "dropped-generic"]),
+        (Job::LatenessSliced, ["late-sliced", "dropped-sliced"]),
+    ] {
+        let expected = reference(job);
+        for kind in kinds {
+            assert!(
+                expected.iter().any(|l| l.starts_with(kind)),
+                "the reference has {kind} lines"
+            );
+        }
+        if let Job::LatenessGeneric = job {
+            // Late firings: some window is reported again, with the late element added.
+            let windows: std::collections::BTreeSet<String> = expected
+                .iter()
+                .filter(|l| l.starts_with("late-generic"))
+                .map(|l| l.rsplitn(3, ' ').nth(2).unwrap_or_default().to_string())
+                .collect();
+            let firings = expected.iter().filter(|l| l.starts_with("late-generic"));
+            assert!(windows.len() < firings.count(), "a late firing");
+        }
+        restarts(job, &expected);
+        resumes(job, &expected, 2, 3);
+    }
+}
+
+#[test]
+fn count_windows_recover_exactly_once() {
+    for job in [Job::CountWindows, Job::CountSliding] {
+        let expected = reference(job);
+        restarts(job, &expected);
+        resumes(job, &expected, 2, 3);
+    }
+}
+
+/// Without codecs for its types, a window job with checkpoints refuses to start, naming
+/// them.
+#[test]
+fn a_window_without_codecs_is_refused_naming_the_types() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = Env::new()
+        .shards(1)
+        .checkpointing(tmp.path().join("chk"), Duration::from_millis(20));
+    e.from_iter(vec![("a".to_string(), 1i64)])
+        .assign_timestamps_and_watermarks(
+            WatermarkStrategy::for_monotonous_timestamps()
+                .with_timestamp_assigner(|r: &(String, i64)| r.1),
+        )
+        .key_by(|r: &(String, i64)| r.0.clone())
+        .window(TumblingWindows::of(10))
+        .process(
+            |_: &String, els: &[(String, i64)], cx: &mut WindowContext<'_, TimeWindow, usize>| {
+                cx.collect(els.len());
+                Ok(())
+            },
+        )
+        .collect();
+    let err = e.execute().unwrap_err().to_string();
+    assert!(err.contains("key type `alloc::string::String`"), "{err}");
+    assert!(
+        err.contains("element type `(alloc::string::String, i64)`"),
+        "{err}"
+    );
+}
