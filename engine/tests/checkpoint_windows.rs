@@ -85,9 +85,6 @@ impl SourceSplit<u64> for PacedSplit {
     fn offset(&self) -> Option<u64> {
         Some(self.next)
     }
-    fn offset_independent_of_shards(&self) -> bool {
-        true
-    }
     fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
         self.next = offset;
         Ok(())
@@ -105,6 +102,9 @@ impl Source<u64> for Paced {
             last: None,
             wait_for: self.wait_for.clone(),
         }))
+    }
+    fn splits_are_stable(&self) -> bool {
+        true
     }
 }
 
