@@ -150,9 +150,24 @@ enum Job {
     CountWindows,
     /// Sliding count windows (a count evictor: the window buffers its elements).
     CountSliding,
+    /// A window join (co-group contents: both sides' elements) of the even and the odd
+    /// records.
+    WindowJoin,
 }
 
 fn build(job: Job, env: &Env, out: &Path, fail: Fail) {
+    if let Job::WindowJoin = job {
+        let all = source(env, fail);
+        let even = all.filter(|r: &Rec| r.0 % 2 == 0);
+        let odd = all.filter(|r: &Rec| r.0 % 2 == 1);
+        even.join(&odd)
+            .where_(|r: &Rec| (r.0 / 2) % 13)
+            .equal_to(|r: &Rec| (r.0 / 2) % 13)
+            .window(TumblingWindows::of(100))
+            .apply(|a: &Rec, b: &Rec| format!("join {a:?} {b:?}"))
+            .write_lines_exactly_once(out);
+        return;
+    }
     let s = source(env, fail).key_by(key);
     let lines: DataStream<String> = match job {
         Job::Tumbling => s
@@ -211,6 +226,7 @@ fn build(job: Job, env: &Env, out: &Path, fail: Fail) {
             .count_window(7)
             .reduce(|a, b| (a.0 + b.0, a.1.max(b.1)))
             .map(|r| format!("count {r:?}")),
+        Job::WindowJoin => unreachable!("built above"),
     };
     lines.write_lines_exactly_once(out);
 }
@@ -351,6 +367,11 @@ fn allowed_lateness_and_late_side_output_recover_exactly_once() {
         restarts(job, &expected);
         resumes(job, &expected, 2, 3);
     }
+}
+
+#[test]
+fn a_window_join_recovers_exactly_once() {
+    recovers(Job::WindowJoin);
 }
 
 #[test]

@@ -360,6 +360,34 @@ where
     ) -> Result<(), UserError> {
         (self.0)(&acc.0, &acc.1, cx)
     }
+    fn acc_codec(
+        &self,
+        types: &crate::checkpoint::types::StateTypes,
+    ) -> Result<crate::window::snapshot::DynCodec<Self::Acc>, String> {
+        use crate::window::snapshot::{decode_list, need, DynCodec};
+        let (a, b) = match (
+            need::<A>(types, "left element"),
+            need::<B>(types, "right element"),
+        ) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
+            (Err(ea), Err(eb)) => return Err(format!("{ea}; {eb}")),
+        };
+        let (ea, da, eb, db) = (a.encode, a.decode, b.encode, b.decode);
+        Ok(DynCodec {
+            enc: std::sync::Arc::new(move |v: &Self::Acc, o: &mut Vec<u8>| {
+                (v.0.len() as u64).encode(o);
+                v.0.iter().for_each(|x| ea(x, o));
+                (v.1.len() as u64).encode(o);
+                v.1.iter().for_each(|x| eb(x, o));
+            }),
+            dec: std::sync::Arc::new(move |r: &mut &[u8]| {
+                let left = decode_list(r, 0, &|r: &mut &[u8]| da(r))?;
+                let right = decode_list(r, 0, &|r: &mut &[u8]| db(r))?;
+                Ok((left, right))
+            }),
+        })
+    }
 }
 
 /// `build_co_group`, the co-group's `apply` and the join's functions exist once per evictor

@@ -16,7 +16,7 @@ mod evictor;
 mod function;
 pub(crate) mod operator;
 pub(crate) mod sliced;
-mod snapshot;
+pub(crate) mod snapshot;
 mod trigger;
 mod types;
 
