@@ -1,7 +1,7 @@
 //! Query 7, highest bid: the bids with the highest price of each 10 s tumbling window.
 //!
 //! ```sql
-//! SELECT B.auction, B.price, B.bidder, B.dateTime, B.extra
+//! SELECT B.auction, B.bidder, B.price, B.dateTime, B.extra
 //! from bid B
 //! JOIN (
 //!   SELECT MAX(price) AS maxprice, window_end as dateTime
@@ -20,8 +20,9 @@
 //! reaches the end, it sends that partial result on, keyed by window, where the partials
 //! are merged and the window's rows emitted once the watermark has passed every partial.
 //!
-//! Deviation: the rows are whole [`Bid`]s (the SQL selects five columns, and lists price
-//! before bidder where the sink's columns have bidder first).
+//! Deviation: the rows are whole [`Bid`]s (the SQL selects five columns; `--output` writes
+//! those five, in the current suite's order: auction, bidder, price, dateTime, extra — older
+//! versions of the suite listed price before bidder).
 
 use spate::prelude::*;
 use spate::state::ValueState;
