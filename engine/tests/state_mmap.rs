@@ -93,7 +93,12 @@ fn typed_records_carry_the_heap_key_group() -> Res {
     for k in 0..500u64 {
         mm.update(&FixedKey::new(k, 0), &(k * 2))?;
     }
-    let groups: HashSet<u16> = mm.store().iter().map(|e| e.key_group).collect();
+    let groups: HashSet<u16> = mm
+        .store()
+        .ok_or("unbound")?
+        .iter()
+        .map(|e| e.key_group)
+        .collect();
     let expect: HashSet<u16> = (0..500u64)
         .map(|k| key_group(hash_key(&k), 128) as u16)
         .collect();

@@ -19,6 +19,9 @@ use crate::error::{Result, SpateError};
 pub(crate) enum Part {
     /// A snapshot file's bytes.
     State(Vec<u8>),
+    /// A snapshot file's bytes and the files file-backed (mmap) state exported: where each
+    /// is now, and its entry relative to the epoch's directory.
+    StateFiles(Vec<u8>, Vec<(std::path::PathBuf, FileEntry)>),
     /// A source split's offset.
     Offset(u64),
 }
@@ -172,6 +175,16 @@ async fn write_parts(
                     size: bytes.len() as u64,
                     crc: crate::checkpoint::crc32(&bytes),
                 });
+            }
+            Part::StateFiles(bytes, linked) => {
+                let name = snapshot_name(node, shard);
+                write_durably(&dir.join(&name), &bytes).await?;
+                files.push(FileEntry {
+                    name,
+                    size: bytes.len() as u64,
+                    crc: crate::checkpoint::crc32(&bytes),
+                });
+                files.extend(crate::state::mmap::checkpointing::link_into(&dir, &linked)?);
             }
         }
     }
