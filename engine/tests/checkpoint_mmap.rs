@@ -1,5 +1,5 @@
-//! The mmap state backend in checkpoints: a keyed job whose count lives in an
-//! `MmapValueState` fails after a checkpoint and recovers exactly once (restart strategy,
+//! The mmap state backend in checkpoints: a keyed job whose counts live in an
+//! `MmapValueState` and an `MmapMapState` fails after a checkpoint and recovers exactly once (restart strategy,
 //! new job on the same directory, another shard count); checkpoints are incremental (the
 //! second adds only the segments written since the first); retention keeps the segments a
 //! retained checkpoint links; a corrupted segment makes recovery use the previous
@@ -14,13 +14,15 @@ use std::time::Duration;
 
 use spate::checkpoint::CheckpointConfig;
 use spate::prelude::*;
-use spate::state::mmap::MmapValueState;
+use spate::state::mmap::{MmapMapState, MmapValueState};
 
 type Fail = (u64, usize, Arc<AtomicBool>, PathBuf);
 
 #[derive(Clone, Default)]
 struct Count {
     n: MmapValueState<u64, u64>,
+    /// Per key, records seen per `seq % 3`.
+    per_class: MmapMapState<u64, u8, u64>,
     /// Fails once when it sees a sequence number ≥ `.0` after `.1` checkpoints exist.
     fail: Option<Fail>,
 }
@@ -38,11 +40,19 @@ impl KeyedProcessFunction<u64, u64, String> for Count {
         }
         let n = self.n.value(ctx)?.map_or(0, |v| v.to_native()) + 1;
         self.n.update(ctx, &n)?;
-        ctx.collect(format!("{} {n}", ctx.current_key()));
+        let class = (seq % 3) as u8;
+        let m = self
+            .per_class
+            .get(ctx, &class)?
+            .map_or(0, |v| v.to_native())
+            + 1;
+        self.per_class.put(ctx, &class, &m)?;
+        ctx.collect(format!("{} {n} {m}", ctx.current_key()));
         Ok(())
     }
     fn state(&mut self, reg: &mut StateRegistry<'_>) {
         reg.register("count", &mut self.n);
+        reg.register("per class", &mut self.per_class);
     }
 }
 
@@ -93,6 +103,7 @@ fn build(env: &Env, out: &Path, fail: Option<Fail>) {
         .key_by(|s: &u64| s % KEYS)
         .process(Count {
             n: MmapValueState::unbound(),
+            per_class: MmapMapState::unbound(),
             fail,
         })
         .write_lines_exactly_once(out);
@@ -119,11 +130,14 @@ fn published(out: &Path) -> Vec<String> {
 /// What an uninterrupted count gives: for each key, the lines "key 1" … "key n".
 fn expected() -> Vec<String> {
     let mut per_key: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut per_class: BTreeMap<(u64, u64), u64> = BTreeMap::new();
     let mut lines = Vec::new();
     for s in 0..RECORDS {
         let n = per_key.entry(s % KEYS).or_default();
         *n += 1;
-        lines.push(format!("{} {n}", s % KEYS));
+        let m = per_class.entry((s % KEYS, s % 3)).or_default();
+        *m += 1;
+        lines.push(format!("{} {n} {m}", s % KEYS));
     }
     lines.sort();
     lines

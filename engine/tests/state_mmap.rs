@@ -567,7 +567,7 @@ fn map_state_matches_a_model_across_restore() -> Res {
         }
     }
     // Every entry of a key sits in that key's group, so rescaling keeps a map together.
-    for e in r.store().iter() {
+    for e in r.store().ok_or("unbound")?.iter() {
         let klen = u32::from_le_bytes(e.key[..4].try_into()?) as usize;
         let key = rkyv::from_bytes::<String, rkyv::rancor::Error>(&e.key[4..4 + klen])?;
         assert_eq!(usize::from(e.key_group), key_group(hash_key(&key), 128));

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 /// The handle type says how a value is represented, the backend where its files go:
 /// [`ValueState`](crate::state::ValueState) and the other heap handles always live on the
 /// heap (their data path has no backend branch), and
-/// [`MmapValueState`](crate::state::mmap::MmapValueState) needs `Mmap`: each shard's
+/// [`MmapValueState`](crate::state::mmap::MmapValueState) and
+/// [`MmapMapState`](crate::state::mmap::MmapMapState) need `Mmap`: each shard's
 /// operator binds it, when it opens, to `dir/<run>/n<node>-s<shard>/<state name>`.
 /// `Heap` (the default) refuses a job that registers an mmap handle, naming it.
 ///
