@@ -94,7 +94,8 @@ impl<T> Input<T> {
     /// for (seq, x) in log.iter().enumerate().skip(from as usize) {
     ///     assert!(input.push_at(seq as u64, *x)?);
     /// }
-    /// assert!(!input.push_at(0, 0)?, "below the sequence reached: dropped");
+    /// // Numbers must follow on: a record this run already took is an error, not a duplicate.
+    /// assert!(input.push_at(0, 0).is_err());
     /// drop(input);
     /// job.join()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
