@@ -204,9 +204,11 @@ where
         self.entry_count() == 0
     }
 
-    /// Sizes of the underlying store (`None` while unbound).
-    pub fn stats(&self) -> Option<StoreStats> {
-        self.store.as_ref().map(MmapStore::stats)
+    /// Sizes of the underlying store (all zero while unbound).
+    pub fn stats(&self) -> StoreStats {
+        self.store
+            .as_ref()
+            .map_or_else(StoreStats::default, MmapStore::stats)
     }
 
     /// The underlying store, read-only; `None` while unbound.
