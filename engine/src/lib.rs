@@ -86,6 +86,7 @@ pub mod prelude {
     pub use crate::join::{
         Interval, OverlapContext, OverlapJoinFunction, ProcessJoinContext, ProcessJoinFunction,
     };
+    pub use crate::state::StateBackend;
     pub use crate::time::{Timestamp, WatermarkStrategy};
 }
 

@@ -93,7 +93,12 @@ fn typed_records_carry_the_heap_key_group() -> Res {
     for k in 0..500u64 {
         mm.update(&FixedKey::new(k, 0), &(k * 2))?;
     }
-    let groups: HashSet<u16> = mm.store().iter().map(|e| e.key_group).collect();
+    let groups: HashSet<u16> = mm
+        .store()
+        .ok_or("unbound")?
+        .iter()
+        .map(|e| e.key_group)
+        .collect();
     let expect: HashSet<u16> = (0..500u64)
         .map(|k| key_group(hash_key(&k), 128) as u16)
         .collect();
@@ -562,7 +567,7 @@ fn map_state_matches_a_model_across_restore() -> Res {
         }
     }
     // Every entry of a key sits in that key's group, so rescaling keeps a map together.
-    for e in r.store().iter() {
+    for e in r.store().ok_or("unbound")?.iter() {
         let klen = u32::from_le_bytes(e.key[..4].try_into()?) as usize;
         let key = rkyv::from_bytes::<String, rkyv::rancor::Error>(&e.key[4..4 + klen])?;
         assert_eq!(usize::from(e.key_group), key_group(hash_key(&key), 128));

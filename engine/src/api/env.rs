@@ -35,6 +35,9 @@ pub(crate) struct EnvInner {
     pub(crate) embedding: crate::embedded::Embedding,
     checkpoint: Option<CheckpointConfig>,
     state_types: crate::checkpoint::types::StateTypes,
+    state_backend: crate::state::StateBackend,
+    /// Working directories of file-backed state made by `prepare` (removed by `execute`).
+    state_runs: Vec<std::path::PathBuf>,
 }
 
 /// A job under construction and the settings it will run with (Flink's
@@ -117,6 +120,8 @@ impl Env {
                 clock: Arc::new(SystemClock),
                 checkpoint: None,
                 state_types: Default::default(),
+                state_backend: Default::default(),
+                state_runs: Vec::new(),
             })),
         }
     }
@@ -311,6 +316,14 @@ impl Env {
         self
     }
 
+    /// Where keyed state lives (default [`StateBackend::Heap`](crate::state::StateBackend));
+    /// see [`StateBackend`](crate::state::StateBackend) for what each choice does and an
+    /// example.
+    pub fn state_backend(self, backend: crate::state::StateBackend) -> Self {
+        self.inner.borrow_mut().state_backend = backend;
+        self
+    }
+
     /// The configured number of shards.
     pub fn shard_count(&self) -> usize {
         self.inner.borrow().shards
@@ -428,7 +441,14 @@ impl Env {
         let restart = self.inner.borrow().checkpoint.as_ref().map(|c| c.restart);
         let mut restarts = 0u32;
         loop {
-            let e = match self.clone().prepare()?.run() {
+            let r = self.clone().prepare().and_then(|p| p.run());
+            for d in std::mem::take(&mut self.inner.borrow_mut().state_runs) {
+                // Checkpoints hold their own links to the segments: the run's files can go.
+                if let Err(err) = std::fs::remove_dir_all(&d) {
+                    tracing::warn!(dir = %d.display(), error = %err, "cannot remove state files");
+                }
+            }
+            let e = match r {
                 Ok(r) => return Ok(r),
                 Err(e) => e,
             };
@@ -464,7 +484,16 @@ impl Env {
                 low_latency: inner.low_latency,
                 checkpoint: None,
                 state_types: Arc::new(inner.state_types.clone()),
+                state_dir: match &inner.state_backend {
+                    crate::state::StateBackend::Heap => None,
+                    crate::state::StateBackend::Mmap { dir, segment_bytes } => {
+                        Some((dir.join(run_name()), *segment_bytes))
+                    }
+                },
             };
+            if let Some((d, _)) = &cfg.state_dir {
+                inner.state_runs.push(d.clone());
+            }
             (
                 std::mem::take(&mut inner.nodes),
                 cfg,
@@ -701,4 +730,18 @@ fn validate(cfg: &JobConfig, nodes: &[NodeSpec]) -> Result<()> {
         return Err(SpateError::Config("the job has no operators".into()));
     }
     Ok(())
+}
+
+/// A name unique to one start of a job (its file-backed state's working directory).
+fn run_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "run-{}-{t:x}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }

@@ -71,8 +71,10 @@ impl StateWriter {
 
 /// Builds a snapshot file from sections.
 pub(crate) struct SnapshotBuilder {
-    header: SnapshotHeader,
+    pub(crate) header: SnapshotHeader,
     sections: Vec<(String, StateWriter)>,
+    /// Where file-backed (mmap) state exports its segments, and the files it added.
+    pub(crate) files: Option<crate::state::mmap::checkpointing::FilesOut>,
 }
 
 impl SnapshotBuilder {
@@ -80,6 +82,7 @@ impl SnapshotBuilder {
         SnapshotBuilder {
             header,
             sections: Vec::new(),
+            files: None,
         }
     }
 

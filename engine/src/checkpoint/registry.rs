@@ -22,6 +22,12 @@ pub trait CheckpointedState {
     fn clear_state(&mut self);
     /// Adds one entry that `snapshot_state` wrote.
     fn restore_entry(&mut self, bytes: &[u8]) -> Result<(), DecodeError>;
+    /// For handles whose state lives in files (the mmap backend): the store the registry
+    /// binds at open, snapshots incrementally and restores, instead of the entry methods
+    /// above. Heap handles keep the default (`None`).
+    fn mmap_store(&mut self) -> Option<crate::state::mmap::MmapSlot<'_>> {
+        None
+    }
 }
 
 /// The entries of one operator instance to restore, by state name (already filtered to the
@@ -29,11 +35,20 @@ pub trait CheckpointedState {
 #[derive(Debug, Default)]
 pub(crate) struct RestoreView {
     pub(crate) sections: HashMap<String, Vec<Vec<u8>>>,
+    /// Sections of file-backed (mmap) handles, unfiltered: one entry per old shard.
+    pub(crate) mmap: HashMap<String, Vec<Vec<u8>>>,
+    /// The checkpoint's directory (file-backed handles' segments are under it).
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) shard: usize,
+    pub(crate) shards: usize,
+    pub(crate) max_parallelism: usize,
 }
 
 enum Mode<'a> {
     /// Only collects the names (to check at job start that the function declares its state).
     Probe,
+    /// Binds file-backed handles to their working directory (on each shard, at open).
+    Bind(&'a crate::state::mmap::BindCx),
     Snapshot(&'a mut SnapshotBuilder),
     Restore(&'a RestoreView),
 }
@@ -100,6 +115,10 @@ impl<'a> StateRegistry<'a> {
         Self::with(Mode::Restore(v))
     }
 
+    pub(crate) fn bind(cx: &'a crate::state::mmap::BindCx) -> Self {
+        Self::with(Mode::Bind(cx))
+    }
+
     /// Registers `handle` under `name` (unique within the function; names starting with
     /// `spate/` are reserved).
     pub fn register<H: CheckpointedState>(&mut self, name: &str, handle: &mut H) {
@@ -149,7 +168,7 @@ impl<'a> StateRegistry<'a> {
             }));
         }
         match &mut self.mode {
-            Mode::Probe => {}
+            Mode::Probe | Mode::Bind(_) => {}
             Mode::Snapshot(b) => {
                 let mut w = StateWriter::new(b.max_parallelism());
                 state.snapshot_with(&mut w, key.encode, &value.0);
@@ -167,8 +186,21 @@ impl<'a> StateRegistry<'a> {
     }
 
     fn run<H: CheckpointedState>(&mut self, name: &str, handle: &mut H) {
+        if let Some(slot) = handle.mmap_store() {
+            use crate::state::mmap::checkpointing as mc;
+            let r = match &mut self.mode {
+                Mode::Probe => Ok(()),
+                Mode::Bind(cx) => mc::bind(slot, cx, name),
+                Mode::Snapshot(b) => mc::snapshot(slot, b, name),
+                Mode::Restore(v) => mc::restore(slot, v, name),
+            };
+            if let Err(e) = r {
+                self.error = Some(format!("state '{name}': {e}"));
+            }
+            return;
+        }
         match &mut self.mode {
-            Mode::Probe => {}
+            Mode::Probe | Mode::Bind(_) => {}
             Mode::Snapshot(b) => {
                 let mut w = StateWriter::new(b.max_parallelism());
                 handle.snapshot_state(&mut w);
@@ -227,7 +259,7 @@ impl<'a> StateRegistry<'a> {
             return Err(e);
         }
         if let Mode::Restore(v) = &self.mode {
-            for name in v.sections.keys() {
+            for name in v.sections.keys().chain(v.mmap.keys()) {
                 if !name.starts_with("spate/") && !self.names.iter().any(|n| n == name) {
                     return Err(format!(
                         "the checkpoint holds state '{name}', which the function no longer \
@@ -255,9 +287,20 @@ pub(crate) fn restore_view(
             r.manifest.max_parallelism
         ));
     }
-    let mut view = RestoreView::default();
+    let mut view = RestoreView {
+        dir: r.dir.clone(),
+        shard,
+        shards,
+        max_parallelism,
+        ..Default::default()
+    };
     for f in r.files.get(&(node as u32)).into_iter().flatten() {
         for (name, entries) in &f.sections {
+            if let Some(handle) = name.strip_prefix(crate::state::mmap::checkpointing::SECTION) {
+                let all = view.mmap.entry(handle.to_string()).or_default();
+                all.extend(entries.iter().map(|(_, b)| b.clone()));
+                continue;
+            }
             let mine = view.sections.entry(name.clone()).or_default();
             for (kg, bytes) in entries {
                 if crate::state::shard_for_key_group(*kg as usize, max_parallelism, shards) == shard
@@ -332,6 +375,7 @@ mod tests {
                 ..Default::default()
             },
             files: HashMap::from([(7, files)]),
+            dir: Default::default(),
         }
     }
 

@@ -63,6 +63,10 @@ pub(crate) fn write_savepoint(
     let from = store.epoch_dir(m.epoch);
     for f in &m.files {
         let (src, dst) = (from.join(&f.name), dir.join(&f.name));
+        // File-backed state lists its segments under sub-directories.
+        if let Some(parent) = dst.parent() {
+            fs::create_dir_all(parent).map_err(|e| SpateError::io(parent, e))?;
+        }
         let _ = fs::remove_file(&dst);
         if fs::hard_link(&src, &dst).is_err() {
             fs::copy(&src, &dst).map_err(|e| SpateError::io(&dst, e))?;

@@ -35,6 +35,8 @@ pub(crate) struct Restored {
     pub(crate) manifest: Manifest,
     /// Parsed snapshot files by operator id.
     pub(crate) files: HashMap<u32, Vec<SnapshotFile>>,
+    /// The checkpoint's directory (file-backed state restores its segments from it).
+    pub(crate) dir: PathBuf,
 }
 
 impl Restored {
@@ -233,7 +235,9 @@ pub(crate) fn load_dir(d: &Path, epoch: Option<u64>) -> Result<Restored> {
     let manifest = verify_dir(d, epoch).map_err(bad)?;
     let epoch = manifest.epoch;
     let mut files: HashMap<u32, Vec<SnapshotFile>> = HashMap::new();
-    for f in &manifest.files {
+    // Only snapshot files are parsed; other listed files (mmap segments, under a
+    // sub-directory) were verified above and are read by their state handles.
+    for f in manifest.files.iter().filter(|f| f.name.ends_with(".snap")) {
         let b = fs::read(d.join(&f.name)).map_err(|e| SpateError::io(d.join(&f.name), e))?;
         let s = parse(&b).map_err(|e| bad(format!("{}: {e}", f.name)))?;
         if s.header.epoch != epoch && s.header.epoch != super::format::FINAL_EPOCH {
@@ -244,7 +248,11 @@ pub(crate) fn load_dir(d: &Path, epoch: Option<u64>) -> Result<Restored> {
         }
         files.entry(s.header.operator).or_default().push(s);
     }
-    Ok(Restored { manifest, files })
+    Ok(Restored {
+        manifest,
+        files,
+        dir: d.to_path_buf(),
+    })
 }
 
 /// Commits `m` in directory `d`: written to a temporary name, synced, renamed into place,

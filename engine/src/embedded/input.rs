@@ -1,6 +1,6 @@
 //! The input side: a bounded channel from the caller's threads into a source.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam::channel::{self, Receiver as CbReceiver, Sender, TryRecvError, TrySendError};
@@ -13,14 +13,37 @@ use crate::io::{Source, SourceOutput, SourceSplit, SourceStatus};
 /// Pushes records into a running embedded job (see [`Env::channel_source`]). Clone it for
 /// more producer threads; the stream ends when every `Input` is dropped and what was
 /// pushed has been read, or at [`JobHandle::shutdown`](super::JobHandle::shutdown).
+///
+/// **Sequence numbers and checkpoints** (like a Kafka consumer's offsets): every record
+/// pushed gets the next sequence number of its input, counting from
+/// [`resume_from`](Input::resume_from). A checkpoint records, per input, the sequence
+/// number of the first record the job had not read at the barrier. A job started again on
+/// the same checkpoint directory (a new `Env` built the same way, in this process or
+/// another) restores its state and sets `resume_from()` to that number once
+/// [`Env::start`] returns: the caller pushes again from there, in the same order. Records
+/// given with [`push_at`](Input::push_at) below it are dropped as duplicates, so a caller
+/// may also replay its whole log. Exactly-once needs one order: push from one thread per
+/// input (with several, the sequence is whatever order the pushes interleave in), and start
+/// the job before pushing. Without checkpoints, `resume_from()` is 0.
 pub struct Input<T> {
     tx: Sender<T>,
+    seq: Arc<InputSeq>,
+}
+
+/// The sequence numbers of one input.
+#[derive(Debug, Default)]
+struct InputSeq {
+    /// First sequence number the restored checkpoint had not read.
+    resume: AtomicU64,
+    /// Sequence number of the next record pushed.
+    next: AtomicU64,
 }
 
 impl<T> Clone for Input<T> {
     fn clone(&self) -> Self {
         Input {
             tx: self.tx.clone(),
+            seq: self.seq.clone(),
         }
     }
 }
@@ -32,9 +55,11 @@ impl<T> std::fmt::Debug for Input<T> {
 }
 
 impl<T> Input<T> {
-    /// Pushes one record, blocking while the input channel is full (back-pressure).
-    /// Fails with [`SpateError::Cancelled`] once the job no longer reads its input.
+    /// Pushes one record (the next sequence number), blocking while the input channel is
+    /// full (back-pressure). Fails with [`SpateError::Cancelled`] once the job no longer
+    /// reads its input.
     pub fn push(&self, value: T) -> Result<(), SpateError> {
+        self.seq.next.fetch_add(1, Ordering::Relaxed);
         self.tx.send(value).map_err(|_| SpateError::Cancelled)
     }
 
@@ -42,10 +67,68 @@ impl<T> Input<T> {
     /// Fails with [`SpateError::Cancelled`] once the job no longer reads its input.
     pub fn try_push(&self, value: T) -> Result<Option<T>, SpateError> {
         match self.tx.try_send(value) {
-            Ok(()) => Ok(None),
+            Ok(()) => {
+                self.seq.next.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
             Err(TrySendError::Full(v)) => Ok(Some(v)),
             Err(TrySendError::Disconnected(_)) => Err(SpateError::Cancelled),
         }
+    }
+
+    /// The sequence number to push from: the first record the restored checkpoint had not
+    /// read (0 for a job that restored nothing). Read it after [`Env::start`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let log: Vec<u64> = (0..100).collect(); // the caller's own replayable log
+    /// let env = Env::new().shards(1).checkpointing(dir.path().join("chk"), Duration::from_millis(50));
+    /// let (input, numbers) = env.channel_source::<u64>(16);
+    /// numbers.write_lines_exactly_once(dir.path().join("out"));
+    /// let job = env.start()?;
+    /// let from = input.resume_from(); // 0 here; after a restart, where the checkpoint stopped
+    /// for (seq, x) in log.iter().enumerate().skip(from as usize) {
+    ///     assert!(input.push_at(seq as u64, *x)?);
+    /// }
+    /// // Numbers must follow on: a record this run already took is an error, not a duplicate.
+    /// assert!(input.push_at(0, 0).is_err());
+    /// drop(input);
+    /// job.join()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resume_from(&self) -> u64 {
+        self.seq.resume.load(Ordering::Acquire)
+    }
+
+    /// Pushes the record with sequence number `seq`: `Ok(false)` drops it when `seq` is
+    /// below [`resume_from`](Input::resume_from) (its effect is in the restored state), and
+    /// `seq` must otherwise be the next number (records in order, none missing), or it
+    /// fails with [`SpateError::BadInput`] naming both numbers.
+    pub fn push_at(&self, seq: u64, value: T) -> Result<bool, SpateError> {
+        if seq < self.resume_from() {
+            return Ok(false);
+        }
+        if let Err(next) =
+            self.seq
+                .next
+                .compare_exchange(seq, seq + 1, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            return Err(SpateError::BadInput {
+                source_name: "channel_source".into(),
+                position: format!("sequence {seq}"),
+                message: format!(
+                    "pushed out of order: the next sequence number is {next} (push from \
+                     resume_from() = {}, one record at a time)",
+                    self.resume_from()
+                ),
+            });
+        }
+        self.tx.send(value).map_err(|_| SpateError::Cancelled)?;
+        Ok(true)
     }
 
     /// Records pushed and not yet taken by the job.
@@ -59,6 +142,7 @@ impl<T> Input<T> {
 struct ChannelSource<T> {
     rx: CbReceiver<T>,
     control: Arc<Control>,
+    seq: Arc<InputSeq>,
 }
 
 struct ChannelSplit<T> {
@@ -67,6 +151,9 @@ struct ChannelSplit<T> {
     control: Arc<Control>,
     /// The newest flush barrier sent.
     flushed: u64,
+    /// Sequence number of the next record read (the checkpointed offset).
+    read: u64,
+    seq: Arc<InputSeq>,
 }
 
 impl<T: Send + 'static> SourceSplit<T> for ChannelSplit<T> {
@@ -86,6 +173,7 @@ impl<T: Send + 'static> SourceSplit<T> for ChannelSplit<T> {
             match rx.try_recv() {
                 Ok(v) => {
                     out.emit(v);
+                    self.read += 1;
                     status = SourceStatus::More;
                 }
                 Err(TryRecvError::Empty) => {
@@ -107,6 +195,19 @@ impl<T: Send + 'static> SourceSplit<T> for ChannelSplit<T> {
         }
         Ok(status)
     }
+
+    fn offset(&self) -> Option<u64> {
+        Some(self.read)
+    }
+
+    fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
+        if self.rx.is_some() {
+            self.read = offset;
+            self.seq.resume.store(offset, Ordering::Release);
+            self.seq.next.store(offset, Ordering::Release);
+        }
+        Ok(())
+    }
 }
 
 impl<T: Send + 'static> Source<T> for ChannelSource<T> {
@@ -119,7 +220,14 @@ impl<T: Send + 'static> Source<T> for ChannelSource<T> {
             rx: (shard == 0).then(|| self.rx.clone()),
             control: self.control.clone(),
             flushed: 0,
+            read: 0,
+            seq: self.seq.clone(),
         }))
+    }
+
+    /// Split 0 reads the channel, the others nothing: the same whatever the shard count.
+    fn splits_are_stable(&self) -> bool {
+        true
     }
 }
 
@@ -157,7 +265,13 @@ impl Env {
             inner.embedding.sources += 1;
             inner.embedding.control.clone()
         };
-        let stream = self.add_source("channel_source", ChannelSource { rx, control });
-        (Input { tx }, stream)
+        let seq = Arc::new(InputSeq::default());
+        let source = ChannelSource {
+            rx,
+            control,
+            seq: seq.clone(),
+        };
+        let stream = self.add_source("channel_source", source);
+        (Input { tx, seq }, stream)
     }
 }

@@ -15,6 +15,13 @@
 //! sources drain what was pushed, ends the job and returns its result; [`JobHandle::cancel`]
 //! stops it at once.
 //!
+//! Checkpoints work in embedded jobs too (`Env::checkpointing`): every record pushed into
+//! an [`Input`] has a sequence number, a checkpoint records the number each input had
+//! reached, and a job started again on the same directory restores its state and tells
+//! the caller, through [`Input::resume_from`], from which record to push again (records
+//! below it given to [`Input::push_at`] are dropped as duplicates): the caller's log plays
+//! the part of a Kafka topic. See `docs/checkpoints.md`.
+//!
 //! Latency: with [`Env::low_latency`](crate::Env::low_latency) an idle source polls again at
 //! once instead of sleeping, and partial batches always go downstream when the input
 //! pauses, so a lone record crosses the job in microseconds.

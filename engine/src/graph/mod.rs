@@ -45,6 +45,9 @@ pub(crate) struct JobConfig {
     pub(crate) checkpoint: Option<Arc<crate::checkpoint::shared::CheckpointShared>>,
     /// Codecs registered by type (`Env::state_type`).
     pub(crate) state_types: Arc<crate::checkpoint::types::StateTypes>,
+    /// Working directory of file-backed state for this run (`StateBackend::Mmap`).
+    /// And its segment size.
+    pub(crate) state_dir: Option<(std::path::PathBuf, usize)>,
 }
 
 impl JobConfig {

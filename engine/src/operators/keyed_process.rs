@@ -329,6 +329,12 @@ where
         snapshot_timers(&self.timers, self.key_codec.as_ref(), b)
     }
 
+    fn bind(&mut self, cx: &crate::state::mmap::BindCx) -> std::result::Result<(), String> {
+        let mut reg = StateRegistry::bind(cx);
+        self.f.state(&mut reg);
+        reg.finish()
+    }
+
     fn restore(&mut self, v: &RestoreView) -> std::result::Result<(), String> {
         let mut reg = StateRegistry::restore(v);
         self.f.state(&mut reg);

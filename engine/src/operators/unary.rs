@@ -68,6 +68,11 @@ pub(crate) trait Unary: Clone + Send + 'static {
     fn snapshot(&mut self, _b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
         Ok(())
     }
+    /// Binds file-backed (mmap) state handles to their working directory (on the instance
+    /// of one shard, before a restore and before it runs).
+    fn bind(&mut self, _cx: &crate::state::mmap::BindCx) -> std::result::Result<(), String> {
+        Ok(())
+    }
     /// Restores the state a snapshot held (on the instance of one shard, before it runs).
     fn restore(&mut self, _v: &RestoreView) -> std::result::Result<(), String> {
         Ok(())
@@ -147,8 +152,8 @@ impl<U: Unary> UnaryOp<U> {
     }
 }
 
-/// A snapshot file taken, with where to deposit it.
-type TakenSnapshot = (Rc<ShardSnapshots>, usize, Vec<u8>);
+/// A snapshot taken, with where to deposit it.
+type TakenSnapshot = (Rc<ShardSnapshots>, usize, Part);
 
 impl<U: Unary> UnaryOp<U> {
     /// The logic's snapshot file for `epoch`, when it takes part in checkpoints.
@@ -164,13 +169,25 @@ impl<U: Unary> UnaryOp<U> {
             shards: shared.shards as u32,
             max_parallelism: shared.max_parallelism as u32,
         });
+        b.files = Some(crate::state::mmap::checkpointing::FilesOut {
+            epoch_dir: shared.store.epoch_dir(epoch),
+            rel: format!("mmap-n{}-s{}", p.node, self.info.shard),
+            files: Vec::new(),
+        });
         self.logic.snapshot(&mut b).map_err(|why| {
             crate::error::SpateError::Config(format!(
                 "operator '{}' cannot snapshot its state: {why}",
                 self.info.name
             ))
         })?;
-        Ok(Some((p.snaps.clone(), p.id, b.finish())))
+        let linked = b.files.take().map(|f| f.files).unwrap_or_default();
+        let bytes = b.finish();
+        let part = if linked.is_empty() {
+            Part::State(bytes)
+        } else {
+            Part::StateFiles(bytes, linked)
+        };
+        Ok(Some((p.snaps.clone(), p.id, part)))
     }
 }
 
@@ -202,8 +219,8 @@ impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
 
     fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
         self.with_cx(|l, cx| l.on_barrier(epoch, cx))?;
-        if let Some((snaps, id, bytes)) = self.take_snapshot(epoch)? {
-            snaps.deposit(epoch, id, Part::State(bytes));
+        if let Some((snaps, id, part)) = self.take_snapshot(epoch)? {
+            snaps.deposit(epoch, id, part);
         }
         self.out.barrier(epoch)?;
         self.sides.barrier(epoch)
@@ -211,8 +228,8 @@ impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
 
     fn on_end(&mut self, _input: usize) -> Result<()> {
         self.with_cx(|l, cx| l.on_end(cx))?;
-        if let Some((snaps, id, bytes)) = self.take_snapshot(FINAL_EPOCH)? {
-            snaps.finish(id, Part::State(bytes));
+        if let Some((snaps, id, part)) = self.take_snapshot(FINAL_EPOCH)? {
+            snaps.finish(id, part);
         }
         self.ended = true;
         self.out.end()?;
@@ -234,6 +251,21 @@ impl<U: Unary> NodeFactory for UnaryFactory<U> {
 
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
         let mut u = self.0.clone();
+        let bind = crate::state::mmap::BindCx {
+            dir: cx
+                .cfg
+                .state_dir
+                .as_ref()
+                .map(|(d, _)| d.join(format!("n{}-s{}", cx.node, cx.shard))),
+            segment_bytes: cx.cfg.state_dir.as_ref().map_or(0, |(_, b)| *b),
+            max_parallelism: cx.cfg.max_parallelism,
+        };
+        u.bind(&bind).map_err(|why| {
+            crate::error::SpateError::Config(format!(
+                "cannot open the state of node {}: {why}",
+                cx.node
+            ))
+        })?;
         if let Some(r) = cx.cfg.restored() {
             if u.checkpoint_role() == Ok(true) {
                 let view =

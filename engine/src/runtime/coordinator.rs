@@ -221,7 +221,7 @@ pub(crate) fn final_checkpoint(
     };
     for (shard, parts) in per_shard.into_iter().enumerate() {
         for (node, part) in parts {
-            match part {
+            let (bytes, linked) = match part {
                 Part::Offsets { splits, offsets } => {
                     m.sources
                         .extend(offsets.into_iter().map(|(split, offset)| SourceEntry {
@@ -229,23 +229,26 @@ pub(crate) fn final_checkpoint(
                             splits,
                             split,
                             offset,
-                        }))
+                        }));
+                    continue;
                 }
-                Part::State(bytes) => {
-                    use std::io::Write;
-                    let name = snapshot_name(node, shard);
-                    let p = dir.join(&name);
-                    let mut f = std::fs::File::create(&p).map_err(|e| SpateError::io(&p, e))?;
-                    f.write_all(&bytes)
-                        .and_then(|_| f.sync_all())
-                        .map_err(|e| SpateError::io(&p, e))?;
-                    m.files.push(FileEntry {
-                        name,
-                        size: bytes.len() as u64,
-                        crc: crate::checkpoint::crc32(&bytes),
-                    });
-                }
-            }
+                Part::State(bytes) => (bytes, Vec::new()),
+                Part::StateFiles(bytes, linked) => (bytes, linked),
+            };
+            use std::io::Write;
+            let name = snapshot_name(node, shard);
+            let p = dir.join(&name);
+            let mut f = std::fs::File::create(&p).map_err(|e| SpateError::io(&p, e))?;
+            f.write_all(&bytes)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| SpateError::io(&p, e))?;
+            m.files.push(FileEntry {
+                name,
+                size: bytes.len() as u64,
+                crc: crate::checkpoint::crc32(&bytes),
+            });
+            m.files
+                .extend(crate::state::mmap::checkpointing::link_into(&dir, &linked)?);
         }
     }
     crate::checkpoint::store::sync_dir(&dir)?;

@@ -24,6 +24,9 @@ pub(crate) enum Part {
         splits: usize,
         offsets: Vec<(usize, u64)>,
     },
+    /// A snapshot file's bytes and the files file-backed (mmap) state exported: where each
+    /// is now, and its entry relative to the epoch's directory.
+    StateFiles(Vec<u8>, Vec<(std::path::PathBuf, FileEntry)>),
 }
 
 /// One shard's checkpoint participants and the epochs they are taking.
@@ -182,6 +185,16 @@ async fn write_parts(
                     size: bytes.len() as u64,
                     crc: crate::checkpoint::crc32(&bytes),
                 });
+            }
+            Part::StateFiles(bytes, linked) => {
+                let name = snapshot_name(node, shard);
+                write_durably(&dir.join(&name), &bytes).await?;
+                files.push(FileEntry {
+                    name,
+                    size: bytes.len() as u64,
+                    crc: crate::checkpoint::crc32(&bytes),
+                });
+                files.extend(crate::state::mmap::checkpointing::link_into(&dir, &linked)?);
             }
         }
     }

@@ -12,6 +12,7 @@
 //! hash is [`StableHasher`], identical on every machine and release, because key groups are
 //! written into savepoints; `ahash` (fixed seeds) is used for in-memory maps only.
 
+mod backend;
 mod gauge;
 mod hash;
 mod list;
@@ -23,6 +24,7 @@ mod table;
 mod ttl;
 mod value;
 
+pub use backend::StateBackend;
 pub(crate) use gauge::GaugeHandle;
 pub use gauge::StateGauge;
 pub use hash::{hash_key, key_group, shard_for_key_group, FixedState, StableHasher};

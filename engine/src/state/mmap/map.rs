@@ -41,11 +41,70 @@ use crate::state::{key_group, KeyScope};
 /// assert_eq!(per_item.entry_count(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// In a job, create it unbound ([`MmapMapState::unbound`] or `Default`) and register it in
+/// `KeyedProcessFunction::state`, like [`MmapValueState`](super::MmapValueState).
 #[derive(Debug)]
 pub struct MmapMapState<K, UK, UV> {
-    store: MmapStore,
+    store: Option<MmapStore>,
     enc: Encoder,
     _types: PhantomData<fn(&K, &UK, &UV)>,
+}
+
+impl<K, UK, UV> MmapMapState<K, UK, UV> {
+    /// A handle with no store yet, bound by its operator when the job starts.
+    pub fn unbound() -> Self {
+        MmapMapState {
+            store: None,
+            enc: Encoder::new(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K, UK, UV> Default for MmapMapState<K, UK, UV> {
+    fn default() -> Self {
+        Self::unbound()
+    }
+}
+
+impl<K, UK, UV> Clone for MmapMapState<K, UK, UV> {
+    /// An unbound handle (stores are not shared).
+    fn clone(&self) -> Self {
+        Self::unbound()
+    }
+}
+
+fn unbound_error() -> crate::error::SpateError {
+    crate::error::SpateError::Config(
+        "MmapMapState used before it was bound: register it in KeyedProcessFunction::state \
+         and choose Env::state_backend(StateBackend::mmap(dir))"
+            .into(),
+    )
+}
+
+impl<K, UK, UV> crate::checkpoint::CheckpointedState for MmapMapState<K, UK, UV>
+where
+    K: Archivable + crate::checkpoint::StateData + 'static,
+    UK: Archivable,
+    UV: Archivable,
+    Archived<UV>: for<'a> CheckBytes<HighValidator<'a, RkyvError>>,
+{
+    type Key = K;
+    fn snapshot_state(&self, _w: &mut crate::checkpoint::StateWriter) {}
+    fn clear_state(&mut self) {}
+    fn restore_entry(
+        &mut self,
+        _bytes: &[u8],
+    ) -> std::result::Result<(), crate::checkpoint::DecodeError> {
+        Ok(())
+    }
+    fn mmap_store(&mut self) -> Option<super::MmapSlot<'_>> {
+        Some(super::MmapSlot {
+            store: &mut self.store,
+            check: check_alignment::<UV>,
+        })
+    }
 }
 
 impl<K: Archivable, UK: Archivable, UV: Archivable> MmapMapState<K, UK, UV>
@@ -55,7 +114,7 @@ where
     fn wrap(store: MmapStore) -> Result<Self> {
         check_alignment::<UV>()?;
         Ok(MmapMapState {
-            store,
+            store: Some(store),
             enc: Encoder::new(),
             _types: PhantomData,
         })
@@ -101,15 +160,17 @@ where
         user_key: &UK,
     ) -> Result<Option<&Archived<UV>>> {
         self.compose(scope, user_key)?;
+        let store = self.store.as_mut().ok_or_else(unbound_error)?;
         // SAFETY: this handle owns its store (no `&mut MmapStore` is handed out) and only
         // ever writes trusted records that `put` archived from a `UV`.
-        unsafe { read_archived::<UV>(&mut self.store, &self.enc.composite) }
+        unsafe { read_archived::<UV>(store, &self.enc.composite) }
     }
 
     /// `true` when the current key's map holds `user_key`.
     pub fn contains<S: KeyScope<K> + ?Sized>(&mut self, scope: &S, user_key: &UK) -> Result<bool> {
         self.compose(scope, user_key)?;
-        Ok(self.store.get(&self.enc.composite).is_some())
+        let store = self.store.as_ref().ok_or_else(unbound_error)?;
+        Ok(store.get(&self.enc.composite).is_some())
     }
 
     /// Sets `user_key` to `value` in the current key's map.
@@ -121,49 +182,58 @@ where
     ) -> Result<()> {
         self.compose(scope, user_key)?;
         archive(value, &mut self.enc.value, &mut self.enc.arena)?;
-        let group = key_group(scope.key_hash(), self.store.config().max_parallelism) as u16;
-        self.store
-            .put_inner(group, &self.enc.composite, &self.enc.value, 0)
+        let store = self.store.as_mut().ok_or_else(unbound_error)?;
+        let group = key_group(scope.key_hash(), store.config().max_parallelism) as u16;
+        store.put_inner(group, &self.enc.composite, &self.enc.value, 0)
     }
 
     /// Removes `user_key` from the current key's map; `true` when it was there.
     pub fn remove<S: KeyScope<K> + ?Sized>(&mut self, scope: &S, user_key: &UK) -> Result<bool> {
         self.compose(scope, user_key)?;
-        self.store.delete(&self.enc.composite)
+        let store = self.store.as_mut().ok_or_else(unbound_error)?;
+        store.delete(&self.enc.composite)
     }
 
     /// Number of (key, user key) entries over all keys.
     pub fn entry_count(&self) -> usize {
-        self.store.len()
+        self.store.as_ref().map_or(0, MmapStore::len)
     }
 
     /// `true` when no key has entries.
     pub fn is_empty(&self) -> bool {
-        self.store.is_empty()
+        self.entry_count() == 0
     }
 
-    /// Sizes of the underlying store.
+    /// Sizes of the underlying store (all zero while unbound).
     pub fn stats(&self) -> StoreStats {
-        self.store.stats()
+        self.store
+            .as_ref()
+            .map_or_else(StoreStats::default, MmapStore::stats)
     }
 
-    /// The underlying store, read-only.
-    pub fn store(&self) -> &MmapStore {
-        &self.store
+    /// The underlying store, read-only; `None` while unbound.
+    pub fn store(&self) -> Option<&MmapStore> {
+        self.store.as_ref()
     }
 
     /// Snapshot for checkpoint `epoch` (see [`MmapStore::snapshot`]).
     pub fn snapshot(&mut self, epoch: u64) -> Result<SnapshotManifest> {
-        self.store.snapshot(epoch)
+        self.store
+            .as_mut()
+            .ok_or_else(unbound_error)?
+            .snapshot(epoch)
     }
 
     /// Links the snapshot's files into `dest` (see [`MmapStore::export`]).
     pub fn export(&self, manifest: &SnapshotManifest, dest: &Path) -> Result<usize> {
-        self.store.export(manifest, dest)
+        self.store
+            .as_ref()
+            .ok_or_else(unbound_error)?
+            .export(manifest, dest)
     }
 
     /// Compacts segments whose live ratio is low (see [`MmapStore::compact`]).
     pub fn compact(&mut self) -> Result<usize> {
-        self.store.compact()
+        self.store.as_mut().ok_or_else(unbound_error)?.compact()
     }
 }

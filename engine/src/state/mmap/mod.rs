@@ -76,6 +76,7 @@
 //! whole batch of keys, and a lower default `compact_below` when disk space allows
 //! (compaction is about a fifth of the update cost).
 
+pub(crate) mod checkpointing;
 mod compact;
 mod map;
 mod record;
@@ -90,6 +91,8 @@ mod tests;
 
 use std::path::PathBuf;
 
+pub(crate) use checkpointing::BindCx;
+pub use checkpointing::MmapSlot;
 pub use map::MmapMapState;
 pub use snapshot::{SegmentFile, SnapshotManifest, FORMAT_VERSION};
 pub use store::{MmapStore, StoreEntry, StoreStats, StoredValue};

@@ -55,7 +55,7 @@ pub struct StoreEntry<'a> {
 }
 
 /// Sizes of a store, for metrics and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreStats {
     /// Live keys.
     pub keys: usize,

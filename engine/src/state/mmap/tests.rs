@@ -23,13 +23,17 @@ fn restored_records_are_untrusted_until_validated_once() {
     for k in 0..10u64 {
         st.update(&FixedKey::new(k, 0), &k).expect("update");
     }
-    assert_eq!(trusted(st.store()), 10, "own writes are trusted");
+    assert_eq!(
+        trusted(st.store().expect("bound")),
+        10,
+        "own writes are trusted"
+    );
     let m = st.snapshot(1).expect("snapshot");
     st.export(&m, ckpt.path()).expect("export");
     let mut r = MmapValueState::<u64, u64>::restore(MmapConfig::new(fresh.path()), ckpt.path(), &m)
         .expect("restore");
     assert_eq!(
-        trusted(r.store()),
+        trusted(r.store().expect("bound")),
         0,
         "bytes from disk are validated before use"
     );
@@ -38,9 +42,17 @@ fn restored_records_are_untrusted_until_validated_once() {
         .expect("valid")
         .map(|v| v.to_native());
     assert_eq!(v, Some(3));
-    assert_eq!(trusted(r.store()), 1, "a validated record is remembered");
+    assert_eq!(
+        trusted(r.store().expect("bound")),
+        1,
+        "a validated record is remembered"
+    );
     r.compact().expect("compact");
-    assert_eq!(trusted(r.store()), 1, "compaction keeps the flags");
+    assert_eq!(
+        trusted(r.store().expect("bound")),
+        1,
+        "compaction keeps the flags"
+    );
 }
 
 #[test]

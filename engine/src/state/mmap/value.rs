@@ -37,11 +37,73 @@ use crate::state::{key_group, KeyScope};
 /// assert!(last.is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// In a job, create it unbound ([`MmapValueState::unbound`] or `Default`) and register it in
+/// [`KeyedProcessFunction::state`](crate::api::KeyedProcessFunction::state): each shard's
+/// operator binds it to a working directory under the job's
+/// [`StateBackend::Mmap`](crate::state::StateBackend) directory when it opens, and checkpoints
+/// snapshot it incrementally. A clone is unbound (the operator clones the function once
+/// per shard).
 #[derive(Debug)]
 pub struct MmapValueState<K, V> {
-    store: MmapStore,
+    store: Option<MmapStore>,
     enc: Encoder,
     _types: PhantomData<fn(&K, &V)>,
+}
+
+impl<K, V> MmapValueState<K, V> {
+    /// A handle with no store yet, bound by its operator when the job starts.
+    pub fn unbound() -> Self {
+        MmapValueState {
+            store: None,
+            enc: Encoder::new(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K, V> Default for MmapValueState<K, V> {
+    fn default() -> Self {
+        Self::unbound()
+    }
+}
+
+impl<K, V> Clone for MmapValueState<K, V> {
+    /// An unbound handle (stores are not shared).
+    fn clone(&self) -> Self {
+        Self::unbound()
+    }
+}
+
+fn unbound_error() -> crate::error::SpateError {
+    crate::error::SpateError::Config(
+        "MmapValueState used before it was bound: register it in KeyedProcessFunction::state \
+         and choose Env::state_backend(StateBackend::mmap(dir))"
+            .into(),
+    )
+}
+
+impl<K, V> crate::checkpoint::CheckpointedState for MmapValueState<K, V>
+where
+    K: Archivable + crate::checkpoint::StateData + 'static,
+    V: Archivable,
+    Archived<V>: for<'a> CheckBytes<HighValidator<'a, RkyvError>>,
+{
+    type Key = K;
+    fn snapshot_state(&self, _w: &mut crate::checkpoint::StateWriter) {}
+    fn clear_state(&mut self) {}
+    fn restore_entry(
+        &mut self,
+        _bytes: &[u8],
+    ) -> std::result::Result<(), crate::checkpoint::DecodeError> {
+        Ok(())
+    }
+    fn mmap_store(&mut self) -> Option<super::MmapSlot<'_>> {
+        Some(super::MmapSlot {
+            store: &mut self.store,
+            check: check_alignment::<V>,
+        })
+    }
 }
 
 impl<K: Archivable, V: Archivable> MmapValueState<K, V>
@@ -51,7 +113,7 @@ where
     fn wrap(store: MmapStore) -> Result<Self> {
         check_alignment::<V>()?;
         Ok(MmapValueState {
-            store,
+            store: Some(store),
             enc: Encoder::new(),
             _types: PhantomData,
         })
@@ -80,58 +142,69 @@ where
     /// The current key's value, read in place.
     pub fn value<S: KeyScope<K> + ?Sized>(&mut self, scope: &S) -> Result<Option<&Archived<V>>> {
         archive(scope.key(), &mut self.enc.key, &mut self.enc.arena)?;
+        let store = self.store.as_mut().ok_or_else(unbound_error)?;
         // SAFETY: this handle owns its store (no `&mut MmapStore` is handed out) and only
         // ever writes trusted records that `update` archived from a `V`.
-        unsafe { read_archived::<V>(&mut self.store, &self.enc.key) }
+        unsafe { read_archived::<V>(store, &self.enc.key) }
     }
 
     /// Sets the current key's value.
     pub fn update<S: KeyScope<K> + ?Sized>(&mut self, scope: &S, value: &V) -> Result<()> {
         archive(scope.key(), &mut self.enc.key, &mut self.enc.arena)?;
         archive(value, &mut self.enc.value, &mut self.enc.arena)?;
-        let group = key_group(scope.key_hash(), self.store.config().max_parallelism) as u16;
-        self.store
-            .put_inner(group, &self.enc.key, &self.enc.value, 0)
+        let store = self.store.as_mut().ok_or_else(unbound_error)?;
+        let group = key_group(scope.key_hash(), store.config().max_parallelism) as u16;
+        store.put_inner(group, &self.enc.key, &self.enc.value, 0)
     }
 
     /// Removes the current key's value.
     pub fn clear<S: KeyScope<K> + ?Sized>(&mut self, scope: &S) -> Result<()> {
         archive(scope.key(), &mut self.enc.key, &mut self.enc.arena)?;
-        self.store.delete(&self.enc.key).map(|_| ())
+        let store = self.store.as_mut().ok_or_else(unbound_error)?;
+        store.delete(&self.enc.key).map(|_| ())
     }
 
     /// Number of keys with a value.
     pub fn len(&self) -> usize {
-        self.store.len()
+        self.store.as_ref().map_or(0, MmapStore::len)
     }
 
     /// `true` when no key has a value.
     pub fn is_empty(&self) -> bool {
-        self.store.is_empty()
+        self.len() == 0
     }
 
-    /// Sizes of the underlying store.
+    /// Sizes of the underlying store (all zero while unbound).
     pub fn stats(&self) -> StoreStats {
-        self.store.stats()
+        self.store
+            .as_ref()
+            .map_or_else(StoreStats::default, MmapStore::stats)
     }
 
-    /// The underlying store, read-only (iteration by key group, sizes).
-    pub fn store(&self) -> &MmapStore {
-        &self.store
+    /// The underlying store, read-only (iteration by key group, sizes); `None` while
+    /// unbound.
+    pub fn store(&self) -> Option<&MmapStore> {
+        self.store.as_ref()
     }
 
     /// Snapshot for checkpoint `epoch` (see [`MmapStore::snapshot`]).
     pub fn snapshot(&mut self, epoch: u64) -> Result<SnapshotManifest> {
-        self.store.snapshot(epoch)
+        self.store
+            .as_mut()
+            .ok_or_else(unbound_error)?
+            .snapshot(epoch)
     }
 
     /// Links the snapshot's files into `dest` (see [`MmapStore::export`]).
     pub fn export(&self, manifest: &SnapshotManifest, dest: &Path) -> Result<usize> {
-        self.store.export(manifest, dest)
+        self.store
+            .as_ref()
+            .ok_or_else(unbound_error)?
+            .export(manifest, dest)
     }
 
     /// Compacts segments whose live ratio is low (see [`MmapStore::compact`]).
     pub fn compact(&mut self) -> Result<usize> {
-        self.store.compact()
+        self.store.as_mut().ok_or_else(unbound_error)?.compact()
     }
 }
