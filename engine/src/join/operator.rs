@@ -8,7 +8,6 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::rc::Rc;
@@ -20,10 +19,10 @@ use crate::checkpoint::format::FINAL_EPOCH;
 use crate::checkpoint::registry::restore_view;
 use crate::error::{Result, SpateError, UserError};
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
-use crate::operators::co_process::{First, Second, TwoInputWired, TwoInputs};
+use crate::operators::align::{HeldInputs, TwoInputOp};
+use crate::operators::co_process::{TwoInputWired, TwoInputs};
 use crate::operators::unary::Participant;
-use crate::operators::union::Held;
-use crate::operators::{Batch, Counter, OnInput, OpInfo, Output, OutputTag, SideOutputs};
+use crate::operators::{Batch, Counter, OpInfo, Output, OutputTag, SideOutputs};
 use crate::state::hash_key;
 use crate::time::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
 
@@ -105,8 +104,7 @@ pub(crate) struct JoinOp<S, K, A, B, O, FA, FB> {
     gauge: Option<JoinStateGauge>,
     info: OpInfo,
     /// What an input sent after a barrier not yet forwarded (checkpoint alignment).
-    held_a: VecDeque<Held<A>>,
-    held_b: VecDeque<Held<B>>,
+    held: HeldInputs<A, B>,
     /// With checkpoints: where snapshots go, and the codecs that write them.
     participant: Option<(Participant, JoinCodecs<K, A, B>)>,
 }
@@ -121,82 +119,6 @@ where
     FA: Fn(&A) -> K,
     FB: Fn(&B) -> K,
 {
-    fn left_batch(&mut self, batch: &mut Batch<A>) -> Result<()> {
-        let wm = self.progress.watermark();
-        let outer = self.spec.left_outer();
-        let info = &self.info;
-        for (ts, v) in batch.drain(..) {
-            let span = self
-                .spec
-                .left_span(ts, &v)
-                .map_err(|e| info.user_error(e))?;
-            if span.time < wm {
-                match &self.late_left {
-                    Some(tag) => self.sides.give(tag, ts, v),
-                    None => self.discarded[0].set(self.discarded[0].get() + 1),
-                }
-                continue;
-            }
-            let key = (self.key_a)(&v);
-            let spec = &mut self.spec;
-            let mut em = Emit {
-                out: &mut self.out,
-                sides: &mut self.sides,
-                watermark: wm,
-            };
-            if span.iv.is_empty() {
-                // Overlaps nothing: unmatched at once.
-                if outer {
-                    spec.unmatched_left(&key, &v, span.iv, &mut em)
-                        .map_err(|e| info.user_error(e))?;
-                }
-                continue;
-            }
-            let hash = hash_key(&key);
-            self.state
-                .add_left(key, hash, span.iv, v, |k, l, r| {
-                    spec.pair(k, l, span.iv, &r.value, r.iv, &mut em)
-                })
-                .map_err(|e| info.user_error(e))?;
-        }
-        self.batch_done()
-    }
-
-    fn right_batch(&mut self, batch: &mut Batch<B>) -> Result<()> {
-        let wm = self.progress.watermark();
-        let info = &self.info;
-        for (ts, v) in batch.drain(..) {
-            let span = self
-                .spec
-                .right_span(ts, &v)
-                .map_err(|e| info.user_error(e))?;
-            if span.time < wm {
-                match &self.late_right {
-                    Some(tag) => self.sides.give(tag, ts, v),
-                    None => self.discarded[1].set(self.discarded[1].get() + 1),
-                }
-                continue;
-            }
-            if span.iv.is_empty() {
-                continue; // overlaps nothing
-            }
-            let key = (self.key_b)(&v);
-            let hash = hash_key(&key);
-            let spec = &mut self.spec;
-            let mut em = Emit {
-                out: &mut self.out,
-                sides: &mut self.sides,
-                watermark: wm,
-            };
-            self.state
-                .add_right(key, hash, span.iv, v, |k, l, r| {
-                    spec.pair(k, &l.value, l.iv, r, span.iv, &mut em)
-                })
-                .map_err(|e| info.user_error(e))?;
-        }
-        self.batch_done()
-    }
-
     fn batch_done(&mut self) -> Result<()> {
         self.out.flush()?;
         self.sides.flush()?;
@@ -255,23 +177,6 @@ where
         Ok(())
     }
 
-    fn on_watermark_of(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        let w = self.progress.advance(input, wm);
-        self.forward(w)
-    }
-
-    fn on_idle_of(&mut self, input: usize, idle: bool) -> Result<()> {
-        let w = self.progress.set_idle(input, idle);
-        self.forward(w)
-    }
-
-    fn on_barrier_of(&mut self, input: usize, epoch: u64) -> Result<()> {
-        match self.progress.barrier(input, epoch) {
-            Some(e) => self.forward_barrier(e),
-            None => Ok(()),
-        }
-    }
-
     /// Snapshots (when taking part in checkpoints), then forwards barrier `e`.
     fn forward_barrier(&mut self, e: u64) -> Result<()> {
         self.snapshot(e);
@@ -285,8 +190,123 @@ where
             p.hand_in(epoch, b.finish());
         }
     }
+}
 
-    fn on_end_of(&mut self, input: usize) -> Result<()> {
+impl<S, K, A, B, O, FA, FB> TwoInputOp for JoinOp<S, K, A, B, O, FA, FB>
+where
+    S: JoinSpec<K, A, B, O>,
+    K: Hash + Eq,
+    A: Clone + 'static,
+    B: Clone + 'static,
+    O: Clone + 'static,
+    FA: Fn(&A) -> K,
+    FB: Fn(&B) -> K,
+{
+    type A = A;
+    type B = B;
+
+    fn held(&mut self) -> &mut HeldInputs<A, B> {
+        &mut self.held
+    }
+
+    fn blocked(&self, i: usize) -> bool {
+        self.progress.blocked(i)
+    }
+
+    fn batch_a(&mut self, batch: &mut Batch<A>) -> Result<()> {
+        let wm = self.progress.watermark();
+        let outer = self.spec.left_outer();
+        let info = &self.info;
+        for (ts, v) in batch.drain(..) {
+            let span = self
+                .spec
+                .left_span(ts, &v)
+                .map_err(|e| info.user_error(e))?;
+            if span.time < wm {
+                match &self.late_left {
+                    Some(tag) => self.sides.give(tag, ts, v),
+                    None => self.discarded[0].set(self.discarded[0].get() + 1),
+                }
+                continue;
+            }
+            let key = (self.key_a)(&v);
+            let spec = &mut self.spec;
+            let mut em = Emit {
+                out: &mut self.out,
+                sides: &mut self.sides,
+                watermark: wm,
+            };
+            if span.iv.is_empty() {
+                // Overlaps nothing: unmatched at once.
+                if outer {
+                    spec.unmatched_left(&key, &v, span.iv, &mut em)
+                        .map_err(|e| info.user_error(e))?;
+                }
+                continue;
+            }
+            let hash = hash_key(&key);
+            self.state
+                .add_left(key, hash, span.iv, v, |k, l, r| {
+                    spec.pair(k, l, span.iv, &r.value, r.iv, &mut em)
+                })
+                .map_err(|e| info.user_error(e))?;
+        }
+        self.batch_done()
+    }
+
+    fn batch_b(&mut self, batch: &mut Batch<B>) -> Result<()> {
+        let wm = self.progress.watermark();
+        let info = &self.info;
+        for (ts, v) in batch.drain(..) {
+            let span = self
+                .spec
+                .right_span(ts, &v)
+                .map_err(|e| info.user_error(e))?;
+            if span.time < wm {
+                match &self.late_right {
+                    Some(tag) => self.sides.give(tag, ts, v),
+                    None => self.discarded[1].set(self.discarded[1].get() + 1),
+                }
+                continue;
+            }
+            if span.iv.is_empty() {
+                continue; // overlaps nothing
+            }
+            let key = (self.key_b)(&v);
+            let hash = hash_key(&key);
+            let spec = &mut self.spec;
+            let mut em = Emit {
+                out: &mut self.out,
+                sides: &mut self.sides,
+                watermark: wm,
+            };
+            self.state
+                .add_right(key, hash, span.iv, v, |k, l, r| {
+                    spec.pair(k, &l.value, l.iv, r, span.iv, &mut em)
+                })
+                .map_err(|e| info.user_error(e))?;
+        }
+        self.batch_done()
+    }
+
+    fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
+        let w = self.progress.advance(input, wm);
+        self.forward(w)
+    }
+
+    fn idle(&mut self, input: usize, idle: bool) -> Result<()> {
+        let w = self.progress.set_idle(input, idle);
+        self.forward(w)
+    }
+
+    fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
+        match self.progress.barrier(input, epoch) {
+            Some(e) => self.forward_barrier(e),
+            None => Ok(()),
+        }
+    }
+
+    fn end(&mut self, input: usize) -> Result<()> {
         let (wm, barrier, all_ended) = self.progress.end(input);
         if let Some(e) = barrier {
             self.forward_barrier(e)?;
@@ -299,109 +319,7 @@ where
         }
         Ok(())
     }
-
-    /// Replays what inputs held while they are no longer blocked, until nothing changes.
-    fn release(&mut self) -> Result<()> {
-        loop {
-            let mut progressed = false;
-            while !self.progress.blocked(0) {
-                let Some(m) = self.held_a.pop_front() else {
-                    break;
-                };
-                self.apply_a(m)?;
-                progressed = true;
-            }
-            while !self.progress.blocked(1) {
-                let Some(m) = self.held_b.pop_front() else {
-                    break;
-                };
-                self.apply_b(m)?;
-                progressed = true;
-            }
-            if !progressed {
-                return Ok(());
-            }
-        }
-    }
-
-    fn apply_a(&mut self, m: Held<A>) -> Result<()> {
-        match m {
-            Held::Data(mut b) => self.left_batch(&mut b),
-            Held::Watermark(wm) => self.on_watermark_of(0, wm),
-            Held::Idle(i) => self.on_idle_of(0, i),
-            Held::Barrier(e) => self.on_barrier_of(0, e),
-            Held::End => self.on_end_of(0),
-        }
-    }
-
-    /// A control message of the first input, through alignment.
-    fn deliver_a(&mut self, m: Held<A>) -> Result<()> {
-        if self.progress.blocked(0) || !self.held_a.is_empty() {
-            self.held_a.push_back(m);
-            return Ok(());
-        }
-        self.apply_a(m)?;
-        self.release()
-    }
-
-    /// A control message of the second input, through alignment.
-    fn deliver_b(&mut self, m: Held<B>) -> Result<()> {
-        if self.progress.blocked(1) || !self.held_b.is_empty() {
-            self.held_b.push_back(m);
-            return Ok(());
-        }
-        self.apply_b(m)?;
-        self.release()
-    }
-
-    fn apply_b(&mut self, m: Held<B>) -> Result<()> {
-        match m {
-            Held::Data(mut b) => self.right_batch(&mut b),
-            Held::Watermark(wm) => self.on_watermark_of(1, wm),
-            Held::Idle(i) => self.on_idle_of(1, i),
-            Held::Barrier(e) => self.on_barrier_of(1, e),
-            Held::End => self.on_end_of(1),
-        }
-    }
 }
-
-macro_rules! join_input {
-    ($marker:ty, $t:ident, $batch:ident, $index:expr, $held:ident, $deliver:ident) => {
-        impl<S, K, A, B, O, FA, FB> OnInput<$t, $marker> for JoinOp<S, K, A, B, O, FA, FB>
-        where
-            S: JoinSpec<K, A, B, O>,
-            K: Hash + Eq,
-            A: Clone + 'static,
-            B: Clone + 'static,
-            O: Clone + 'static,
-            FA: Fn(&A) -> K,
-            FB: Fn(&B) -> K,
-        {
-            fn on_batch(&mut self, _input: usize, batch: &mut Batch<$t>) -> Result<()> {
-                if self.progress.blocked($index) || !self.$held.is_empty() {
-                    self.$held.push_back(Held::Data(std::mem::take(batch)));
-                    return Ok(());
-                }
-                self.$batch(batch)
-            }
-            fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
-                self.$deliver(Held::Watermark(wm))
-            }
-            fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
-                self.$deliver(Held::Idle(idle))
-            }
-            fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
-                self.$deliver(Held::Barrier(epoch))
-            }
-            fn on_end(&mut self, _input: usize) -> Result<()> {
-                self.$deliver(Held::End)
-            }
-        }
-    };
-}
-
-join_input!(First, A, left_batch, 0, held_a, deliver_a);
-join_input!(Second, B, right_batch, 1, held_b, deliver_b);
 
 /// Makes the per-shard instances of a join.
 pub(crate) struct JoinFactory<S, K, A, B, O, FA, FB> {
@@ -550,8 +468,7 @@ where
                 name: cx.name.clone(),
                 shard: cx.shard,
             },
-            held_a: VecDeque::new(),
-            held_b: VecDeque::new(),
+            held: HeldInputs::new(),
             participant,
         }));
         Ok(Box::new(TwoInputWired {

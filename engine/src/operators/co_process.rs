@@ -2,13 +2,12 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::align::{HeldInputs, TwoInputOp};
 use super::process::{non_keyed_role, ProcessContext};
-use super::union::Held;
 use super::{Batch, OnInput, OpInfo, Output, Port, Push, SideOutputs};
 use crate::checkpoint::StateRegistry;
 use crate::error::{Result, UserError};
@@ -165,8 +164,7 @@ pub(crate) struct Second;
 pub(crate) struct CoProcessOp<P, A, B, O> {
     f: P,
     /// What an input sent after a barrier not yet forwarded (checkpoint alignment).
-    held_a: VecDeque<Held<A>>,
-    held_b: VecDeque<Held<B>>,
+    held: HeldInputs<A, B>,
     out: Output<O>,
     sides: SideOutputs,
     progress: TwoInputs,
@@ -196,24 +194,23 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
         self.sides.flush()
     }
 
-    fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        let w = self.progress.advance(input, wm);
-        self.forward(w)
-    }
-
-    fn idle(&mut self, input: usize, idle: bool) -> Result<()> {
-        let w = self.progress.set_idle(input, idle);
-        self.forward(w)
-    }
-
     fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
         let status = self.progress.idle_change();
         self.out.progress(w, status)?;
         self.sides.progress(w, status)
     }
+}
 
-    fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
-        self.progress.barrier_into(input, epoch, &mut self.out)
+impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> TwoInputOp for CoProcessOp<P, A, B, O> {
+    type A = A;
+    type B = B;
+
+    fn held(&mut self) -> &mut HeldInputs<A, B> {
+        &mut self.held
+    }
+
+    fn blocked(&self, i: usize) -> bool {
+        self.progress.blocked(i)
     }
 
     fn batch_a(&mut self, batch: &mut Batch<A>) -> Result<()> {
@@ -230,68 +227,18 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
         self.batch_done()
     }
 
-    fn apply_a(&mut self, m: Held<A>) -> Result<()> {
-        match m {
-            Held::Data(mut b) => self.batch_a(&mut b),
-            Held::Watermark(wm) => self.watermark(0, wm),
-            Held::Idle(i) => self.idle(0, i),
-            Held::Barrier(e) => self.barrier(0, e),
-            Held::End => self.end(0),
-        }
+    fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
+        let w = self.progress.advance(input, wm);
+        self.forward(w)
     }
 
-    fn apply_b(&mut self, m: Held<B>) -> Result<()> {
-        match m {
-            Held::Data(mut b) => self.batch_b(&mut b),
-            Held::Watermark(wm) => self.watermark(1, wm),
-            Held::Idle(i) => self.idle(1, i),
-            Held::Barrier(e) => self.barrier(1, e),
-            Held::End => self.end(1),
-        }
+    fn idle(&mut self, input: usize, idle: bool) -> Result<()> {
+        let w = self.progress.set_idle(input, idle);
+        self.forward(w)
     }
 
-    /// A message of the first input, through alignment.
-    fn deliver_a(&mut self, m: Held<A>) -> Result<()> {
-        if self.progress.blocked(0) || !self.held_a.is_empty() {
-            self.held_a.push_back(m);
-            return Ok(());
-        }
-        self.apply_a(m)?;
-        self.release()
-    }
-
-    /// A message of the second input, through alignment.
-    fn deliver_b(&mut self, m: Held<B>) -> Result<()> {
-        if self.progress.blocked(1) || !self.held_b.is_empty() {
-            self.held_b.push_back(m);
-            return Ok(());
-        }
-        self.apply_b(m)?;
-        self.release()
-    }
-
-    /// Replays what inputs held while they are no longer blocked, until nothing changes.
-    fn release(&mut self) -> Result<()> {
-        loop {
-            let mut progressed = false;
-            while !self.progress.blocked(0) {
-                let Some(m) = self.held_a.pop_front() else {
-                    break;
-                };
-                self.apply_a(m)?;
-                progressed = true;
-            }
-            while !self.progress.blocked(1) {
-                let Some(m) = self.held_b.pop_front() else {
-                    break;
-                };
-                self.apply_b(m)?;
-                progressed = true;
-            }
-            if !progressed {
-                return Ok(());
-            }
-        }
+    fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
+        self.progress.barrier_into(input, epoch, &mut self.out)
     }
 
     fn end(&mut self, input: usize) -> Result<()> {
@@ -305,37 +252,6 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
         Ok(())
     }
 }
-
-/// One input of [`CoProcessOp`], through checkpoint alignment.
-macro_rules! co_input {
-    ($marker:ty, $t:ident, $index:expr, $held:ident, $batch:ident, $deliver:ident) => {
-        impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> OnInput<$t, $marker>
-            for CoProcessOp<P, A, B, O>
-        {
-            fn on_batch(&mut self, _input: usize, batch: &mut Batch<$t>) -> Result<()> {
-                if self.progress.blocked($index) || !self.$held.is_empty() {
-                    self.$held.push_back(Held::Data(std::mem::take(batch)));
-                    return Ok(());
-                }
-                self.$batch(batch)
-            }
-            fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
-                self.$deliver(Held::Watermark(wm))
-            }
-            fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
-                self.$deliver(Held::Idle(idle))
-            }
-            fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
-                self.$deliver(Held::Barrier(epoch))
-            }
-            fn on_end(&mut self, _input: usize) -> Result<()> {
-                self.$deliver(Held::End)
-            }
-        }
-    };
-}
-co_input!(First, A, 0, held_a, batch_a, deliver_a);
-co_input!(Second, B, 1, held_b, batch_b, deliver_b);
 
 pub(crate) struct CoProcessFactory<P, A, B, O>(pub(crate) P, pub(crate) PhantomData<fn(A, B) -> O>);
 
@@ -378,8 +294,7 @@ where
         let sides = cx.side_outputs(outputs.split_off(1))?;
         let op = Rc::new(RefCell::new(CoProcessOp {
             f: self.0,
-            held_a: VecDeque::new(),
-            held_b: VecDeque::new(),
+            held: HeldInputs::new(),
             out,
             sides,
             // Even stateless, it aligns: what an input sends after a barrier must not reach

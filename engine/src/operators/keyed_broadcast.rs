@@ -10,20 +10,19 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::align::{HeldInputs, TwoInputOp};
 use super::broadcast::{BroadcastCodecs, BroadcastState};
-use super::co_process::{First, Second, TwoInputWired, TwoInputs};
+use super::co_process::{TwoInputWired, TwoInputs};
 use super::keyed_process::{restore_timers, snapshot_timers, KeyedContext};
 use super::process::ProcessContext;
 use super::timer_driver::{drive_processing_timers, ProcessingTimers};
 use super::unary::Participant;
-use super::union::Held;
-use super::{Batch, OnInput, OpInfo, Output, SideOutputs};
+use super::{Batch, OpInfo, Output, SideOutputs};
 use crate::checkpoint::format::FINAL_EPOCH;
 use crate::checkpoint::registry::{restore_view, KeyCodec};
 use crate::checkpoint::StateRegistry;
@@ -98,8 +97,7 @@ pub(crate) struct KeyedBroadcastOp<P: KeyedBroadcastProcessFunction<K, I, B, O>,
     clock: Arc<dyn Clock>,
     ended: bool,
     /// What an input sent after a barrier not yet forwarded (checkpoint alignment).
-    held_a: VecDeque<Held<I>>,
-    held_b: VecDeque<Held<B>>,
+    held: HeldInputs<I, B>,
     /// With checkpoints: where snapshots go.
     participant: Option<Participant>,
     codecs: Option<BroadcastCodecs<P::StateKey, P::StateValue>>,
@@ -158,39 +156,6 @@ where
         self.sides.progress(w, status)
     }
 
-    fn end(&mut self, input: usize) -> Result<()> {
-        let (wm, barrier, all_ended) = self.progress.end(input);
-        if let Some(e) = barrier {
-            self.forward_barrier(e)?;
-        }
-        self.forward(wm)?;
-        if all_ended {
-            self.ended = true;
-            self.timers.processing.clear();
-            self.snapshot(FINAL_EPOCH)?;
-            self.out.end()?;
-            self.sides.end()?;
-        }
-        Ok(())
-    }
-
-    fn on_watermark_at(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        let w = self.progress.advance(input, wm);
-        self.forward(w)
-    }
-
-    fn on_idle_at(&mut self, input: usize, idle: bool) -> Result<()> {
-        let w = self.progress.set_idle(input, idle);
-        self.forward(w)
-    }
-
-    fn on_barrier_at(&mut self, input: usize, epoch: u64) -> Result<()> {
-        match self.progress.barrier(input, epoch) {
-            Some(e) => self.forward_barrier(e),
-            None => Ok(()),
-        }
-    }
-
     /// Snapshots (when taking part in checkpoints), then forwards barrier `e`.
     fn forward_barrier(&mut self, e: u64) -> Result<()> {
         self.snapshot(e)?;
@@ -216,6 +181,25 @@ where
         self.state.snapshot(self.info.shard, codecs, &mut b);
         p.hand_in(epoch, b.finish());
         Ok(())
+    }
+}
+
+impl<P, K, I, B, O, F> TwoInputOp for KeyedBroadcastOp<P, K, I, B, O, F>
+where
+    P: KeyedBroadcastProcessFunction<K, I, B, O>,
+    K: Hash + Eq + Clone + Send + 'static,
+    O: Clone + 'static,
+    F: Fn(&I) -> K,
+{
+    type A = I;
+    type B = B;
+
+    fn held(&mut self) -> &mut HeldInputs<I, B> {
+        &mut self.held
+    }
+
+    fn blocked(&self, i: usize) -> bool {
+        self.progress.blocked(i)
     }
 
     fn batch_a(&mut self, batch: &mut Batch<I>) -> Result<()> {
@@ -259,105 +243,39 @@ where
         self.flush()
     }
 
-    fn apply_a(&mut self, m: Held<I>) -> Result<()> {
-        match m {
-            Held::Data(mut b) => self.batch_a(&mut b),
-            Held::Watermark(wm) => self.on_watermark_at(0, wm),
-            Held::Idle(i) => self.on_idle_at(0, i),
-            Held::Barrier(e) => self.on_barrier_at(0, e),
-            Held::End => self.end(0),
+    fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
+        let w = self.progress.advance(input, wm);
+        self.forward(w)
+    }
+
+    fn idle(&mut self, input: usize, idle: bool) -> Result<()> {
+        let w = self.progress.set_idle(input, idle);
+        self.forward(w)
+    }
+
+    fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
+        match self.progress.barrier(input, epoch) {
+            Some(e) => self.forward_barrier(e),
+            None => Ok(()),
         }
     }
 
-    fn apply_b(&mut self, m: Held<B>) -> Result<()> {
-        match m {
-            Held::Data(mut b) => self.batch_b(&mut b),
-            Held::Watermark(wm) => self.on_watermark_at(1, wm),
-            Held::Idle(i) => self.on_idle_at(1, i),
-            Held::Barrier(e) => self.on_barrier_at(1, e),
-            Held::End => self.end(1),
+    fn end(&mut self, input: usize) -> Result<()> {
+        let (wm, barrier, all_ended) = self.progress.end(input);
+        if let Some(e) = barrier {
+            self.forward_barrier(e)?;
         }
-    }
-
-    /// A message of the keyed input, through alignment.
-    fn deliver_a(&mut self, m: Held<I>) -> Result<()> {
-        if self.progress.blocked(0) || !self.held_a.is_empty() {
-            self.held_a.push_back(m);
-            return Ok(());
+        self.forward(wm)?;
+        if all_ended {
+            self.ended = true;
+            self.timers.processing.clear();
+            self.snapshot(FINAL_EPOCH)?;
+            self.out.end()?;
+            self.sides.end()?;
         }
-        self.apply_a(m)?;
-        self.release()
-    }
-
-    /// A message of the broadcast input, through alignment.
-    fn deliver_b(&mut self, m: Held<B>) -> Result<()> {
-        if self.progress.blocked(1) || !self.held_b.is_empty() {
-            self.held_b.push_back(m);
-            return Ok(());
-        }
-        self.apply_b(m)?;
-        self.release()
-    }
-
-    /// Replays what inputs held while they are no longer blocked, until nothing changes.
-    fn release(&mut self) -> Result<()> {
-        loop {
-            let mut progressed = false;
-            while !self.progress.blocked(0) {
-                let Some(m) = self.held_a.pop_front() else {
-                    break;
-                };
-                self.apply_a(m)?;
-                progressed = true;
-            }
-            while !self.progress.blocked(1) {
-                let Some(m) = self.held_b.pop_front() else {
-                    break;
-                };
-                self.apply_b(m)?;
-                progressed = true;
-            }
-            if !progressed {
-                return Ok(());
-            }
-        }
+        Ok(())
     }
 }
-
-/// One input of [`KeyedBroadcastOp`], through checkpoint alignment.
-macro_rules! keyed_broadcast_input {
-    ($marker:ty, $t:ident, $index:expr, $held:ident, $batch:ident, $deliver:ident) => {
-        impl<P, K, I, B, O, F> OnInput<$t, $marker> for KeyedBroadcastOp<P, K, I, B, O, F>
-        where
-            P: KeyedBroadcastProcessFunction<K, I, B, O>,
-            K: Hash + Eq + Clone + Send + 'static,
-            O: Clone + 'static,
-            F: Fn(&I) -> K,
-        {
-            fn on_batch(&mut self, _input: usize, batch: &mut Batch<$t>) -> Result<()> {
-                if self.progress.blocked($index) || !self.$held.is_empty() {
-                    self.$held.push_back(Held::Data(std::mem::take(batch)));
-                    return Ok(());
-                }
-                self.$batch(batch)
-            }
-            fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
-                self.$deliver(Held::Watermark(wm))
-            }
-            fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
-                self.$deliver(Held::Idle(idle))
-            }
-            fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
-                self.$deliver(Held::Barrier(epoch))
-            }
-            fn on_end(&mut self, _input: usize) -> Result<()> {
-                self.$deliver(Held::End)
-            }
-        }
-    };
-}
-keyed_broadcast_input!(First, I, 0, held_a, batch_a, deliver_a);
-keyed_broadcast_input!(Second, B, 1, held_b, batch_b, deliver_b);
 
 impl<P, K, I, B, O, F> ProcessingTimers for KeyedBroadcastOp<P, K, I, B, O, F>
 where
@@ -519,8 +437,7 @@ where
             },
             clock: cx.cfg.clock.clone(),
             ended: false,
-            held_a: VecDeque::new(),
-            held_b: VecDeque::new(),
+            held: HeldInputs::new(),
             participant,
             codecs: this.codecs,
             key_codec: this.key_codec,

@@ -4,18 +4,17 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::co_process::{First, Second, TwoInputWired, TwoInputs};
+use super::align::{HeldInputs, TwoInputOp};
+use super::co_process::{TwoInputWired, TwoInputs};
 use super::keyed_process::{restore_timers, snapshot_timers, KeyedContext};
 use super::timer_driver::{drive_processing_timers, ProcessingTimers};
 use super::unary::Participant;
-use super::union::Held;
-use super::{Batch, OnInput, OpInfo, Output, SideOutputs};
+use super::{Batch, OpInfo, Output, SideOutputs};
 use crate::checkpoint::format::FINAL_EPOCH;
 use crate::checkpoint::registry::{restore_view, KeyCodec};
 use crate::checkpoint::StateRegistry;
@@ -68,8 +67,7 @@ pub(crate) struct KeyedCoProcessOp<P, K, A, B, O, FA, FB> {
     clock: Arc<dyn Clock>,
     ended: bool,
     /// What an input sent after a barrier not yet forwarded (checkpoint alignment).
-    held_a: VecDeque<Held<A>>,
-    held_b: VecDeque<Held<B>>,
+    held: HeldInputs<A, B>,
     participant: Option<Participant>,
     key_codec: Option<KeyCodec<K>>,
     _t: PhantomData<fn(A, B)>,
@@ -124,16 +122,6 @@ where
         self.sides.flush()
     }
 
-    fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        let w = self.progress.advance(input, wm);
-        self.forward(w)
-    }
-
-    fn idle(&mut self, input: usize, idle: bool) -> Result<()> {
-        let w = self.progress.set_idle(input, idle);
-        self.forward(w)
-    }
-
     /// Fires event-time timers up to a new combined watermark, then forwards it and any
     /// change of idleness.
     fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
@@ -143,13 +131,6 @@ where
         }
         self.out.progress(w, status)?;
         self.sides.progress(w, status)
-    }
-
-    fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
-        match self.progress.barrier(input, epoch) {
-            Some(e) => self.forward_barrier(e),
-            None => Ok(()),
-        }
     }
 
     /// Snapshots (when taking part in checkpoints), then forwards barrier `e`.
@@ -176,6 +157,61 @@ where
         p.hand_in(epoch, b.finish());
         Ok(())
     }
+}
+
+impl<P, K, A, B, O, FA, FB> TwoInputOp for KeyedCoProcessOp<P, K, A, B, O, FA, FB>
+where
+    P: KeyedCoProcessFunction<K, A, B, O>,
+    K: Hash + Eq + Clone + Send + 'static,
+    O: Clone + 'static,
+    FA: Fn(&A) -> K,
+    FB: Fn(&B) -> K,
+{
+    type A = A;
+    type B = B;
+
+    fn held(&mut self) -> &mut HeldInputs<A, B> {
+        &mut self.held
+    }
+
+    fn blocked(&self, i: usize) -> bool {
+        self.progress.blocked(i)
+    }
+
+    fn batch_a(&mut self, batch: &mut Batch<A>) -> Result<()> {
+        let now = self.clock.now_ms();
+        for (ts, v) in batch.drain(..) {
+            let key = (self.key_a)(&v);
+            self.call(&key, ts, None, now, |f, kc| f.process_element1(v, kc))?;
+        }
+        self.flush()
+    }
+
+    fn batch_b(&mut self, batch: &mut Batch<B>) -> Result<()> {
+        let now = self.clock.now_ms();
+        for (ts, v) in batch.drain(..) {
+            let key = (self.key_b)(&v);
+            self.call(&key, ts, None, now, |f, kc| f.process_element2(v, kc))?;
+        }
+        self.flush()
+    }
+
+    fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
+        let w = self.progress.advance(input, wm);
+        self.forward(w)
+    }
+
+    fn idle(&mut self, input: usize, idle: bool) -> Result<()> {
+        let w = self.progress.set_idle(input, idle);
+        self.forward(w)
+    }
+
+    fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
+        match self.progress.barrier(input, epoch) {
+            Some(e) => self.forward_barrier(e),
+            None => Ok(()),
+        }
+    }
 
     fn end(&mut self, input: usize) -> Result<()> {
         let (wm, barrier, all_ended) = self.progress.end(input);
@@ -193,132 +229,6 @@ where
         Ok(())
     }
 }
-
-impl<P, K, A, B, O, FA, FB> KeyedCoProcessOp<P, K, A, B, O, FA, FB>
-where
-    P: KeyedCoProcessFunction<K, A, B, O>,
-    K: Hash + Eq + Clone + Send + 'static,
-    O: Clone + 'static,
-    FA: Fn(&A) -> K,
-    FB: Fn(&B) -> K,
-{
-    /// Replays what inputs held while they are no longer blocked, until nothing changes.
-    fn release(&mut self) -> Result<()> {
-        loop {
-            let mut progressed = false;
-            while !self.progress.blocked(0) {
-                let Some(m) = self.held_a.pop_front() else {
-                    break;
-                };
-                self.apply_a(m)?;
-                progressed = true;
-            }
-            while !self.progress.blocked(1) {
-                let Some(m) = self.held_b.pop_front() else {
-                    break;
-                };
-                self.apply_b(m)?;
-                progressed = true;
-            }
-            if !progressed {
-                return Ok(());
-            }
-        }
-    }
-}
-
-macro_rules! keyed_input {
-    ($marker:ty, $t:ident, $keyfn:ident, $method:ident, $index:expr, $held:ident, $apply:ident, $batch:ident, $deliver:ident) => {
-        impl<P, K, A, B, O, FA, FB> KeyedCoProcessOp<P, K, A, B, O, FA, FB>
-        where
-            P: KeyedCoProcessFunction<K, A, B, O>,
-            K: Hash + Eq + Clone + Send + 'static,
-            O: Clone + 'static,
-            FA: Fn(&A) -> K,
-            FB: Fn(&B) -> K,
-        {
-            fn $batch(&mut self, batch: &mut Batch<$t>) -> Result<()> {
-                let now = self.clock.now_ms();
-                for (ts, v) in batch.drain(..) {
-                    let key = (self.$keyfn)(&v);
-                    self.call(&key, ts, None, now, |f, kc| f.$method(v, kc))?;
-                }
-                self.flush()
-            }
-
-            fn $apply(&mut self, m: Held<$t>) -> Result<()> {
-                match m {
-                    Held::Data(mut b) => self.$batch(&mut b),
-                    Held::Watermark(wm) => self.watermark($index, wm),
-                    Held::Idle(i) => self.idle($index, i),
-                    Held::Barrier(e) => self.barrier($index, e),
-                    Held::End => self.end($index),
-                }
-            }
-
-            /// A control message of this input, through alignment.
-            fn $deliver(&mut self, m: Held<$t>) -> Result<()> {
-                if self.progress.blocked($index) || !self.$held.is_empty() {
-                    self.$held.push_back(m);
-                    return Ok(());
-                }
-                self.$apply(m)?;
-                self.release()
-            }
-        }
-
-        impl<P, K, A, B, O, FA, FB> OnInput<$t, $marker> for KeyedCoProcessOp<P, K, A, B, O, FA, FB>
-        where
-            P: KeyedCoProcessFunction<K, A, B, O>,
-            K: Hash + Eq + Clone + Send + 'static,
-            O: Clone + 'static,
-            FA: Fn(&A) -> K,
-            FB: Fn(&B) -> K,
-        {
-            fn on_batch(&mut self, _input: usize, batch: &mut Batch<$t>) -> Result<()> {
-                if self.progress.blocked($index) || !self.$held.is_empty() {
-                    self.$held.push_back(Held::Data(std::mem::take(batch)));
-                    return Ok(());
-                }
-                self.$batch(batch)
-            }
-            fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
-                self.$deliver(Held::Watermark(wm))
-            }
-            fn on_idle(&mut self, _input: usize, idle: bool) -> Result<()> {
-                self.$deliver(Held::Idle(idle))
-            }
-            fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
-                self.$deliver(Held::Barrier(epoch))
-            }
-            fn on_end(&mut self, _input: usize) -> Result<()> {
-                self.$deliver(Held::End)
-            }
-        }
-    };
-}
-keyed_input!(
-    First,
-    A,
-    key_a,
-    process_element1,
-    0,
-    held_a,
-    apply_a,
-    batch_a,
-    deliver_a
-);
-keyed_input!(
-    Second,
-    B,
-    key_b,
-    process_element2,
-    1,
-    held_b,
-    apply_b,
-    batch_b,
-    deliver_b
-);
 
 impl<P, K, A, B, O, FA, FB> ProcessingTimers for KeyedCoProcessOp<P, K, A, B, O, FA, FB>
 where
@@ -447,8 +357,7 @@ where
             },
             clock: cx.cfg.clock.clone(),
             ended: false,
-            held_a: VecDeque::new(),
-            held_b: VecDeque::new(),
+            held: HeldInputs::new(),
             participant,
             key_codec: this.key_codec,
             _t: PhantomData::<fn(A, B)>,

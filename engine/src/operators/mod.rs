@@ -9,6 +9,7 @@
 //! it); the caller clears and reuses the vector afterwards, so steady-state chains allocate
 //! nothing.
 
+pub(crate) mod align;
 pub(crate) mod broadcast;
 pub(crate) mod co_process;
 pub(crate) mod filter;
