@@ -155,34 +155,6 @@ where
         })
     }
 
-    /// Evicts up to a new combined watermark, then forwards it and any change of idleness.
-    fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
-        let status = self.progress.idle_change();
-        if let Some(w) = w {
-            let spec = &mut self.spec;
-            let info = &self.info;
-            let mut em = Emit {
-                out: &mut self.out,
-                sides: &mut self.sides,
-                watermark: w,
-            };
-            self.state
-                .advance(w, |k, e| spec.unmatched_left(k, &e.value, e.iv, &mut em))
-                .map_err(|e| info.user_error(e))?;
-        }
-        let w = self.next_output_watermark();
-        self.out.progress(w, status)?;
-        self.sides.progress(w, status)?;
-        self.publish();
-        Ok(())
-    }
-
-    /// Snapshots (when taking part in checkpoints), then forwards barrier `e`.
-    fn forward_barrier(&mut self, e: u64) -> Result<()> {
-        self.snapshot(e);
-        self.out.barrier(e)
-    }
-
     fn snapshot(&mut self, epoch: u64) {
         if let Some((p, codecs)) = &self.participant {
             let mut b = p.builder(epoch, self.info.shard);
@@ -209,8 +181,12 @@ where
         &mut self.held
     }
 
-    fn blocked(&self, i: usize) -> bool {
-        self.progress.blocked(i)
+    fn progress(&self) -> &TwoInputs {
+        &self.progress
+    }
+
+    fn progress_mut(&mut self) -> &mut TwoInputs {
+        &mut self.progress
     }
 
     fn batch_a(&mut self, batch: &mut Batch<A>) -> Result<()> {
@@ -289,35 +265,38 @@ where
         self.batch_done()
     }
 
-    fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        let w = self.progress.advance(input, wm);
-        self.forward(w)
-    }
-
-    fn idle(&mut self, input: usize, idle: bool) -> Result<()> {
-        let w = self.progress.set_idle(input, idle);
-        self.forward(w)
-    }
-
-    fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
-        match self.progress.barrier(input, epoch) {
-            Some(e) => self.forward_barrier(e),
-            None => Ok(()),
+    /// Evicts up to a new combined watermark, then forwards it and any change of idleness.
+    fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
+        let status = self.progress.idle_change();
+        if let Some(w) = w {
+            let spec = &mut self.spec;
+            let info = &self.info;
+            let mut em = Emit {
+                out: &mut self.out,
+                sides: &mut self.sides,
+                watermark: w,
+            };
+            self.state
+                .advance(w, |k, e| spec.unmatched_left(k, &e.value, e.iv, &mut em))
+                .map_err(|e| info.user_error(e))?;
         }
-    }
-
-    fn end(&mut self, input: usize) -> Result<()> {
-        let (wm, barrier, all_ended) = self.progress.end(input);
-        if let Some(e) = barrier {
-            self.forward_barrier(e)?;
-        }
-        self.forward(wm)?;
-        if all_ended {
-            self.snapshot(FINAL_EPOCH);
-            self.out.end()?;
-            self.sides.end()?;
-        }
+        let w = self.next_output_watermark();
+        self.out.progress(w, status)?;
+        self.sides.progress(w, status)?;
+        self.publish();
         Ok(())
+    }
+
+    /// Snapshots (when taking part in checkpoints), then forwards barrier `e`.
+    fn forward_barrier(&mut self, e: u64) -> Result<()> {
+        self.snapshot(e);
+        self.out.barrier(e)
+    }
+
+    fn all_ended(&mut self) -> Result<()> {
+        self.snapshot(FINAL_EPOCH);
+        self.out.end()?;
+        self.sides.end()
     }
 }
 

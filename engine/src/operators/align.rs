@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use super::co_process::{First, Second};
+use super::co_process::{First, Second, TwoInputs};
 use super::union::Held;
 use super::{Batch, OnInput};
 use crate::error::Result;
@@ -30,6 +30,10 @@ impl<A, B> HeldInputs<A, B> {
 }
 
 /// A two-input operator, as seen by alignment: input 0 carries `A`, input 1 carries `B`.
+///
+/// The operator says what a batch does, how it forwards progress and barriers, and what it
+/// does once both inputs ended; the handling of watermarks, idleness, barriers and ends
+/// (the same for every two-input operator) is provided.
 pub(crate) trait TwoInputOp {
     /// Records of the first input.
     type A;
@@ -37,20 +41,61 @@ pub(crate) trait TwoInputOp {
     type B;
     /// The operator's queues.
     fn held(&mut self) -> &mut HeldInputs<Self::A, Self::B>;
-    /// Input `i` delivered a barrier not forwarded yet: what it sends next must wait.
-    fn blocked(&self, i: usize) -> bool;
+    /// The progress of both inputs.
+    fn progress(&self) -> &TwoInputs;
+    /// The progress of both inputs, to change.
+    fn progress_mut(&mut self) -> &mut TwoInputs;
     /// Processes a batch of the first input.
     fn batch_a(&mut self, batch: &mut Batch<Self::A>) -> Result<()>;
     /// Processes a batch of the second input.
     fn batch_b(&mut self, batch: &mut Batch<Self::B>) -> Result<()>;
+    /// Forwards the combined watermark if it advanced (`w`), and any change of idleness.
+    fn forward(&mut self, w: Option<Timestamp>) -> Result<()>;
+    /// Forwards barrier `e`, both inputs having delivered it (snapshotting first, if the
+    /// operator has state).
+    fn forward_barrier(&mut self, e: u64) -> Result<()>;
+    /// Both inputs ended: the operator's last work, then the end of its outputs.
+    fn all_ended(&mut self) -> Result<()>;
+
+    /// Input `i` delivered a barrier not forwarded yet: what it sends next must wait.
+    #[inline]
+    fn blocked(&self, i: usize) -> bool {
+        self.progress().blocked(i)
+    }
+
     /// Input `i` reached watermark `wm`.
-    fn watermark(&mut self, i: usize, wm: Timestamp) -> Result<()>;
+    fn watermark(&mut self, i: usize, wm: Timestamp) -> Result<()> {
+        let w = self.progress_mut().advance(i, wm);
+        self.forward(w)
+    }
+
     /// Input `i` went idle or active.
-    fn idle(&mut self, i: usize, idle: bool) -> Result<()>;
-    /// Input `i` delivered barrier `epoch`.
-    fn barrier(&mut self, i: usize, epoch: u64) -> Result<()>;
-    /// Input `i` ended.
-    fn end(&mut self, i: usize) -> Result<()>;
+    fn idle(&mut self, i: usize, idle: bool) -> Result<()> {
+        let w = self.progress_mut().set_idle(i, idle);
+        self.forward(w)
+    }
+
+    /// Input `i` delivered barrier `epoch`: forwarded once both inputs have delivered it.
+    fn barrier(&mut self, i: usize, epoch: u64) -> Result<()> {
+        match self.progress_mut().barrier(i, epoch) {
+            Some(e) => self.forward_barrier(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Input `i` ended: forwards the barrier the other input was held on, then the
+    /// combined watermark; finishes once both inputs ended.
+    fn end(&mut self, i: usize) -> Result<()> {
+        let (wm, barrier, all_ended) = self.progress_mut().end(i);
+        if let Some(e) = barrier {
+            self.forward_barrier(e)?;
+        }
+        self.forward(wm)?;
+        if all_ended {
+            self.all_ended()?;
+        }
+        Ok(())
+    }
 }
 
 fn apply_a<Op: TwoInputOp>(op: &mut Op, m: Held<Op::A>) -> Result<()> {

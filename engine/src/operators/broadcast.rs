@@ -280,21 +280,9 @@ pub(crate) struct BroadcastOp<P: BroadcastProcessFunction<I, B, O>, I, B, O> {
 }
 
 impl<P: BroadcastProcessFunction<I, B, O>, I, B, O: Clone> BroadcastOp<P, I, B, O> {
-    fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
-        let status = self.progress.idle_change();
-        self.out.progress(w, status)?;
-        self.sides.progress(w, status)
-    }
-
     fn flush(&mut self) -> Result<()> {
         self.out.flush()?;
         self.sides.flush()
-    }
-
-    /// Snapshots the broadcast state (when taking part in checkpoints), then forwards `e`.
-    fn forward_barrier(&mut self, e: u64) -> Result<()> {
-        self.snapshot(e);
-        self.out.barrier(e)
     }
 
     fn snapshot(&mut self, epoch: u64) {
@@ -314,8 +302,12 @@ impl<P: BroadcastProcessFunction<I, B, O>, I, B, O: Clone> TwoInputOp for Broadc
         &mut self.held
     }
 
-    fn blocked(&self, i: usize) -> bool {
-        self.progress.blocked(i)
+    fn progress(&self) -> &TwoInputs {
+        &self.progress
+    }
+
+    fn progress_mut(&mut self) -> &mut TwoInputs {
+        &mut self.progress
     }
 
     fn batch_a(&mut self, batch: &mut Batch<I>) -> Result<()> {
@@ -354,35 +346,22 @@ impl<P: BroadcastProcessFunction<I, B, O>, I, B, O: Clone> TwoInputOp for Broadc
         self.flush()
     }
 
-    fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        let w = self.progress.advance(input, wm);
-        self.forward(w)
+    fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
+        let status = self.progress.idle_change();
+        self.out.progress(w, status)?;
+        self.sides.progress(w, status)
     }
 
-    fn idle(&mut self, input: usize, idle: bool) -> Result<()> {
-        let w = self.progress.set_idle(input, idle);
-        self.forward(w)
+    /// Snapshots the broadcast state (when taking part in checkpoints), then forwards `e`.
+    fn forward_barrier(&mut self, e: u64) -> Result<()> {
+        self.snapshot(e);
+        self.out.barrier(e)
     }
 
-    fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
-        match self.progress.barrier(input, epoch) {
-            Some(e) => self.forward_barrier(e),
-            None => Ok(()),
-        }
-    }
-
-    fn end(&mut self, input: usize) -> Result<()> {
-        let (wm, barrier, all_ended) = self.progress.end(input);
-        if let Some(e) = barrier {
-            self.forward_barrier(e)?;
-        }
-        self.forward(wm)?;
-        if all_ended {
-            self.snapshot(FINAL_EPOCH);
-            self.out.end()?;
-            self.sides.end()?;
-        }
-        Ok(())
+    fn all_ended(&mut self) -> Result<()> {
+        self.snapshot(FINAL_EPOCH);
+        self.out.end()?;
+        self.sides.end()
     }
 }
 

@@ -114,35 +114,6 @@ impl TwoInputs {
         })
     }
 
-    /// Input `i` delivered barrier `epoch`: forwards the barrier to `out` if both inputs
-    /// have now delivered it.
-    pub(crate) fn barrier_into<O: Clone>(
-        &mut self,
-        i: usize,
-        epoch: u64,
-        out: &mut Output<O>,
-    ) -> Result<()> {
-        match self.barrier(i, epoch) {
-            Some(e) => out.barrier(e),
-            None => Ok(()),
-        }
-    }
-
-    /// Input `i` ended: forwards to `out` the barrier the other input was held on; returns
-    /// the combined watermark if it advanced (for the caller to forward after its own work)
-    /// and whether both inputs have now ended.
-    pub(crate) fn end_into<O: Clone>(
-        &mut self,
-        i: usize,
-        out: &mut Output<O>,
-    ) -> Result<(Option<Timestamp>, bool)> {
-        let (wm, barrier, all_ended) = self.end(i);
-        if let Some(e) = barrier {
-            out.barrier(e)?;
-        }
-        Ok((wm, all_ended))
-    }
-
     /// Input `i` ended: the combined watermark if it advanced, the barrier the other input
     /// was held on, and whether both inputs have now ended.
     pub(crate) fn end(&mut self, i: usize) -> (Option<Timestamp>, Option<u64>, bool) {
@@ -193,12 +164,6 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
         self.out.flush()?;
         self.sides.flush()
     }
-
-    fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
-        let status = self.progress.idle_change();
-        self.out.progress(w, status)?;
-        self.sides.progress(w, status)
-    }
 }
 
 impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> TwoInputOp for CoProcessOp<P, A, B, O> {
@@ -209,8 +174,12 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> TwoInputOp for CoProcessOp<P
         &mut self.held
     }
 
-    fn blocked(&self, i: usize) -> bool {
-        self.progress.blocked(i)
+    fn progress(&self) -> &TwoInputs {
+        &self.progress
+    }
+
+    fn progress_mut(&mut self) -> &mut TwoInputs {
+        &mut self.progress
     }
 
     fn batch_a(&mut self, batch: &mut Batch<A>) -> Result<()> {
@@ -227,29 +196,20 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> TwoInputOp for CoProcessOp<P
         self.batch_done()
     }
 
-    fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        let w = self.progress.advance(input, wm);
-        self.forward(w)
+    fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
+        let status = self.progress.idle_change();
+        self.out.progress(w, status)?;
+        self.sides.progress(w, status)
     }
 
-    fn idle(&mut self, input: usize, idle: bool) -> Result<()> {
-        let w = self.progress.set_idle(input, idle);
-        self.forward(w)
+    fn forward_barrier(&mut self, e: u64) -> Result<()> {
+        self.out.barrier(e)
     }
 
-    fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
-        self.progress.barrier_into(input, epoch, &mut self.out)
-    }
-
-    fn end(&mut self, input: usize) -> Result<()> {
-        let (wm, all_ended) = self.progress.end_into(input, &mut self.out)?;
-        self.forward(wm)?;
-        if all_ended {
-            self.run(|f, pc| f.finish(pc), crate::time::NO_TIMESTAMP)?;
-            self.out.end()?;
-            self.sides.end()?;
-        }
-        Ok(())
+    fn all_ended(&mut self) -> Result<()> {
+        self.run(|f, pc| f.finish(pc), crate::time::NO_TIMESTAMP)?;
+        self.out.end()?;
+        self.sides.end()
     }
 }
 

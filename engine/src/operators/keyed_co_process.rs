@@ -122,23 +122,6 @@ where
         self.sides.flush()
     }
 
-    /// Fires event-time timers up to a new combined watermark, then forwards it and any
-    /// change of idleness.
-    fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
-        let status = self.progress.idle_change();
-        if let Some(w) = w {
-            self.fire(TimeDomain::EventTime, w)?;
-        }
-        self.out.progress(w, status)?;
-        self.sides.progress(w, status)
-    }
-
-    /// Snapshots (when taking part in checkpoints), then forwards barrier `e`.
-    fn forward_barrier(&mut self, e: u64) -> Result<()> {
-        self.snapshot(e)?;
-        self.out.barrier(e)
-    }
-
     fn snapshot(&mut self, epoch: u64) -> Result<()> {
         let Some(p) = &self.participant else {
             return Ok(());
@@ -174,8 +157,12 @@ where
         &mut self.held
     }
 
-    fn blocked(&self, i: usize) -> bool {
-        self.progress.blocked(i)
+    fn progress(&self) -> &TwoInputs {
+        &self.progress
+    }
+
+    fn progress_mut(&mut self) -> &mut TwoInputs {
+        &mut self.progress
     }
 
     fn batch_a(&mut self, batch: &mut Batch<A>) -> Result<()> {
@@ -196,37 +183,29 @@ where
         self.flush()
     }
 
-    fn watermark(&mut self, input: usize, wm: Timestamp) -> Result<()> {
-        let w = self.progress.advance(input, wm);
-        self.forward(w)
+    /// Fires event-time timers up to a new combined watermark, then forwards it and any
+    /// change of idleness.
+    fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {
+        let status = self.progress.idle_change();
+        if let Some(w) = w {
+            self.fire(TimeDomain::EventTime, w)?;
+        }
+        self.out.progress(w, status)?;
+        self.sides.progress(w, status)
     }
 
-    fn idle(&mut self, input: usize, idle: bool) -> Result<()> {
-        let w = self.progress.set_idle(input, idle);
-        self.forward(w)
+    /// Snapshots (when taking part in checkpoints), then forwards barrier `e`.
+    fn forward_barrier(&mut self, e: u64) -> Result<()> {
+        self.snapshot(e)?;
+        self.out.barrier(e)
     }
 
-    fn barrier(&mut self, input: usize, epoch: u64) -> Result<()> {
-        match self.progress.barrier(input, epoch) {
-            Some(e) => self.forward_barrier(e),
-            None => Ok(()),
-        }
-    }
-
-    fn end(&mut self, input: usize) -> Result<()> {
-        let (wm, barrier, all_ended) = self.progress.end(input);
-        if let Some(e) = barrier {
-            self.forward_barrier(e)?;
-        }
-        self.forward(wm)?;
-        if all_ended {
-            self.ended = true;
-            self.timers.processing.clear();
-            self.snapshot(FINAL_EPOCH)?;
-            self.out.end()?;
-            self.sides.end()?;
-        }
-        Ok(())
+    fn all_ended(&mut self) -> Result<()> {
+        self.ended = true;
+        self.timers.processing.clear();
+        self.snapshot(FINAL_EPOCH)?;
+        self.out.end()?;
+        self.sides.end()
     }
 }
 
