@@ -19,7 +19,7 @@ use crate::checkpoint::format::FINAL_EPOCH;
 use crate::checkpoint::registry::restore_view;
 use crate::error::{Result, SpateError, UserError};
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
-use crate::operators::align::{HeldInputs, TwoInputOp};
+use crate::operators::align::{two_input_fields, HeldInputs, TwoInputOp};
 use crate::operators::co_process::{TwoInputWired, TwoInputs};
 use crate::operators::unary::Participant;
 use crate::operators::{Batch, Counter, OpInfo, Output, OutputTag, SideOutputs};
@@ -177,17 +177,7 @@ where
     type A = A;
     type B = B;
 
-    fn held(&mut self) -> &mut HeldInputs<A, B> {
-        &mut self.held
-    }
-
-    fn progress(&self) -> &TwoInputs {
-        &self.progress
-    }
-
-    fn progress_mut(&mut self) -> &mut TwoInputs {
-        &mut self.progress
-    }
+    two_input_fields!();
 
     fn batch_a(&mut self, batch: &mut Batch<A>) -> Result<()> {
         let wm = self.progress.watermark();

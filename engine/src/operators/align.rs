@@ -98,6 +98,24 @@ pub(crate) trait TwoInputOp {
     }
 }
 
+/// The accessors of [`TwoInputOp`] for an operator whose fields are `held` and `progress`.
+macro_rules! two_input_fields {
+    () => {
+        fn held(&mut self) -> &mut $crate::operators::align::HeldInputs<Self::A, Self::B> {
+            &mut self.held
+        }
+
+        fn progress(&self) -> &$crate::operators::co_process::TwoInputs {
+            &self.progress
+        }
+
+        fn progress_mut(&mut self) -> &mut $crate::operators::co_process::TwoInputs {
+            &mut self.progress
+        }
+    };
+}
+pub(crate) use two_input_fields;
+
 fn apply_a<Op: TwoInputOp>(op: &mut Op, m: Held<Op::A>) -> Result<()> {
     match m {
         Held::Data(mut b) => op.batch_a(&mut b),

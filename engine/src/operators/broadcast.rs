@@ -23,9 +23,9 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::align::{HeldInputs, TwoInputOp};
+use super::align::{two_input_fields, HeldInputs, TwoInputOp};
 use super::co_process::{TwoInputWired, TwoInputs};
-use super::process::{non_keyed_role, ProcessContext};
+use super::process::{non_keyed_role, process_batch, ProcessContext};
 use super::unary::Participant;
 use super::{Batch, OpInfo, Output, SideOutputs};
 use crate::checkpoint::format::SnapshotBuilder;
@@ -280,11 +280,6 @@ pub(crate) struct BroadcastOp<P: BroadcastProcessFunction<I, B, O>, I, B, O> {
 }
 
 impl<P: BroadcastProcessFunction<I, B, O>, I, B, O: Clone> BroadcastOp<P, I, B, O> {
-    fn flush(&mut self) -> Result<()> {
-        self.out.flush()?;
-        self.sides.flush()
-    }
-
     fn snapshot(&mut self, epoch: u64) {
         if let Some((p, codecs)) = &self.participant {
             let mut b = p.builder(epoch, self.info.shard);
@@ -298,52 +293,30 @@ impl<P: BroadcastProcessFunction<I, B, O>, I, B, O: Clone> TwoInputOp for Broadc
     type A = I;
     type B = B;
 
-    fn held(&mut self) -> &mut HeldInputs<I, B> {
-        &mut self.held
-    }
-
-    fn progress(&self) -> &TwoInputs {
-        &self.progress
-    }
-
-    fn progress_mut(&mut self) -> &mut TwoInputs {
-        &mut self.progress
-    }
+    two_input_fields!();
 
     fn batch_a(&mut self, batch: &mut Batch<I>) -> Result<()> {
-        let now = self.clock.now_ms();
-        let watermark = self.progress.watermark();
-        for (ts, v) in batch.drain(..) {
-            let mut pc = ProcessContext {
-                ts,
-                out: &mut self.out,
-                sides: &mut self.sides,
-                watermark,
-                now,
-            };
-            self.f
-                .process_element(v, &self.state, &mut pc)
-                .map_err(|e| self.info.user_error(e))?;
-        }
-        self.flush()
+        let at = (self.progress.watermark(), self.clock.now_ms());
+        process_batch(
+            batch,
+            &mut self.out,
+            &mut self.sides,
+            &self.info,
+            at,
+            |v, pc| self.f.process_element(v, &self.state, pc),
+        )
     }
 
     fn batch_b(&mut self, batch: &mut Batch<B>) -> Result<()> {
-        let now = self.clock.now_ms();
-        let watermark = self.progress.watermark();
-        for (ts, v) in batch.drain(..) {
-            let mut pc = ProcessContext {
-                ts,
-                out: &mut self.out,
-                sides: &mut self.sides,
-                watermark,
-                now,
-            };
-            self.f
-                .process_broadcast_element(v, &mut self.state, &mut pc)
-                .map_err(|e| self.info.user_error(e))?;
-        }
-        self.flush()
+        let at = (self.progress.watermark(), self.clock.now_ms());
+        process_batch(
+            batch,
+            &mut self.out,
+            &mut self.sides,
+            &self.info,
+            at,
+            |v, pc| self.f.process_broadcast_element(v, &mut self.state, pc),
+        )
     }
 
     fn forward(&mut self, w: Option<Timestamp>) -> Result<()> {

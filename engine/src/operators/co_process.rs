@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::align::{HeldInputs, TwoInputOp};
+use super::align::{two_input_fields, HeldInputs, TwoInputOp};
 use super::process::{non_keyed_role, ProcessContext};
 use super::{Batch, OnInput, OpInfo, Output, Port, Push, SideOutputs};
 use crate::checkpoint::StateRegistry;
@@ -170,17 +170,7 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> TwoInputOp for CoProcessOp<P
     type A = A;
     type B = B;
 
-    fn held(&mut self) -> &mut HeldInputs<A, B> {
-        &mut self.held
-    }
-
-    fn progress(&self) -> &TwoInputs {
-        &self.progress
-    }
-
-    fn progress_mut(&mut self) -> &mut TwoInputs {
-        &mut self.progress
-    }
+    two_input_fields!();
 
     fn batch_a(&mut self, batch: &mut Batch<A>) -> Result<()> {
         for (ts, v) in batch.drain(..) {

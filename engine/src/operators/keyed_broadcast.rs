@@ -15,11 +15,11 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::align::{HeldInputs, TwoInputOp};
+use super::align::{two_input_fields, HeldInputs, TwoInputOp};
 use super::broadcast::{BroadcastCodecs, BroadcastState};
 use super::co_process::{TwoInputWired, TwoInputs};
 use super::keyed_process::{restore_timers, snapshot_timers, KeyedContext};
-use super::process::ProcessContext;
+use super::process::{process_batch, ProcessContext};
 use super::timer_driver::{drive_processing_timers, ProcessingTimers};
 use super::unary::Participant;
 use super::{Batch, OpInfo, Output, SideOutputs};
@@ -177,17 +177,7 @@ where
     type A = I;
     type B = B;
 
-    fn held(&mut self) -> &mut HeldInputs<I, B> {
-        &mut self.held
-    }
-
-    fn progress(&self) -> &TwoInputs {
-        &self.progress
-    }
-
-    fn progress_mut(&mut self) -> &mut TwoInputs {
-        &mut self.progress
-    }
+    two_input_fields!();
 
     fn batch_a(&mut self, batch: &mut Batch<I>) -> Result<()> {
         let now = self.clock.now_ms();
@@ -213,21 +203,15 @@ where
     }
 
     fn batch_b(&mut self, batch: &mut Batch<B>) -> Result<()> {
-        let now = self.clock.now_ms();
-        let watermark = self.progress.watermark();
-        for (ts, v) in batch.drain(..) {
-            let mut pc = ProcessContext {
-                ts,
-                out: &mut self.out,
-                sides: &mut self.sides,
-                watermark,
-                now,
-            };
-            self.f
-                .process_broadcast_element(v, &mut self.state, &mut pc)
-                .map_err(|e| self.info.user_error(e))?;
-        }
-        self.flush()
+        let at = (self.progress.watermark(), self.clock.now_ms());
+        process_batch(
+            batch,
+            &mut self.out,
+            &mut self.sides,
+            &self.info,
+            at,
+            |v, pc| self.f.process_broadcast_element(v, &mut self.state, pc),
+        )
     }
 
     /// Fires event-time timers up to a new combined watermark, then forwards it and any

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::align::{HeldInputs, TwoInputOp};
+use super::align::{two_input_fields, HeldInputs, TwoInputOp};
 use super::co_process::{TwoInputWired, TwoInputs};
 use super::keyed_process::{restore_timers, snapshot_timers, KeyedContext};
 use super::timer_driver::{drive_processing_timers, ProcessingTimers};
@@ -153,17 +153,7 @@ where
     type A = A;
     type B = B;
 
-    fn held(&mut self) -> &mut HeldInputs<A, B> {
-        &mut self.held
-    }
-
-    fn progress(&self) -> &TwoInputs {
-        &self.progress
-    }
-
-    fn progress_mut(&mut self) -> &mut TwoInputs {
-        &mut self.progress
-    }
+    two_input_fields!();
 
     fn batch_a(&mut self, batch: &mut Batch<A>) -> Result<()> {
         let now = self.clock.now_ms();

@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 
 use super::unary::{Unary, UnaryCx};
-use super::{Batch, Output, OutputTag, SideOutputs};
+use super::{Batch, OpInfo, Output, OutputTag, SideOutputs};
 use crate::checkpoint::StateRegistry;
 use crate::error::{Result, UserError};
 use crate::time::{Timestamp, NO_TIMESTAMP};
@@ -15,6 +15,31 @@ pub struct ProcessContext<'a, O> {
     pub(crate) sides: &'a mut SideOutputs,
     pub(crate) watermark: Timestamp,
     pub(crate) now: Timestamp,
+}
+
+/// Calls `f` on every record of `batch` (draining it) with a context at `watermark` and
+/// processing time `now`, both read once per batch by the caller; then flushes `out` and
+/// `sides`. A failure of `f` is reported naming the operator `info`.
+pub(crate) fn process_batch<T, O: Clone>(
+    batch: &mut Batch<T>,
+    out: &mut Output<O>,
+    sides: &mut SideOutputs,
+    info: &OpInfo,
+    (watermark, now): (Timestamp, Timestamp),
+    mut f: impl FnMut(T, &mut ProcessContext<'_, O>) -> Result<(), UserError>,
+) -> Result<()> {
+    for (ts, v) in batch.drain(..) {
+        let mut pc = ProcessContext {
+            ts,
+            out: &mut *out,
+            sides: &mut *sides,
+            watermark,
+            now,
+        };
+        f(v, &mut pc).map_err(|e| info.user_error(e))?;
+    }
+    out.flush()?;
+    sides.flush()
 }
 
 impl<O: Clone> ProcessContext<'_, O> {
