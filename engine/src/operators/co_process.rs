@@ -145,17 +145,19 @@ pub(crate) struct CoProcessOp<P, A, B, O> {
 }
 
 impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
+    /// Calls `f` for one record (or the end); `now` is read once per batch by the caller.
     fn run(
         &mut self,
         f: impl FnOnce(&mut P, &mut ProcessContext<'_, O>) -> Result<(), UserError>,
         ts: Timestamp,
+        now: Timestamp,
     ) -> Result<()> {
         let mut pc = ProcessContext {
             ts,
             out: &mut self.out,
             sides: &mut self.sides,
             watermark: self.progress.watermark(),
-            now: self.clock.now_ms(),
+            now,
         };
         f(&mut self.f, &mut pc).map_err(|e| self.info.user_error(e))
     }
@@ -173,15 +175,17 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> TwoInputOp for CoProcessOp<P
     two_input_fields!();
 
     fn batch_a(&mut self, batch: &mut Batch<A>) -> Result<()> {
+        let now = self.clock.now_ms();
         for (ts, v) in batch.drain(..) {
-            self.run(|f, pc| f.process_element1(v, pc), ts)?;
+            self.run(|f, pc| f.process_element1(v, pc), ts, now)?;
         }
         self.batch_done()
     }
 
     fn batch_b(&mut self, batch: &mut Batch<B>) -> Result<()> {
+        let now = self.clock.now_ms();
         for (ts, v) in batch.drain(..) {
-            self.run(|f, pc| f.process_element2(v, pc), ts)?;
+            self.run(|f, pc| f.process_element2(v, pc), ts, now)?;
         }
         self.batch_done()
     }
@@ -197,7 +201,8 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> TwoInputOp for CoProcessOp<P
     }
 
     fn all_ended(&mut self) -> Result<()> {
-        self.run(|f, pc| f.finish(pc), crate::time::NO_TIMESTAMP)?;
+        let now = self.clock.now_ms();
+        self.run(|f, pc| f.finish(pc), crate::time::NO_TIMESTAMP, now)?;
         self.out.end()?;
         self.sides.end()
     }
