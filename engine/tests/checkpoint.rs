@@ -3,6 +3,8 @@
 //! strategy, or by a new job on the same directory); its published output must equal a
 //! failure-free run's, line for line.
 
+mod common;
+use common::checkpoints::{assert_same, has_checkpoint, published};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,15 +58,6 @@ impl KeyedProcessFunction<u64, (u64, i64), String> for CountWithTimers {
     }
 }
 
-fn has_checkpoint(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .any(|e| e.path().join("_manifest").is_file())
-        })
-        .unwrap_or(false)
-}
-
 const RECORDS: u64 = 12_000;
 
 fn build(env: &Env, out: &Path, fail_at: Option<(u64, Arc<AtomicBool>, std::path::PathBuf)>) {
@@ -98,37 +91,6 @@ fn build(env: &Env, out: &Path, fail_at: Option<(u64, Arc<AtomicBool>, std::path
         fail_at,
     })
     .write_lines_exactly_once(out);
-}
-
-/// Every published line, sorted.
-fn published(out: &Path) -> Vec<String> {
-    let mut lines: Vec<String> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    lines.sort();
-    lines
-}
-
-/// Asserts equality with a short report (the outputs are large).
-fn assert_same(got: &[String], want: &[String], what: &str) {
-    if got != want {
-        let missing: Vec<_> = want.iter().filter(|l| !got.contains(l)).take(5).collect();
-        let extra: Vec<_> = got.iter().filter(|l| !want.contains(l)).take(5).collect();
-        panic!(
-            "{what}: {} lines, expected {}; missing e.g. {missing:?}, unexpected e.g. {extra:?}",
-            got.len(),
-            want.len()
-        );
-    }
 }
 
 fn reference(shards: usize) -> Vec<String> {

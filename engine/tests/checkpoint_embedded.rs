@@ -3,6 +3,8 @@
 //! caller pushes again from `Input::resume_from()` (what lies below is dropped as a
 //! duplicate), and the published output equals an uninterrupted run's.
 
+mod common;
+use common::checkpoints::published;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -52,23 +54,6 @@ fn job(dir: &Path, shards: usize) -> (Env, Input<u64>) {
         .process(Count::default())
         .write_lines_exactly_once(dir.join("out"));
     (env, input)
-}
-
-fn published(out: &Path) -> Vec<String> {
-    let mut lines: Vec<String> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    lines.sort();
-    lines
 }
 
 fn expected() -> Vec<String> {

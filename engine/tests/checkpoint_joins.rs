@@ -3,6 +3,8 @@
 //! new job on the same directory, and on another shard count); the published output must
 //! equal a failure-free run's, which must equal a naive reference.
 
+mod common;
+use common::checkpoints::{assert_same, has_checkpoint, published};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,15 +29,6 @@ type Rec = (u64, i64);
 /// record as the failure-free run did.
 fn ts_of(seq: u64) -> i64 {
     seq as i64 + ((seq * 7) % 11) as i64 - 5
-}
-
-fn has_checkpoint(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .any(|e| e.path().join("_manifest").is_file())
-        })
-        .unwrap_or(false)
 }
 
 /// The tests of this file run one at a time: each needs a checkpoint to complete while its
@@ -119,37 +112,6 @@ fn interval_reference() -> Vec<String> {
     }
     want.sort();
     want
-}
-
-/// Every published line, sorted.
-fn published(out: &Path) -> Vec<String> {
-    let mut lines: Vec<String> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    lines.sort();
-    lines
-}
-
-/// Asserts equality with a short report (the outputs are large).
-fn assert_same(got: &[String], want: &[String], what: &str) {
-    if got != want {
-        let missing: Vec<_> = want.iter().filter(|l| !got.contains(l)).take(5).collect();
-        let extra: Vec<_> = got.iter().filter(|l| !want.contains(l)).take(5).collect();
-        panic!(
-            "{what}: {} lines, expected {}; missing e.g. {missing:?}, unexpected e.g. {extra:?}",
-            got.len(),
-            want.len()
-        );
-    }
 }
 
 fn checkpointed(shards: usize, chk: &Path) -> Env {

@@ -5,6 +5,8 @@
 //! retained checkpoint links; a corrupted segment makes recovery use the previous
 //! checkpoint.
 
+mod common;
+use common::checkpoints::published;
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -107,24 +109,6 @@ fn build(env: &Env, out: &Path, fail: Option<Fail>) {
             fail,
         })
         .write_lines_exactly_once(out);
-}
-
-/// Every published line, sorted.
-fn published(out: &Path) -> Vec<String> {
-    let mut lines: Vec<String> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    lines.sort();
-    lines
 }
 
 /// What an uninterrupted count gives: for each key, the lines "key 1" … "key n".

@@ -7,6 +7,8 @@
 //! late record never comes first in a source batch, where a restored job (whose watermarks
 //! restart from the replayed records, as in Flink) would not see it late.
 
+mod common;
+use common::checkpoints::{assert_same, has_checkpoint, published};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,15 +25,6 @@ const BATCH: usize = 64;
 
 type Rec = (u64, i64);
 type Fail = Option<(Arc<AtomicBool>, PathBuf)>;
-
-fn has_checkpoint(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .any(|e| e.path().join("_manifest").is_file())
-        })
-        .unwrap_or(false)
-}
 
 /// Record `seq`'s timestamp: in order, with a 1 s pause every 500 records (sessions end
 /// there); a few records are late (never the first of a source batch of 64).
@@ -238,36 +231,6 @@ fn env(shards: usize, chk: Option<&Path>) -> Env {
             .checkpointing(dir, Duration::from_millis(20))
             .state_type::<Rec>(),
         None => env,
-    }
-}
-
-/// Every published line, sorted.
-fn published(out: &Path) -> Vec<String> {
-    let mut lines: Vec<String> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    lines.sort();
-    lines
-}
-
-fn assert_same(got: &[String], want: &[String], what: &str) {
-    if got != want {
-        let missing: Vec<_> = want.iter().filter(|l| !got.contains(l)).take(5).collect();
-        let extra: Vec<_> = got.iter().filter(|l| !want.contains(l)).take(5).collect();
-        panic!(
-            "{what}: {} lines, expected {}; missing e.g. {missing:?}, unexpected e.g. {extra:?}",
-            got.len(),
-            want.len()
-        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! Shared helpers for the engine's integration tests.
 #![allow(dead_code)]
 
+pub mod checkpoints;
 pub mod gated;
 
 use std::sync::mpsc;
