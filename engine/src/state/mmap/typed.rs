@@ -129,3 +129,45 @@ where
         rkyv::access_unchecked::<Archived<V>>(bytes)
     }))
 }
+
+/// The store-level methods both typed handles offer (sizes, the store itself, snapshot,
+/// export, compaction), written once over their `store: Option<MmapStore>` field and their
+/// module's `unbound_error()`.
+macro_rules! store_methods {
+    () => {
+        /// Sizes of the underlying store (all zero while unbound).
+        pub fn stats(&self) -> StoreStats {
+            self.store
+                .as_ref()
+                .map_or_else(StoreStats::default, MmapStore::stats)
+        }
+
+        /// The underlying store, read-only (iteration by key group, sizes); `None` while
+        /// unbound.
+        pub fn store(&self) -> Option<&MmapStore> {
+            self.store.as_ref()
+        }
+
+        /// Snapshot for checkpoint `epoch` (see [`MmapStore::snapshot`]).
+        pub fn snapshot(&mut self, epoch: u64) -> Result<SnapshotManifest> {
+            self.store
+                .as_mut()
+                .ok_or_else(unbound_error)?
+                .snapshot(epoch)
+        }
+
+        /// Links the snapshot's files into `dest` (see [`MmapStore::export`]).
+        pub fn export(&self, manifest: &SnapshotManifest, dest: &Path) -> Result<usize> {
+            self.store
+                .as_ref()
+                .ok_or_else(unbound_error)?
+                .export(manifest, dest)
+        }
+
+        /// Compacts segments whose live ratio is low (see [`MmapStore::compact`]).
+        pub fn compact(&mut self) -> Result<usize> {
+            self.store.as_mut().ok_or_else(unbound_error)?.compact()
+        }
+    };
+}
+pub(crate) use store_methods;
