@@ -130,6 +130,62 @@ fn fail_in(chk: &Path) -> Fail {
     }
 }
 
+/// A job of these tests: built into `env`, publishing into `out`, failing once with `fail`.
+type Job = fn(&Env, &Path, Option<Fail>);
+
+/// No state types beyond [`checkpointed`]'s.
+fn no_types(env: Env) -> Env {
+    env
+}
+
+/// What `job` publishes on `shards` shards without checkpoints or failure.
+fn uninterrupted(job: Job, shards: usize) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = Env::new().shards(shards).batch_size(16);
+    job(&env, &tmp.path().join("out"), None);
+    env.execute().unwrap();
+    published(&tmp.path().join("out"))
+}
+
+/// What `job` publishes on `shards` shards with checkpoints (`types` registers its further
+/// state types) when its injected failure is recovered in-process by a restart strategy.
+fn after_restart(job: Job, shards: usize, types: fn(Env) -> Env) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+    let fail = fail_in(&chk);
+    let env = types(checkpointed(shards, &chk)).restart_strategy(RestartStrategy::FixedDelay {
+        attempts: 2,
+        delay: Duration::from_millis(10),
+    });
+    job(&env, &out, Some(fail.clone()));
+    env.execute().unwrap();
+    assert!(
+        fail.failed.load(Ordering::SeqCst),
+        "the failure was injected"
+    );
+    published(&out)
+}
+
+/// What `job` publishes when it fails on `n` shards and a new job on `m` shards resumes from
+/// the same directory.
+fn after_resume(job: Job, n: usize, m: usize, types: fn(Env) -> Env) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+    let env = types(checkpointed(n, &chk));
+    job(&env, &out, Some(fail_in(&chk)));
+    let err = env.execute().unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    let env = types(checkpointed(m, &chk));
+    job(&env, &out, None);
+    env.execute().unwrap();
+    published(&out)
+}
+
+/// Registers the broadcast state's value type of the rules job.
+fn rule_types(env: Env) -> Env {
+    env.state_type::<i64>()
+}
+
 #[test]
 fn an_interval_join_recovers_exactly_once_on_one_to_three_shards() {
     let _serial = serial();
@@ -137,27 +193,10 @@ fn an_interval_join_recovers_exactly_once_on_one_to_three_shards() {
     assert!(want.len() > 1_000, "the reference joins enough pairs");
     for shards in 1..=3 {
         // Failure-free, without checkpoints: the naive reference.
-        let tmp = tempfile::tempdir().unwrap();
-        let env = Env::new().shards(shards).batch_size(16);
-        interval_job(&env, &tmp.path().join("out"), None);
-        env.execute().unwrap();
-        assert_same(&published(&tmp.path().join("out")), &want, "uninterrupted");
+        assert_same(&uninterrupted(interval_job, shards), &want, "uninterrupted");
         // A failure, recovered in-process.
-        let tmp = tempfile::tempdir().unwrap();
-        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
-        let fail = fail_in(&chk);
-        let env = checkpointed(shards, &chk).restart_strategy(RestartStrategy::FixedDelay {
-            attempts: 2,
-            delay: Duration::from_millis(10),
-        });
-        interval_job(&env, &out, Some(fail.clone()));
-        env.execute().unwrap();
-        assert!(
-            fail.failed.load(Ordering::SeqCst),
-            "the failure was injected"
-        );
         assert_same(
-            &published(&out),
+            &after_restart(interval_job, shards, no_types),
             &want,
             &format!("restarted, {shards} shards"),
         );
@@ -169,16 +208,8 @@ fn an_interval_join_resumes_in_a_new_job_and_on_another_shard_count() {
     let _serial = serial();
     let want = interval_reference();
     for (n, m) in [(2, 2), (2, 3)] {
-        let tmp = tempfile::tempdir().unwrap();
-        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
-        let env = checkpointed(n, &chk);
-        interval_job(&env, &out, Some(fail_in(&chk)));
-        let err = env.execute().unwrap_err();
-        assert!(err.to_string().contains("injected failure"), "{err}");
-        let env = checkpointed(m, &chk);
-        interval_job(&env, &out, None);
-        env.execute().unwrap();
-        assert_same(&published(&out), &want, &format!("{n} → {m} shards"));
+        let got = after_resume(interval_job, n, m, no_types);
+        assert_same(&got, &want, &format!("{n} → {m} shards"));
     }
 }
 
@@ -285,27 +316,10 @@ fn a_regular_join_recovers_exactly_once() {
     let want = regular_reference();
     assert_eq!(want.len() as u64, 2 * REG_KEYS);
     for shards in 1..=3 {
-        let tmp = tempfile::tempdir().unwrap();
-        let env = Env::new().shards(shards).batch_size(16);
-        regular_job(&env, &tmp.path().join("out"), None);
-        env.execute().unwrap();
-        let plain = published(&tmp.path().join("out"));
+        let plain = uninterrupted(regular_job, shards);
         assert_eq!(net(&plain), want, "uninterrupted, {shards} shards");
 
-        let tmp = tempfile::tempdir().unwrap();
-        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
-        let fail = fail_in(&chk);
-        let env = checkpointed(shards, &chk).restart_strategy(RestartStrategy::FixedDelay {
-            attempts: 2,
-            delay: Duration::from_millis(10),
-        });
-        regular_job(&env, &out, Some(fail.clone()));
-        env.execute().unwrap();
-        assert!(
-            fail.failed.load(Ordering::SeqCst),
-            "the failure was injected"
-        );
-        let got = published(&out);
+        let got = after_restart(regular_job, shards, no_types);
         assert_eq!(net(&got), want, "restarted, {shards} shards");
         // Exactly once: as many changes as a failure-free run (each arrival emits a fixed
         // number of changes whatever the order of a key's records: a duplicate or a loss
@@ -318,16 +332,8 @@ fn a_regular_join_recovers_exactly_once() {
 fn a_regular_join_resumes_in_a_new_job_on_another_shard_count() {
     let _serial = serial();
     let want = regular_reference();
-    let tmp = tempfile::tempdir().unwrap();
-    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
-    let env = checkpointed(2, &chk);
-    regular_job(&env, &out, Some(fail_in(&chk)));
-    let err = env.execute().unwrap_err();
-    assert!(err.to_string().contains("injected failure"), "{err}");
-    let env = checkpointed(3, &chk);
-    regular_job(&env, &out, None);
-    env.execute().unwrap();
-    assert_eq!(net(&published(&out)), want, "2 → 3 shards");
+    let got = after_resume(regular_job, 2, 3, no_types);
+    assert_eq!(net(&got), want, "2 → 3 shards");
 }
 
 /// A keyed broadcast function: counts records per key (keyed state), and at the end of each
@@ -439,29 +445,9 @@ fn a_keyed_broadcast_function_recovers_exactly_once() {
     let _serial = serial();
     let want = rules_reference();
     for shards in 1..=3 {
-        let tmp = tempfile::tempdir().unwrap();
-        let env = Env::new().shards(shards).batch_size(16);
-        rules_job(&env, &tmp.path().join("out"), None);
-        env.execute().unwrap();
-        assert_same(&published(&tmp.path().join("out")), &want, "uninterrupted");
-
-        let tmp = tempfile::tempdir().unwrap();
-        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
-        let fail = fail_in(&chk);
-        let env = checkpointed(shards, &chk)
-            .state_type::<i64>()
-            .restart_strategy(RestartStrategy::FixedDelay {
-                attempts: 2,
-                delay: Duration::from_millis(10),
-            });
-        rules_job(&env, &out, Some(fail.clone()));
-        env.execute().unwrap();
-        assert!(
-            fail.failed.load(Ordering::SeqCst),
-            "the failure was injected"
-        );
+        assert_same(&uninterrupted(rules_job, shards), &want, "uninterrupted");
         assert_same(
-            &published(&out),
+            &after_restart(rules_job, shards, rule_types),
             &want,
             &format!("restarted, {shards} shards"),
         );
@@ -473,16 +459,8 @@ fn a_keyed_broadcast_function_resumes_in_a_new_job_on_another_shard_count() {
     let _serial = serial();
     let want = rules_reference();
     for (n, m) in [(2, 2), (2, 3)] {
-        let tmp = tempfile::tempdir().unwrap();
-        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
-        let env = checkpointed(n, &chk).state_type::<i64>();
-        rules_job(&env, &out, Some(fail_in(&chk)));
-        let err = env.execute().unwrap_err();
-        assert!(err.to_string().contains("injected failure"), "{err}");
-        let env = checkpointed(m, &chk).state_type::<i64>();
-        rules_job(&env, &out, None);
-        env.execute().unwrap();
-        assert_same(&published(&out), &want, &format!("{n} → {m} shards"));
+        let got = after_resume(rules_job, n, m, rule_types);
+        assert_same(&got, &want, &format!("{n} → {m} shards"));
     }
     // Without the broadcast state's types, refused naming them.
     let tmp = tempfile::tempdir().unwrap();
@@ -608,23 +586,8 @@ fn non_keyed_process_co_process_and_broadcast_take_part_exactly_once() {
         .collect();
     want.sort();
     for shards in [1, 3] {
-        let tmp = tempfile::tempdir().unwrap();
-        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
-        let fail = fail_in(&chk);
-        let env = checkpointed(shards, &chk)
-            .state_type::<i64>()
-            .restart_strategy(RestartStrategy::FixedDelay {
-                attempts: 2,
-                delay: Duration::from_millis(10),
-            });
-        non_keyed_job(&env, &out, Some(fail.clone()));
-        env.execute().unwrap();
-        assert!(
-            fail.failed.load(Ordering::SeqCst),
-            "the failure was injected"
-        );
         assert_same(
-            &published(&out),
+            &after_restart(non_keyed_job, shards, rule_types),
             &want,
             &format!("restarted, {shards} shards"),
         );
@@ -721,34 +684,11 @@ fn a_left_outer_overlap_join_recovers_exactly_once_and_rescales() {
     let _serial = serial();
     let want = overlap_reference();
     assert!(want.iter().any(|l| l.ends_with(" -")) && want.iter().any(|l| !l.ends_with(" -")));
-    let tmp = tempfile::tempdir().unwrap();
-    let env = Env::new().shards(2).batch_size(16);
-    overlap_job(&env, &tmp.path().join("out"), None);
-    env.execute().unwrap();
-    assert_same(&published(&tmp.path().join("out")), &want, "uninterrupted");
-
-    let tmp = tempfile::tempdir().unwrap();
-    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
-    let fail = fail_in(&chk);
-    let env = checkpointed(2, &chk).restart_strategy(RestartStrategy::FixedDelay {
-        attempts: 2,
-        delay: Duration::from_millis(10),
-    });
-    overlap_job(&env, &out, Some(fail.clone()));
-    env.execute().unwrap();
-    assert!(
-        fail.failed.load(Ordering::SeqCst),
-        "the failure was injected"
+    assert_same(&uninterrupted(overlap_job, 2), &want, "uninterrupted");
+    assert_same(&after_restart(overlap_job, 2, no_types), &want, "restarted");
+    assert_same(
+        &after_resume(overlap_job, 3, 2, no_types),
+        &want,
+        "3 → 2 shards",
     );
-    assert_same(&published(&out), &want, "restarted");
-
-    let tmp = tempfile::tempdir().unwrap();
-    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
-    let env = checkpointed(3, &chk);
-    overlap_job(&env, &out, Some(fail_in(&chk)));
-    assert!(env.execute().is_err(), "the injected failure");
-    let env = checkpointed(2, &chk);
-    overlap_job(&env, &out, None);
-    env.execute().unwrap();
-    assert_same(&published(&out), &want, "3 → 2 shards");
 }
