@@ -20,6 +20,7 @@ mod codec;
 pub(crate) mod crc;
 pub(crate) mod format;
 pub(crate) mod manifest;
+pub(crate) mod operator_state;
 pub(crate) mod protocol;
 pub(crate) mod registry;
 pub(crate) mod savepoint;

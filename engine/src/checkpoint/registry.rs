@@ -37,6 +37,8 @@ pub(crate) struct RestoreView {
     pub(crate) sections: HashMap<String, Vec<Vec<u8>>>,
     /// Sections of file-backed (mmap) handles, unfiltered: one entry per old shard.
     pub(crate) mmap: HashMap<String, Vec<Vec<u8>>>,
+    /// Operator list state, by section: one list of entries per old shard, in shard order.
+    pub(crate) lists: HashMap<String, Vec<Vec<Vec<u8>>>>,
     /// The checkpoint's directory (file-backed handles' segments are under it).
     pub(crate) dir: std::path::PathBuf,
     pub(crate) shard: usize,
@@ -87,6 +89,8 @@ enum Mode<'a> {
 pub struct StateRegistry<'a> {
     mode: Mode<'a>,
     names: Vec<String>,
+    /// How many of `names` are operator list states.
+    lists: usize,
     declared: bool,
     key_codec: Option<Box<dyn std::any::Any>>,
     error: Option<String>,
@@ -97,6 +101,7 @@ impl<'a> StateRegistry<'a> {
         StateRegistry {
             mode,
             names: Vec::new(),
+            lists: 0,
             declared: true,
             key_codec: None,
             error: None,
@@ -122,18 +127,137 @@ impl<'a> StateRegistry<'a> {
     /// Registers `handle` under `name` (unique within the function; names starting with
     /// `spate/` are reserved).
     pub fn register<H: CheckpointedState>(&mut self, name: &str, handle: &mut H) {
-        if self.error.is_some() {
+        if !self.claim(name) {
             return;
+        }
+        self.key_type::<H::Key>();
+        self.run(name, handle);
+    }
+
+    /// Registers the operator list state `list` under `name` with **even-split**
+    /// redistribution (Flink's `getListState`): restored on another shard count, the lists
+    /// of all old shards are concatenated and cut into one contiguous part per new shard,
+    /// so every element goes to exactly one shard; on the same shard count each shard gets
+    /// its own list back. For non-keyed functions (`ProcessFunction`, `CoProcessFunction`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// use spate::state::OperatorListState;
+    ///
+    /// // Emits records in groups of three; what waits for its group survives a recovery.
+    /// #[derive(Clone, Default)]
+    /// struct Triples { buf: OperatorListState<u64> }
+    /// impl ProcessFunction<u64, Vec<u64>> for Triples {
+    ///     fn process_element(&mut self, v: u64, ctx: &mut ProcessContext<'_, Vec<u64>>)
+    ///         -> Result<(), UserError> {
+    ///         self.buf.add(v);
+    ///         if self.buf.len() == 3 {
+    ///             ctx.collect(self.buf.take());
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     fn finish(&mut self, ctx: &mut ProcessContext<'_, Vec<u64>>) -> Result<(), UserError> {
+    ///         if !self.buf.is_empty() {
+    ///             ctx.collect(self.buf.take());
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     fn state(&mut self, reg: &mut StateRegistry<'_>) {
+    ///         reg.register_list("buffer", &mut self.buf);
+    ///     }
+    /// }
+    /// let dir = std::env::temp_dir().join(format!("spate-doc-oplist-{}", std::process::id()));
+    /// let env = Env::new().shards(1).checkpointing(&dir, std::time::Duration::from_millis(50));
+    /// let out = env.from_iter(1..=7u64).process(Triples::default()).collect();
+    /// env.execute().unwrap();
+    /// assert_eq!(out.take(), vec![vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn register_list<T: super::StateData + 'static>(
+        &mut self,
+        name: &str,
+        list: &mut crate::state::OperatorListState<T>,
+    ) {
+        self.run_list(name, list, super::operator_state::Redistribution::EvenSplit);
+    }
+
+    /// Registers the operator list state `list` under `name` with **union** redistribution
+    /// (Flink's `getUnionListState`): on a restore, on any shard count, every shard gets the
+    /// concatenation of the lists of all old shards (and keeps what it needs, e.g. the
+    /// offsets of the partitions it now reads). Keep such lists small: every shard reads all.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// use spate::state::OperatorListState;
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Seen { ids: OperatorListState<u64> }
+    /// impl ProcessFunction<u64, u64> for Seen {
+    ///     fn process_element(&mut self, v: u64, ctx: &mut ProcessContext<'_, u64>)
+    ///         -> Result<(), UserError> {
+    ///         if !self.ids.get().contains(&v) {
+    ///             self.ids.add(v);
+    ///             ctx.collect(v);
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     fn state(&mut self, reg: &mut StateRegistry<'_>) {
+    ///         reg.register_union_list("seen", &mut self.ids);
+    ///     }
+    /// }
+    /// let env = Env::new().shards(1);
+    /// let out = env.from_iter(vec![1u64, 2, 1, 3, 2]).process(Seen::default()).collect();
+    /// env.execute().unwrap();
+    /// assert_eq!(out.take(), vec![1, 2, 3]);
+    /// ```
+    pub fn register_union_list<T: super::StateData + 'static>(
+        &mut self,
+        name: &str,
+        list: &mut crate::state::OperatorListState<T>,
+    ) {
+        self.run_list(name, list, super::operator_state::Redistribution::Union);
+    }
+
+    fn run_list<T: super::StateData + 'static>(
+        &mut self,
+        name: &str,
+        list: &mut crate::state::OperatorListState<T>,
+        how: super::operator_state::Redistribution,
+    ) {
+        use super::operator_state as os;
+        if !self.claim(name) {
+            return;
+        }
+        self.lists += 1;
+        match &mut self.mode {
+            Mode::Probe | Mode::Bind(_) => {}
+            Mode::Snapshot(b) => os::snapshot(list, b, how, name),
+            Mode::Restore(v) => {
+                if let Err(e) = os::restore(list, v, how, name) {
+                    self.error = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Takes `name` for a handle; `false` (and the error recorded) when it is taken already
+    /// or reserved, or an earlier registration failed.
+    fn claim(&mut self, name: &str) -> bool {
+        if self.error.is_some() {
+            return false;
         }
         if name.starts_with("spate/") || self.names.iter().any(|n| n == name) {
             self.error = Some(format!(
                 "state name '{name}' is registered twice or reserved"
             ));
-            return;
+            return false;
         }
         self.names.push(name.to_string());
-        self.key_type::<H::Key>();
-        self.run(name, handle);
+        true
     }
 
     /// Registers a value state of a built-in function whose types carry no
@@ -151,16 +275,9 @@ impl<'a> StateRegistry<'a> {
     ) where
         K: std::hash::Hash + Eq + Clone + 'static,
     {
-        if self.error.is_some() {
+        if !self.claim(name) {
             return;
         }
-        if name.starts_with("spate/") || self.names.iter().any(|n| n == name) {
-            self.error = Some(format!(
-                "state name '{name}' is registered twice or reserved"
-            ));
-            return;
-        }
-        self.names.push(name.to_string());
         if self.key_codec.is_none() {
             self.key_codec = Some(Box::new(KeyCodec::<K> {
                 encode: key.encode,
@@ -247,9 +364,14 @@ impl<'a> StateRegistry<'a> {
         self.declared
     }
 
-    /// Whether any handle was registered.
-    pub(crate) fn registered_any(&self) -> bool {
-        !self.names.is_empty()
+    /// Whether any keyed handle was registered.
+    pub(crate) fn registered_keyed(&self) -> bool {
+        self.names.len() > self.lists
+    }
+
+    /// Whether any operator list state was registered.
+    pub(crate) fn registered_lists(&self) -> bool {
+        self.lists > 0
     }
 
     /// The first problem met, or for a restore, a state in the checkpoint that nothing
@@ -264,6 +386,15 @@ impl<'a> StateRegistry<'a> {
                     return Err(format!(
                         "the checkpoint holds state '{name}', which the function no longer \
                          registers"
+                    ));
+                }
+            }
+            for section in v.lists.keys() {
+                let name = super::operator_state::parse_section(section).map_or("", |s| s.1);
+                if !self.names.iter().any(|n| n == name) {
+                    return Err(format!(
+                        "the checkpoint holds operator list state '{name}', which the \
+                         function no longer registers"
                     ));
                 }
             }
@@ -294,8 +425,21 @@ pub(crate) fn restore_view(
         max_parallelism,
         ..Default::default()
     };
+    let old_shards = r.manifest.shards.max(1);
     for f in r.files.get(&(node as u32)).into_iter().flatten() {
         for (name, entries) in &f.sections {
+            if name.starts_with(super::operator_state::PREFIX) {
+                let lists = view.lists.entry(name.clone()).or_default();
+                lists.resize(old_shards, Vec::new());
+                let Some(mine) = lists.get_mut(f.header.shard as usize) else {
+                    return Err(format!(
+                        "snapshot of shard {} in a checkpoint of {old_shards} shards",
+                        f.header.shard
+                    ));
+                };
+                mine.extend(entries.iter().map(|(_, b)| b.clone()));
+                continue;
+            }
             if let Some(handle) = name.strip_prefix(crate::state::mmap::checkpointing::SECTION) {
                 let all = view.mmap.entry(handle.to_string()).or_default();
                 all.extend(entries.iter().map(|(_, b)| b.clone()));
@@ -402,6 +546,84 @@ mod tests {
             }
             prop_assert_eq!(seen, data);
         }
+    }
+
+    /// Operator lists `split` (even-split) and `union` snapshotted on `old.len()` shards.
+    fn lists_taken_on(old: &[Vec<u64>]) -> Restored {
+        let n = old.len();
+        let mut files = Vec::new();
+        for (shard, items) in old.iter().enumerate() {
+            let mut split = crate::state::OperatorListState::new();
+            split.add_all(items.iter().copied());
+            let mut union = split.clone();
+            let mut b = SnapshotBuilder::new(SnapshotHeader {
+                epoch: 1,
+                operator: 7,
+                shard: shard as u32,
+                shards: n as u32,
+                max_parallelism: MAXP as u32,
+            });
+            let mut reg = StateRegistry::snapshot(&mut b);
+            reg.register_list("split", &mut split);
+            reg.register_union_list("union", &mut union);
+            reg.finish().unwrap();
+            files.push(parse(&b.finish()).unwrap());
+        }
+        Restored {
+            manifest: Manifest {
+                epoch: 1,
+                shards: n,
+                max_parallelism: MAXP,
+                ..Default::default()
+            },
+            files: HashMap::from([(7, files)]),
+            dir: Default::default(),
+        }
+    }
+
+    proptest! {
+        /// Operator list state snapshotted on N shards (through the snapshot file) restores
+        /// on M shards (1–4): every even-split element on exactly one shard (each shard its
+        /// own list when N = M), every union element on every shard.
+        #[test]
+        fn operator_lists_rescale_by_element(
+            old in proptest::collection::vec(proptest::collection::vec(any::<u64>(), 0..20), 1..=4),
+            m in 1usize..=4,
+        ) {
+            let r = lists_taken_on(&old);
+            let all: Vec<u64> = old.iter().flatten().copied().collect();
+            let mut dealt = Vec::new();
+            for shard in 0..m {
+                let view = restore_view(&r, 7, shard, m, MAXP).unwrap();
+                let mut split = crate::state::OperatorListState::<u64>::new();
+                let mut union = crate::state::OperatorListState::<u64>::new();
+                split.add(u64::MAX); // what the fresh instance held is replaced
+                let mut reg = StateRegistry::restore(&view);
+                reg.register_list("split", &mut split);
+                reg.register_union_list("union", &mut union);
+                reg.finish().unwrap();
+                if old.len() == m {
+                    prop_assert_eq!(split.get(), &old[shard][..]);
+                }
+                dealt.extend_from_slice(split.get());
+                prop_assert_eq!(union.get(), &all[..], "shard {} sees every element", shard);
+            }
+            let (mut got, mut want) = (dealt, all);
+            got.sort_unstable();
+            want.sort_unstable();
+            prop_assert_eq!(got, want, "no element lost or duplicated");
+        }
+    }
+
+    #[test]
+    fn an_operator_list_no_longer_registered_is_an_error() {
+        let r = lists_taken_on(&[vec![1, 2]]);
+        let view = restore_view(&r, 7, 0, 1, MAXP).unwrap();
+        let mut split = crate::state::OperatorListState::<u64>::new();
+        let mut reg = StateRegistry::restore(&view);
+        reg.register_list("split", &mut split);
+        let e = reg.finish().unwrap_err();
+        assert!(e.contains("'union'"), "{e}");
     }
 
     #[test]

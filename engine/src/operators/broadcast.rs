@@ -369,7 +369,13 @@ where
     }
 
     fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
-        non_keyed_role(|reg| self.f.state(reg), "BroadcastProcessFunction")?;
+        if non_keyed_role(|reg| self.f.state(reg), "BroadcastProcessFunction")? {
+            return Err(
+                "its BroadcastProcessFunction registers operator list state, which \
+                        broadcast-process operators do not snapshot yet"
+                    .into(),
+            );
+        }
         match &self.codecs {
             Some(Ok(_)) => Ok(()),
             Some(Err(why)) => Err(why.clone()),

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use super::align::{two_input_fields, HeldInputs, TwoInputOp};
 use super::process::{non_keyed_role, ProcessContext};
+use super::unary::Participant;
 use super::{Batch, OnInput, OpInfo, Output, Port, Push, SideOutputs};
+use crate::checkpoint::registry::restore_view;
 use crate::checkpoint::StateRegistry;
 use crate::error::{Result, UserError};
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
@@ -34,9 +36,10 @@ pub trait CoProcessFunction<A, B, O>: Clone + Send + 'static {
         Ok(())
     }
 
-    /// For checkpoints: an empty body declares that the function's fields hold nothing that
-    /// must survive a recovery (see [`ProcessFunction::state`](crate::ProcessFunction::state));
-    /// the operator then aligns its two inputs at barriers. The default declares nothing,
+    /// For checkpoints: registers the function's operator list state, or with an empty body
+    /// declares that its fields hold nothing that must survive a recovery (see
+    /// [`ProcessFunction::state`](crate::ProcessFunction::state)); the operator then aligns
+    /// its two inputs at barriers and snapshots the lists there. The default declares nothing,
     /// and a job with checkpoints refuses to start with it.
     fn state(&mut self, reg: &mut StateRegistry<'_>) {
         reg.undeclared();
@@ -141,10 +144,30 @@ pub(crate) struct CoProcessOp<P, A, B, O> {
     progress: TwoInputs,
     info: OpInfo,
     clock: Arc<dyn Clock>,
+    /// Set when the function registers operator list state (in jobs with checkpoints).
+    participant: Option<Participant>,
     _t: PhantomData<fn(A, B)>,
 }
 
 impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
+    /// Hands in the function's operator list state at barrier `epoch` (when it has any).
+    fn snapshot(&mut self, epoch: u64) -> Result<()> {
+        let Some(p) = &self.participant else {
+            return Ok(());
+        };
+        let mut b = p.builder(epoch, self.info.shard);
+        let mut reg = StateRegistry::snapshot(&mut b);
+        self.f.state(&mut reg);
+        reg.finish().map_err(|why| {
+            crate::error::SpateError::Config(format!(
+                "operator '{}' cannot snapshot its state: {why}",
+                self.info.name
+            ))
+        })?;
+        p.hand_in(epoch, b.finish());
+        Ok(())
+    }
+
     /// Calls `f` for one record (or the end); `now` is read once per batch by the caller.
     fn run(
         &mut self,
@@ -197,12 +220,14 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> TwoInputOp for CoProcessOp<P
     }
 
     fn forward_barrier(&mut self, e: u64) -> Result<()> {
+        self.snapshot(e)?;
         self.out.barrier(e)
     }
 
     fn all_ended(&mut self) -> Result<()> {
         let now = self.clock.now_ms();
         self.run(|f, pc| f.finish(pc), crate::time::NO_TIMESTAMP, now)?;
+        self.snapshot(crate::checkpoint::format::FINAL_EPOCH)?;
         self.out.end()?;
         self.sides.end()
     }
@@ -218,20 +243,39 @@ where
     O: Clone + 'static,
 {
     fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
-        non_keyed_role(|reg| self.0.state(reg), "CoProcessFunction")
+        non_keyed_role(|reg| self.0.state(reg), "CoProcessFunction").map(|_| ())
     }
 
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
         let live = [cx.input_live(0), cx.input_live(1)];
+        let mut f = self.0.clone();
+        let lists = cx.cfg.checkpoint.is_some()
+            && non_keyed_role(|reg| f.state(reg), "CoProcessFunction") == Ok(true);
+        if let (true, Some(r)) = (lists, cx.cfg.restored()) {
+            restore_view(r, cx.node, cx.shard, cx.cfg.shards, cx.cfg.max_parallelism)
+                .and_then(|v| {
+                    let mut reg = StateRegistry::restore(&v);
+                    f.state(&mut reg);
+                    reg.finish()
+                })
+                .map_err(|why| {
+                    crate::error::SpateError::Config(format!(
+                        "cannot restore node {} from checkpoint {}: {why}",
+                        cx.node, r.manifest.epoch
+                    ))
+                })?;
+        }
         Ok(Box::new(CoProcessShard::<P, A, B, O>(
-            self.0.clone(),
+            f,
             live,
+            lists,
             PhantomData,
         )))
     }
 }
 
-struct CoProcessShard<P, A, B, O>(P, [bool; 2], PhantomData<fn(A, B) -> O>);
+/// The function of one shard, its inputs' liveness, and whether it has list state.
+struct CoProcessShard<P, A, B, O>(P, [bool; 2], bool, PhantomData<fn(A, B) -> O>);
 
 impl<P, A, B, O> ShardNode for CoProcessShard<P, A, B, O>
 where
@@ -247,6 +291,10 @@ where
     ) -> Result<Box<dyn Wired>> {
         let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
         let sides = cx.side_outputs(outputs.split_off(1))?;
+        let participant = match &cx.snapshots {
+            Some(s) if self.2 => Some(Participant::new(s, cx.node)),
+            _ => None,
+        };
         let op = Rc::new(RefCell::new(CoProcessOp {
             f: self.0,
             held: HeldInputs::new(),
@@ -260,6 +308,7 @@ where
                 shard: cx.shard,
             },
             clock: cx.cfg.clock.clone(),
+            participant,
             _t: PhantomData::<fn(A, B)>,
         }));
         Ok(Box::new(TwoInputWired {

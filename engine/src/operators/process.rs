@@ -4,6 +4,8 @@ use std::marker::PhantomData;
 
 use super::unary::{Unary, UnaryCx};
 use super::{Batch, OpInfo, Output, OutputTag, SideOutputs};
+use crate::checkpoint::format::SnapshotBuilder;
+use crate::checkpoint::registry::RestoreView;
 use crate::checkpoint::StateRegistry;
 use crate::error::{Result, UserError};
 use crate::time::{Timestamp, NO_TIMESTAMP};
@@ -93,23 +95,27 @@ pub trait ProcessFunction<I, O>: Clone + Send + 'static {
         Ok(())
     }
 
-    /// For checkpoints: an empty body declares that the function's fields hold nothing that
-    /// must survive a recovery (they start again from the clone given to `process`, as in
-    /// Flink, where a non-keyed function's fields are not checkpointed). Non-keyed
-    /// functions have no keyed state to register, and Flink's operator (list) state is not
-    /// supported: registering a handle is refused. The default declares nothing, and a job
-    /// with checkpoints refuses to start with it. Closures are stateless, like `map`'s.
+    /// For checkpoints: registers the function's operator list state
+    /// ([`OperatorListState`](crate::state::OperatorListState), with
+    /// [`StateRegistry::register_list`] or [`StateRegistry::register_union_list`]; Flink's
+    /// `CheckpointedFunction`), snapshotted per shard at every barrier and redistributed by
+    /// element on another shard count. Fields not registered start again from the clone
+    /// given to `process` after a recovery; an empty body declares that nothing must
+    /// survive one. Keyed handles (`ValueState`, ...) are refused: a non-keyed function has
+    /// no current key. The default declares nothing, and a job with checkpoints refuses to
+    /// start with it. Closures are stateless, like `map`'s.
     fn state(&mut self, reg: &mut StateRegistry<'_>) {
         reg.undeclared();
     }
 }
 
 /// Whether a non-keyed function can take part in checkpoints: it must declare (implement
-/// `state`) and register nothing. `what` names its trait.
+/// `state`) and register no keyed handle. `Ok(true)`: it registers operator list state,
+/// which the operator must snapshot. `what` names its trait.
 pub(crate) fn non_keyed_role(
     state: impl FnOnce(&mut StateRegistry<'_>),
     what: &str,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<bool, String> {
     let mut reg = StateRegistry::probe();
     state(&mut reg);
     if !reg.is_declared() {
@@ -118,13 +124,14 @@ pub(crate) fn non_keyed_role(
              hold nothing that must survive a recovery)"
         ));
     }
-    if reg.registered_any() {
+    if reg.registered_keyed() {
         return Err(format!(
-            "its {what} registers state handles, but a non-keyed function has no keyed \
-             state (operator state is not supported yet)"
+            "its {what} registers keyed state handles, but a non-keyed function has no \
+             current key (register an OperatorListState with `register_list` instead)"
         ));
     }
-    reg.finish()
+    let lists = reg.registered_lists();
+    reg.finish().map(|_| lists)
 }
 
 impl<I, O, F> ProcessFunction<I, O> for F
@@ -185,7 +192,19 @@ where
     }
 
     fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
-        non_keyed_role(|reg| self.f.state(reg), "ProcessFunction").map(|_| false)
+        non_keyed_role(|reg| self.f.state(reg), "ProcessFunction")
+    }
+
+    fn snapshot(&mut self, b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
+        let mut reg = StateRegistry::snapshot(b);
+        self.f.state(&mut reg);
+        reg.finish()
+    }
+
+    fn restore(&mut self, v: &RestoreView) -> std::result::Result<(), String> {
+        let mut reg = StateRegistry::restore(v);
+        self.f.state(&mut reg);
+        reg.finish()
     }
 
     fn on_end(&mut self, cx: &mut UnaryCx<'_, O>) -> Result<()> {

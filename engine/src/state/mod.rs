@@ -1,5 +1,6 @@
 //! Keyed state: key hashing and key groups, and the state handles a keyed function keeps
-//! (`ValueState`, `ListState`, `MapState`, `ReducingState`), each with optional TTL.
+//! (`ValueState`, `ListState`, `MapState`, `ReducingState`), each with optional TTL; and the
+//! operator (non-keyed) list state, [`OperatorListState`].
 //!
 //! Why handles are fields of the user's function instead of entries in an engine-owned
 //! registry: a handle is a typed hash table (`hashbrown::HashTable`) keyed by the current key,
@@ -18,6 +19,7 @@ mod hash;
 mod list;
 mod map;
 pub mod mmap;
+mod operator_list;
 mod reducing;
 mod snapshot;
 mod table;
@@ -30,6 +32,7 @@ pub use gauge::StateGauge;
 pub use hash::{hash_key, key_group, shard_for_key_group, FixedState, StableHasher};
 pub use list::ListState;
 pub use map::MapState;
+pub use operator_list::OperatorListState;
 pub use reducing::ReducingState;
 pub use ttl::{StateTtl, TtlUpdate, TtlVisibility};
 pub use value::ValueState;

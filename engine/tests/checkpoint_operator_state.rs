@@ -1,0 +1,306 @@
+//! Operator (non-keyed) list state end to end: a non-keyed process (and co-process) function
+//! buffers records in an `OperatorListState` and emits them in groups; it fails after a
+//! checkpoint and is restarted (1–3 shards), or is restored from a savepoint on another
+//! shard count. Every record must be published exactly once: a buffer that is not restored
+//! loses records, one restored twice (or a snapshot that is not aligned) duplicates them.
+
+mod common;
+use common::checkpoints::{assert_same, has_checkpoint, published};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use spate::prelude::*;
+use spate::state::OperatorListState;
+
+/// Fails once, when it sees a sequence number ≥ 1,000 after a checkpoint exists.
+type Fail = Option<(Arc<AtomicBool>, PathBuf)>;
+
+fn should_fail(fail: &Fail, seq: u64) -> bool {
+    fail.as_ref().is_some_and(|(failed, dir)| {
+        seq >= 1_000 && has_checkpoint(dir) && !failed.swap(true, Ordering::SeqCst)
+    })
+}
+
+/// Buffers records and emits the buffer, one line per record, once it holds `GROUP`.
+#[derive(Clone, Default)]
+struct Batcher {
+    buf: OperatorListState<u64>,
+    fail: Fail,
+    /// Whether `finish` emits what is left (else it stays in the final snapshot).
+    flush_at_end: bool,
+}
+
+const GROUP: usize = 37;
+
+impl Batcher {
+    fn add(&mut self, seq: u64, ctx: &mut ProcessContext<'_, String>) -> Result<(), UserError> {
+        if should_fail(&self.fail, seq) {
+            return Err("injected failure".into());
+        }
+        self.buf.add(seq);
+        if self.buf.len() >= GROUP {
+            for s in self.buf.take() {
+                ctx.collect(format!("{s:06}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, ctx: &mut ProcessContext<'_, String>) {
+        if self.flush_at_end {
+            for s in self.buf.take() {
+                ctx.collect(format!("{s:06}"));
+            }
+        }
+    }
+}
+
+impl ProcessFunction<u64, String> for Batcher {
+    fn process_element(
+        &mut self,
+        seq: u64,
+        ctx: &mut ProcessContext<'_, String>,
+    ) -> Result<(), UserError> {
+        self.add(seq, ctx)
+    }
+    fn finish(&mut self, ctx: &mut ProcessContext<'_, String>) -> Result<(), UserError> {
+        self.end(ctx);
+        Ok(())
+    }
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register_list("buffer", &mut self.buf);
+    }
+}
+
+impl CoProcessFunction<u64, u64, String> for Batcher {
+    fn process_element1(
+        &mut self,
+        seq: u64,
+        ctx: &mut ProcessContext<'_, String>,
+    ) -> Result<(), UserError> {
+        self.add(seq, ctx)
+    }
+    fn process_element2(
+        &mut self,
+        seq: u64,
+        ctx: &mut ProcessContext<'_, String>,
+    ) -> Result<(), UserError> {
+        self.add(seq, ctx)
+    }
+    fn finish(&mut self, ctx: &mut ProcessContext<'_, String>) -> Result<(), UserError> {
+        self.end(ctx);
+        Ok(())
+    }
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register_list("buffer", &mut self.buf);
+    }
+}
+
+const RECORDS: u64 = 6_000;
+
+/// The generator, slowed down from 1,000 on until a checkpoint exists (so that the injected
+/// failure comes after one).
+fn numbers(env: &Env, count: u64, gate: Option<PathBuf>) -> DataStream<u64> {
+    let open = Arc::new(AtomicBool::new(gate.is_none()));
+    env.generate(Some(count), move |seq| {
+        if seq % 10 == 0 {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        if let Some(dir) = &gate {
+            if seq >= 1_000 && !open.load(Ordering::Relaxed) {
+                if has_checkpoint(dir) {
+                    open.store(true, Ordering::Relaxed);
+                } else {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        seq
+    })
+    .uid("numbers")
+}
+
+fn every(n: u64) -> Vec<String> {
+    (0..n).map(|s| format!("{s:06}")).collect()
+}
+
+fn restarting(shards: usize, chk: &Path) -> Env {
+    Env::new()
+        .shards(shards)
+        .batch_size(16)
+        .checkpointing(chk, Duration::from_millis(20))
+        .restart_strategy(RestartStrategy::FixedDelay {
+            attempts: 2,
+            delay: Duration::from_millis(10),
+        })
+}
+
+#[test]
+fn a_process_function_with_list_state_recovers_exactly_once() {
+    for shards in common::SHARDS {
+        let tmp = tempfile::tempdir().unwrap();
+        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+        let failed = Arc::new(AtomicBool::new(false));
+        let env = restarting(shards, &chk);
+        numbers(&env, RECORDS, Some(chk.clone()))
+            .process(Batcher {
+                fail: Some((failed.clone(), chk.clone())),
+                flush_at_end: true,
+                ..Default::default()
+            })
+            .write_lines_exactly_once(&out);
+        env.execute().unwrap();
+        assert!(failed.load(Ordering::SeqCst), "the failure was injected");
+        assert_same(
+            &published(&out),
+            &every(RECORDS),
+            &format!("{shards} shards"),
+        );
+    }
+}
+
+#[test]
+fn a_co_process_function_with_list_state_recovers_exactly_once() {
+    for shards in [1, 2] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+        let failed = Arc::new(AtomicBool::new(false));
+        let env = restarting(shards, &chk);
+        let src = numbers(&env, RECORDS, Some(chk.clone()));
+        let odd = src.filter(|s| s % 2 == 1);
+        src.filter(|s| s % 2 == 0)
+            .connect(&odd)
+            .process(Batcher {
+                fail: Some((failed.clone(), chk.clone())),
+                flush_at_end: true,
+                ..Default::default()
+            })
+            .write_lines_exactly_once(&out);
+        env.execute().unwrap();
+        assert!(failed.load(Ordering::SeqCst), "the failure was injected");
+        assert_same(
+            &published(&out),
+            &every(RECORDS),
+            &format!("{shards} shards"),
+        );
+    }
+}
+
+/// A bounded job on `n` shards ends with records still buffered and writes a savepoint; a
+/// job on `m` shards restores it (the buffers split among its shards) and goes on to more
+/// records. Together they publish every record once.
+fn rescale(n: usize, m: usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let sp = tmp.path().join("sp");
+    let first = 1_000;
+    let env = Env::new()
+        .shards(n)
+        .batch_size(16)
+        .checkpointing(tmp.path().join("chk-1"), Duration::from_secs(3600))
+        .savepoint_on_finish(&sp);
+    numbers(&env, first, None)
+        .process(Batcher::default())
+        .uid("batcher")
+        .write_lines_exactly_once(tmp.path().join("out-1"));
+    env.execute().unwrap();
+    let before = published(&tmp.path().join("out-1"));
+    assert!(
+        before.len() < first as usize,
+        "{n} → {m}: records are left in the buffers"
+    );
+
+    let env = Env::new()
+        .shards(m)
+        .batch_size(16)
+        .checkpointing(tmp.path().join("chk-2"), Duration::from_secs(3600))
+        .restore_from(RestoreFrom::Path(sp));
+    numbers(&env, 2 * first, None)
+        .process(Batcher {
+            flush_at_end: true,
+            ..Default::default()
+        })
+        .uid("batcher")
+        .write_lines_exactly_once(tmp.path().join("out-2"));
+    env.execute().unwrap();
+    let mut all = before;
+    all.extend(published(&tmp.path().join("out-2")));
+    all.sort();
+    assert_same(&all, &every(2 * first), &format!("{n} → {m} shards"));
+}
+
+#[test]
+fn list_state_is_split_among_the_shards_of_a_rescaled_job() {
+    for (n, m) in [(2, 3), (3, 1), (1, 2), (2, 2)] {
+        rescale(n, m);
+    }
+}
+
+/// Registered as a union list now, saved as an even-split one: the restore fails naming it.
+#[derive(Clone, Default)]
+struct AsUnion(OperatorListState<u64>);
+
+impl ProcessFunction<u64, String> for AsUnion {
+    fn process_element(
+        &mut self,
+        _: u64,
+        _: &mut ProcessContext<'_, String>,
+    ) -> Result<(), UserError> {
+        Ok(())
+    }
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register_union_list("buffer", &mut self.0);
+    }
+}
+
+#[test]
+fn a_list_restored_with_another_redistribution_mode_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sp = tmp.path().join("sp");
+    let env = Env::new()
+        .shards(2)
+        .checkpointing(tmp.path().join("chk-1"), Duration::from_secs(3600))
+        .savepoint_on_finish(&sp);
+    numbers(&env, 100, None)
+        .process(Batcher::default())
+        .uid("batcher")
+        .collect();
+    env.execute().unwrap();
+    let env = Env::new()
+        .shards(2)
+        .checkpointing(tmp.path().join("chk-2"), Duration::from_secs(3600))
+        .restore_from(RestoreFrom::Path(sp));
+    numbers(&env, 100, None)
+        .process(AsUnion::default())
+        .uid("batcher")
+        .collect();
+    let err = env.execute().unwrap_err().to_string();
+    assert!(err.contains("'buffer'") && err.contains("union"), "{err}");
+}
+
+/// A keyed handle in a non-keyed function is refused when the job starts.
+#[derive(Clone, Default)]
+struct Keyed(spate::state::ValueState<u64, u64>);
+
+impl ProcessFunction<u64, u64> for Keyed {
+    fn process_element(
+        &mut self,
+        _: u64,
+        _: &mut ProcessContext<'_, u64>,
+    ) -> Result<(), UserError> {
+        Ok(())
+    }
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("v", &mut self.0);
+    }
+}
+
+#[test]
+fn a_keyed_handle_in_a_non_keyed_function_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = Env::new().checkpointing(tmp.path(), Duration::from_secs(3600));
+    env.from_iter(0..10u64).process(Keyed::default()).collect();
+    let err = env.execute().unwrap_err().to_string();
+    assert!(err.contains("keyed state handles"), "{err}");
+}
