@@ -5,7 +5,7 @@
 //! DIR/chk-0000000012/n3-s0.snap     snapshot of operator 3 on shard 0
 //! DIR/chk-0000000012/_manifest      present only once epoch 12 is complete
 //! ```
-//! Snapshot files are written by the shards (through glommio, see `runtime/`); the manifest
+//! Snapshot files are written by the shards (writer threads, see `runtime/`); the manifest
 //! by the coordinator with `std::fs` from its own thread: write `_manifest.tmp`, fsync,
 //! rename to `_manifest`, fsync the directory. A crash at any point leaves either no
 //! manifest (the epoch never happened) or a complete one.

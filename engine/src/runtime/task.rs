@@ -11,34 +11,6 @@ pub(crate) fn spawn<T: 'static>(f: impl Future<Output = T> + 'static) -> Task<T>
     glommio::spawn_local(f)
 }
 
-thread_local! {
-    /// The shard's task queue for checkpoint I/O (made on first use).
-    static IO_QUEUE: std::cell::OnceCell<glommio::TaskQueueHandle> = const { std::cell::OnceCell::new() };
-}
-
-/// Spawns `f`, which waits on file I/O, on the shard's latency-sensitive queue: glommio
-/// reaps I/O completions when it preempts, which it does by default only every 100 ms; a
-/// queue with `Latency::Matters` makes it preempt within a couple of milliseconds while
-/// such I/O is pending, so a snapshot write is not held up behind a busy source.
-pub(crate) fn spawn_io(f: impl Future<Output = ()> + 'static) {
-    let q = IO_QUEUE.with(|q| {
-        *q.get_or_init(|| {
-            glommio::executor().create_task_queue(
-                glommio::Shares::default(),
-                glommio::Latency::Matters(Duration::from_millis(2)),
-                "spate-checkpoint-io",
-            )
-        })
-    });
-    match glommio::spawn_local_into(f, q) {
-        Ok(t) => {
-            t.detach();
-        }
-        // The epoch then times out and is declined; the job goes on.
-        Err(e) => tracing::warn!(error = %e, "cannot start a checkpoint write"),
-    }
-}
-
 /// Lets the shard's other tasks run.
 pub(crate) async fn yield_now() {
     futures_lite::future::yield_now().await
