@@ -126,7 +126,7 @@ where
         let Some(p) = &self.participant else {
             return Ok(());
         };
-        let mut b = p.builder(epoch, self.info.shard);
+        let mut b = p.file_builder(epoch, self.info.shard);
         let mut reg = StateRegistry::snapshot(&mut b);
         self.f.state(&mut reg);
         reg.finish()
@@ -137,7 +137,7 @@ where
                     self.info.name
                 ))
             })?;
-        p.hand_in(epoch, b.finish());
+        p.hand_in_files(epoch, b);
         Ok(())
     }
 }
@@ -259,6 +259,15 @@ where
 
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
         let mut f = self.f.clone();
+        let bind = crate::state::mmap::BindCx::for_instance(cx.cfg, cx.node, cx.shard);
+        let mut reg = StateRegistry::bind(&bind);
+        f.state(&mut reg);
+        reg.finish().map_err(|why| {
+            crate::error::SpateError::Config(format!(
+                "cannot open the state of node {}: {why}",
+                cx.node
+            ))
+        })?;
         let mut timers = TimerService::new();
         let mut key_codec = None;
         if cx.cfg.checkpoint.is_some() {

@@ -108,6 +108,35 @@ impl Participant {
         })
     }
 
+    /// Like [`builder`](Participant::builder), for an operator whose state may hold
+    /// file-backed (mmap) handles: they export their segments into the epoch's directory.
+    pub(crate) fn file_builder(&self, epoch: u64, shard: usize) -> SnapshotBuilder {
+        let mut b = self.builder(epoch, shard);
+        b.files = Some(crate::state::mmap::checkpointing::FilesOut {
+            epoch_dir: self.snaps.shared.store.epoch_dir(epoch),
+            rel: format!("mmap-n{}-s{}", self.node, shard),
+            files: Vec::new(),
+        });
+        b
+    }
+
+    /// Hands in the snapshot `b` made by [`file_builder`](Participant::file_builder), with
+    /// the segment files its handles exported.
+    pub(crate) fn hand_in_files(&self, epoch: u64, mut b: SnapshotBuilder) {
+        let linked = b.files.take().map(|f| f.files).unwrap_or_default();
+        let bytes = b.finish();
+        let part = if linked.is_empty() {
+            Part::State(bytes)
+        } else {
+            Part::StateFiles(bytes, linked)
+        };
+        if epoch == FINAL_EPOCH {
+            self.snaps.finish(self.id, part);
+        } else {
+            self.snaps.deposit(epoch, self.id, part);
+        }
+    }
+
     /// Hands in the snapshot taken at barrier `epoch` (`FINAL_EPOCH`: the input ended).
     pub(crate) fn hand_in(&self, epoch: u64, bytes: Vec<u8>) {
         if epoch == FINAL_EPOCH {
@@ -152,42 +181,21 @@ impl<U: Unary> UnaryOp<U> {
     }
 }
 
-/// A snapshot taken, with where to deposit it.
-type TakenSnapshot = (Rc<ShardSnapshots>, usize, Part);
-
 impl<U: Unary> UnaryOp<U> {
-    /// The logic's snapshot file for `epoch`, when it takes part in checkpoints.
-    fn take_snapshot(&mut self, epoch: u64) -> Result<Option<TakenSnapshot>> {
+    /// Hands in the logic's snapshot for `epoch`, when it takes part in checkpoints.
+    fn take_snapshot(&mut self, epoch: u64) -> Result<()> {
         let Some(p) = &self.participant else {
-            return Ok(None);
+            return Ok(());
         };
-        let shared = &p.snaps.shared;
-        let mut b = SnapshotBuilder::new(SnapshotHeader {
-            epoch,
-            operator: p.node as u32,
-            shard: self.info.shard as u32,
-            shards: shared.shards as u32,
-            max_parallelism: shared.max_parallelism as u32,
-        });
-        b.files = Some(crate::state::mmap::checkpointing::FilesOut {
-            epoch_dir: shared.store.epoch_dir(epoch),
-            rel: format!("mmap-n{}-s{}", p.node, self.info.shard),
-            files: Vec::new(),
-        });
+        let mut b = p.file_builder(epoch, self.info.shard);
         self.logic.snapshot(&mut b).map_err(|why| {
             crate::error::SpateError::Config(format!(
                 "operator '{}' cannot snapshot its state: {why}",
                 self.info.name
             ))
         })?;
-        let linked = b.files.take().map(|f| f.files).unwrap_or_default();
-        let bytes = b.finish();
-        let part = if linked.is_empty() {
-            Part::State(bytes)
-        } else {
-            Part::StateFiles(bytes, linked)
-        };
-        Ok(Some((p.snaps.clone(), p.id, part)))
+        p.hand_in_files(epoch, b);
+        Ok(())
     }
 }
 
@@ -219,18 +227,14 @@ impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
 
     fn on_barrier(&mut self, _input: usize, epoch: u64) -> Result<()> {
         self.with_cx(|l, cx| l.on_barrier(epoch, cx))?;
-        if let Some((snaps, id, part)) = self.take_snapshot(epoch)? {
-            snaps.deposit(epoch, id, part);
-        }
+        self.take_snapshot(epoch)?;
         self.out.barrier(epoch)?;
         self.sides.barrier(epoch)
     }
 
     fn on_end(&mut self, _input: usize) -> Result<()> {
         self.with_cx(|l, cx| l.on_end(cx))?;
-        if let Some((snaps, id, part)) = self.take_snapshot(FINAL_EPOCH)? {
-            snaps.finish(id, part);
-        }
+        self.take_snapshot(FINAL_EPOCH)?;
         self.ended = true;
         self.out.end()?;
         self.sides.end()
@@ -251,15 +255,7 @@ impl<U: Unary> NodeFactory for UnaryFactory<U> {
 
     fn instantiate(&mut self, cx: &Instantiate<'_>) -> Result<Box<dyn ShardNode>> {
         let mut u = self.0.clone();
-        let bind = crate::state::mmap::BindCx {
-            dir: cx
-                .cfg
-                .state_dir
-                .as_ref()
-                .map(|(d, _)| d.join(format!("n{}-s{}", cx.node, cx.shard))),
-            segment_bytes: cx.cfg.state_dir.as_ref().map_or(0, |(_, b)| *b),
-            max_parallelism: cx.cfg.max_parallelism,
-        };
+        let bind = crate::state::mmap::BindCx::for_instance(cx.cfg, cx.node, cx.shard);
         u.bind(&bind).map_err(|why| {
             crate::error::SpateError::Config(format!(
                 "cannot open the state of node {}: {why}",

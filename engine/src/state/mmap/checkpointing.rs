@@ -27,8 +27,8 @@ use crate::checkpoint::{DecodeError, StateData};
 /// Prefix of the snapshot-file section that holds a file-backed handle's manifest.
 pub(crate) const SECTION: &str = "spate/mmap/";
 
-const NOT_BOUND: &str = "the mmap state handle is not bound: register it in \
-                         `KeyedProcessFunction::state` and choose \
+const NOT_BOUND: &str = "the mmap state handle is not bound: register it in the `state` \
+                         of a KeyedProcessFunction or KeyedCoProcessFunction and choose \
                          `Env::state_backend(StateBackend::mmap(dir))`";
 
 /// A file-backed state handle's store, as the checkpoint registry sees it (returned by
@@ -54,6 +54,21 @@ pub(crate) struct BindCx {
     pub(crate) dir: Option<PathBuf>,
     pub(crate) segment_bytes: usize,
     pub(crate) max_parallelism: usize,
+}
+
+impl BindCx {
+    /// The working directory of operator `node`'s instance on `shard` (`None` with the heap
+    /// backend).
+    pub(crate) fn for_instance(cfg: &crate::graph::JobConfig, node: usize, shard: usize) -> Self {
+        BindCx {
+            dir: cfg
+                .state_dir
+                .as_ref()
+                .map(|(d, _)| d.join(format!("n{node}-s{shard}"))),
+            segment_bytes: cfg.state_dir.as_ref().map_or(0, |(_, b)| *b),
+            max_parallelism: cfg.max_parallelism,
+        }
+    }
 }
 
 /// Where file-backed state exports its segments at a barrier, and what it exported.

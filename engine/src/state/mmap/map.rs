@@ -43,7 +43,7 @@ use crate::state::{key_group, KeyScope};
 /// ```
 ///
 /// In a job, create it unbound ([`MmapMapState::unbound`] or `Default`) and register it in
-/// `KeyedProcessFunction::state`, like [`MmapValueState`](super::MmapValueState).
+/// `KeyedProcessFunction::state` (or a keyed co-process function's), like [`MmapValueState`](super::MmapValueState).
 #[derive(Debug)]
 pub struct MmapMapState<K, UK, UV> {
     store: Option<MmapStore>,
@@ -77,8 +77,8 @@ impl<K, UK, UV> Clone for MmapMapState<K, UK, UV> {
 
 fn unbound_error() -> crate::error::SpateError {
     crate::error::SpateError::Config(
-        "MmapMapState used before it was bound: register it in KeyedProcessFunction::state \
-         and choose Env::state_backend(StateBackend::mmap(dir))"
+        "MmapMapState used before it was bound: register it in the `state` of a \
+         KeyedProcessFunction or KeyedCoProcessFunction and choose Env::state_backend(StateBackend::mmap(dir))"
             .into(),
     )
 }

@@ -39,7 +39,8 @@ use crate::state::{key_group, KeyScope};
 /// ```
 ///
 /// In a job, create it unbound ([`MmapValueState::unbound`] or `Default`) and register it in
-/// [`KeyedProcessFunction::state`](crate::api::KeyedProcessFunction::state): each shard's
+/// [`KeyedProcessFunction::state`](crate::api::KeyedProcessFunction::state) (or a keyed
+/// co-process function's `state`): each shard's
 /// operator binds it to a working directory under the job's
 /// [`StateBackend::Mmap`](crate::state::StateBackend) directory when it opens, and checkpoints
 /// snapshot it incrementally. A clone is unbound (the operator clones the function once
@@ -77,8 +78,8 @@ impl<K, V> Clone for MmapValueState<K, V> {
 
 fn unbound_error() -> crate::error::SpateError {
     crate::error::SpateError::Config(
-        "MmapValueState used before it was bound: register it in KeyedProcessFunction::state \
-         and choose Env::state_backend(StateBackend::mmap(dir))"
+        "MmapValueState used before it was bound: register it in the `state` of a \
+         KeyedProcessFunction or KeyedCoProcessFunction and choose Env::state_backend(StateBackend::mmap(dir))"
             .into(),
     )
 }
