@@ -37,7 +37,13 @@ pub struct MmapSlot<'a> {
     pub(crate) store: &'a mut Option<MmapStore>,
     /// Checks the handle's value type can live in a segment (alignment).
     pub(crate) check: fn() -> crate::error::Result<()>,
+    /// Whether the handle has a TTL (its values start with the last-touched time).
+    pub(crate) ttl: bool,
 }
+
+/// Ends the sub-directory of a handle with TTL in a snapshot: a restore checks that the
+/// handle it restores into reads values the same way.
+const TTL_MARK: &str = ".ttl";
 
 impl std::fmt::Debug for MmapSlot<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,7 +180,8 @@ pub(crate) fn snapshot(
         .as_mut()
         .ok_or("mmap state can only be snapshotted into a checkpoint directory")?;
     let m = store.snapshot(epoch).map_err(|e| e.to_string())?;
-    let sub = format!("{}/{}", out.rel, dir_name(name));
+    let mark = if slot.ttl { TTL_MARK } else { "" };
+    let sub = format!("{}/{}{mark}", out.rel, dir_name(name));
     // The final snapshot (the input ended) stands in for later epochs whose directories
     // do not exist yet: its files wait next to the store and are linked when written.
     let export = if epoch == FINAL_EPOCH {
@@ -233,6 +240,17 @@ pub(crate) fn restore(slot: MmapSlot<'_>, v: &RestoreView, name: &str) -> Result
             .any(|p| p.is_empty() || p == "." || p == "..")
         {
             return Err(format!("bad mmap directory {sub:?} in the checkpoint"));
+        }
+        if sub.ends_with(TTL_MARK) != slot.ttl {
+            let (saved, now) = if slot.ttl {
+                ("without", "with")
+            } else {
+                ("with", "without")
+            };
+            return Err(format!(
+                "it was saved {saved} a TTL and is registered {now} one (values are laid out \
+                 differently)"
+            ));
         }
     }
     let same = decoded.iter().all(|d| d.1 as usize == v.shards);

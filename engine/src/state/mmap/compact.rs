@@ -2,14 +2,29 @@
 //! are copied (byte for byte, checksums unchanged) into the active segment, then the
 //! segment is dropped.
 //!
+//! TTL: in a store of a handle with TTL, a live entry whose last-touched time (the first
+//! bytes of its value) expired is not copied but dropped, replaced by a tombstone unless the
+//! segment is the oldest.
+//!
 //! Tombstones: a tombstone is needed while an older segment may still hold a put of its
 //! key. Compacting the oldest segment drops its tombstones; otherwise a tombstone whose key
 //! has no live value is copied forward and counted as live in its new segment (so that a
 //! segment of copied tombstones does not trigger compaction again and again).
 
 use super::record::{self, PUT};
-use super::store::{hash_bytes, slot_key_eq, MmapStore, UNTRUSTED};
+use super::store::{hash_bytes, slot_key_eq, MmapStore, TtlCut, UNTRUSTED};
+use super::typed::TTL_PREFIX;
 use crate::error::{Result, SpateError};
+
+/// Whether a value written by a handle with TTL (last-touched time first) has expired.
+fn ttl_expired(value: &[u8], t: TtlCut) -> bool {
+    value
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .is_some_and(|b| {
+            value.len() >= TTL_PREFIX && i64::from_le_bytes(b).saturating_add(t.ttl_ms) <= t.now
+        })
+}
 
 impl MmapStore {
     /// Compacts every sealed segment whose live bytes are below
@@ -80,6 +95,31 @@ impl MmapStore {
                 !oldest && found.is_none()
             };
             let (kind, size) = (r.kind, r.size);
+            if live && kind == PUT && self.ttl.is_some_and(|t| ttl_expired(r.value, t)) {
+                // Expired: dropped, with a tombstone unless no older segment can hold a put
+                // of the key that a restore would bring back.
+                buf.clear();
+                buf.extend_from_slice(r.key);
+                let group = r.key_group;
+                if !oldest {
+                    let tsize = record::size(buf.len(), 0);
+                    let (nseg, _) = self.append_with(tsize, |dst| {
+                        record::encode(dst, record::TOMBSTONE, group, &buf, &[])
+                    })?;
+                    if let Some(Some(s)) = self.segments.get_mut(nseg as usize) {
+                        s.live += tsize;
+                    }
+                }
+                let segments = &self.segments;
+                if let Ok(o) = self
+                    .index
+                    .find_entry(hash, |s| slot_key_eq(segments, s, hash, &buf))
+                {
+                    o.remove();
+                }
+                off += size;
+                continue;
+            }
             if live {
                 buf.clear();
                 buf.extend_from_slice(&bytes[off..off + size]);

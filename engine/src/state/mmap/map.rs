@@ -15,10 +15,10 @@ use rkyv::rancor::Error as RkyvError;
 use rkyv::Archived;
 
 use super::store::{MmapStore, StoreStats};
-use super::typed::{archive, check_alignment, read_archived, Archivable, Encoder};
+use super::typed::{archive, check_alignment, put_with_ttl, read_with_ttl, Archivable, Encoder};
 use super::{MmapConfig, SnapshotManifest};
 use crate::error::Result;
-use crate::state::{key_group, KeyScope};
+use crate::state::{key_group, KeyScope, StateTtl};
 
 /// A map per key, in memory-mapped files (the mmap backend's Flink `MapState`): point
 /// operations only (`get`, `put`, `remove`, `contains`); values are read in place as
@@ -48,6 +48,7 @@ use crate::state::{key_group, KeyScope};
 pub struct MmapMapState<K, UK, UV> {
     store: Option<MmapStore>,
     enc: Encoder,
+    ttl: Option<StateTtl>,
     _types: PhantomData<fn(&K, &UK, &UV)>,
 }
 
@@ -57,7 +58,33 @@ impl<K, UK, UV> MmapMapState<K, UK, UV> {
         MmapMapState {
             store: None,
             enc: Encoder::new(),
+            ttl: None,
             _types: PhantomData,
+        }
+    }
+
+    /// An unbound handle whose entries (each user key's value) expire after `ttl`, with the
+    /// rules of [`MmapValueState::with_ttl`](super::MmapValueState::with_ttl) (Flink's map
+    /// state TTL is per user key too).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::state::{FixedKey, StateTtl, TtlUpdate};
+    /// use spate::state::mmap::{MmapConfig, MmapMapState};
+    /// let dir = tempfile::tempdir()?;
+    /// let ttl = StateTtl::new(100).update_on(TtlUpdate::OnReadAndWrite);
+    /// let mut m = MmapMapState::<u8, u8, u64>::with_ttl(ttl).open_in(MmapConfig::new(dir.path()))?;
+    /// m.put(&FixedKey::new(1, 0), &2, &3)?;
+    /// assert!(m.get(&FixedKey::new(1, 90), &2)?.is_some()); // read: lives until 190
+    /// assert!(m.get(&FixedKey::new(1, 180), &2)?.is_some());
+    /// assert!(!m.contains(&FixedKey::new(1, 280), &2)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_ttl(ttl: StateTtl) -> Self {
+        MmapMapState {
+            ttl: Some(ttl),
+            ..Self::unbound()
         }
     }
 }
@@ -69,9 +96,12 @@ impl<K, UK, UV> Default for MmapMapState<K, UK, UV> {
 }
 
 impl<K, UK, UV> Clone for MmapMapState<K, UK, UV> {
-    /// An unbound handle (stores are not shared).
+    /// An unbound handle with the same TTL (stores are not shared).
     fn clone(&self) -> Self {
-        Self::unbound()
+        MmapMapState {
+            ttl: self.ttl,
+            ..Self::unbound()
+        }
     }
 }
 
@@ -103,6 +133,7 @@ where
         Some(super::MmapSlot {
             store: &mut self.store,
             check: check_alignment::<UV>,
+            ttl: self.ttl.is_some(),
         })
     }
 }
@@ -116,6 +147,7 @@ where
         Ok(MmapMapState {
             store: Some(store),
             enc: Encoder::new(),
+            ttl: None,
             _types: PhantomData,
         })
     }
@@ -123,6 +155,15 @@ where
     /// An empty state storing its segments in `config.dir`.
     pub fn open(config: MmapConfig) -> Result<Self> {
         Self::wrap(MmapStore::open(config)?)
+    }
+
+    /// This (unbound) handle, with its TTL, bound to an empty store in `config.dir` (outside
+    /// a job).
+    pub fn open_in(self, config: MmapConfig) -> Result<Self> {
+        Ok(MmapMapState {
+            ttl: self.ttl,
+            ..Self::open(config)?
+        })
     }
 
     /// The state of snapshot `manifest`, whose segments are in `from`
@@ -161,13 +202,19 @@ where
     ) -> Result<Option<&Archived<UV>>> {
         self.compose(scope, user_key)?;
         let store = self.store.as_mut().ok_or_else(unbound_error)?;
+        let e = &mut self.enc;
         // SAFETY: this handle owns its store (no `&mut MmapStore` is handed out) and only
-        // ever writes trusted records that `put` archived from a `UV`.
-        unsafe { read_archived::<UV>(store, &self.enc.composite) }
+        // ever writes trusted records that `put` archived from a `UV` (after the TTL prefix
+        // when it has a TTL, on every record: restores check that).
+        unsafe { read_with_ttl::<UV>(store, self.ttl, scope.now(), &e.composite, &mut e.ttl) }
     }
 
     /// `true` when the current key's map holds `user_key`.
     pub fn contains<S: KeyScope<K> + ?Sized>(&mut self, scope: &S, user_key: &UK) -> Result<bool> {
+        if self.ttl.is_some() {
+            // A read for TTL: an expired entry is gone, a live one's clock may restart.
+            return Ok(self.get(scope, user_key)?.is_some());
+        }
         self.compose(scope, user_key)?;
         let store = self.store.as_ref().ok_or_else(unbound_error)?;
         Ok(store.get(&self.enc.composite).is_some())
@@ -184,7 +231,15 @@ where
         archive(value, &mut self.enc.value, &mut self.enc.arena)?;
         let store = self.store.as_mut().ok_or_else(unbound_error)?;
         let group = key_group(scope.key_hash(), store.config().max_parallelism) as u16;
-        store.put_inner(group, &self.enc.composite, &self.enc.value, 0)
+        let e = &mut self.enc;
+        put_with_ttl(
+            store,
+            self.ttl,
+            scope.now(),
+            (group, &e.composite),
+            &e.value,
+            &mut e.ttl,
+        )
     }
 
     /// Removes `user_key` from the current key's map; `true` when it was there.

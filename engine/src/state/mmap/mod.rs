@@ -62,7 +62,11 @@
 //!   fall back to the previous checkpoint.
 //! - Rescale N → M: `MmapStore::restore_key_groups(config, &[(dir_i, &m_i) ..], range)`
 //!   with the new shard's key-group range.
-//! - Not done here: asynchronous (io_uring) fsync of sealed segments, TTL, `ListState` /
+//! - TTL (`MmapValueState::with_ttl`, `MmapMapState::with_ttl`): a value is written after a
+//!   16-byte prefix holding its last-touched time (the archive stays 16-aligned); reads
+//!   follow the heap handles' rules, and compaction drops expired entries (a tombstone
+//!   replaces one unless its segment is the oldest).
+//! - Not done here: asynchronous (io_uring) fsync of sealed segments, `ListState` /
 //!   `ReducingState` equivalents.
 //!
 //! # Performance follow-ups
@@ -88,6 +92,8 @@ mod value;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ttl_tests;
 
 use std::path::PathBuf;
 

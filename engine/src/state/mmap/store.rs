@@ -107,6 +107,17 @@ pub struct MmapStore {
     pub(crate) scratch: Vec<u8>,
     /// The epoch of the last snapshot taken or restored.
     pub(crate) last_epoch: Option<u64>,
+    /// Set by a handle with TTL (its records' values start with the last-touched time):
+    /// compaction drops the entries expired at `now`.
+    pub(crate) ttl: Option<TtlCut>,
+}
+
+/// What compaction needs to drop expired entries: the TTL and the handle's latest
+/// processing time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TtlCut {
+    pub(crate) ttl_ms: i64,
+    pub(crate) now: crate::time::Timestamp,
 }
 
 #[inline]
@@ -143,6 +154,7 @@ impl MmapStore {
             pending_delete: Vec::new(),
             scratch: Vec::new(),
             last_epoch: None,
+            ttl: None,
         })
     }
 

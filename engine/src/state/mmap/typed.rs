@@ -9,8 +9,10 @@ use rkyv::util::AlignedVec;
 use rkyv::{Archived, Portable, Serialize};
 
 use super::record::ALIGN;
-use super::store::{hash_bytes, MmapStore, UNTRUSTED};
+use super::store::{hash_bytes, MmapStore, TtlCut, UNTRUSTED};
 use crate::error::{Result, SpateError};
+use crate::state::{StateTtl, TtlUpdate, TtlVisibility};
+use crate::time::Timestamp;
 
 /// The bound on keys and values of mmap state: any type rkyv can archive with its default
 /// (high-level) serializer — `#[derive(rkyv::Archive, rkyv::Serialize)]` types, integers,
@@ -32,6 +34,8 @@ pub(crate) struct Encoder {
     pub(crate) value: AlignedVec,
     /// Composite keys of map state.
     pub(crate) composite: Vec<u8>,
+    /// Values with their TTL prefix.
+    pub(crate) ttl: Vec<u8>,
     pub(crate) arena: Arena,
 }
 
@@ -42,6 +46,7 @@ impl Encoder {
             user_key: AlignedVec::new(),
             value: AlignedVec::new(),
             composite: Vec::new(),
+            ttl: Vec::new(),
             arena: Arena::new(),
         }
     }
@@ -82,7 +87,8 @@ pub(crate) fn check_alignment<V: rkyv::Archive>() -> Result<()> {
     Ok(())
 }
 
-/// The archived value of `key`, in place. Bytes from disk are validated with
+/// The archived value of `key`, in place, `skip` bytes into the record's value (the TTL
+/// prefix, or 0). Bytes from disk are validated with
 /// `rkyv::access` on first read and then marked trusted; trusted bytes are read with
 /// `access_unchecked`.
 ///
@@ -93,6 +99,7 @@ pub(crate) fn check_alignment<V: rkyv::Archive>() -> Result<()> {
 pub(crate) unsafe fn read_archived<'s, V>(
     store: &'s mut MmapStore,
     key: &[u8],
+    skip: usize,
 ) -> Result<Option<&'s Archived<V>>>
 where
     V: rkyv::Archive,
@@ -105,7 +112,8 @@ where
     let missing = || SpateError::Internal("mmap state: index points at no record".into());
     if slot.off & UNTRUSTED != 0 {
         let r = store.record(&slot).ok_or_else(missing)?;
-        if let Err(e) = rkyv::access::<Archived<V>, RkyvError>(r.value) {
+        let value = r.value.get(skip..).unwrap_or_default();
+        if let Err(e) = rkyv::access::<Archived<V>, RkyvError>(value) {
             return Err(SpateError::BadInput {
                 source_name: store.dir().display().to_string(),
                 position: format!("a value of key group {}", r.key_group),
@@ -114,7 +122,12 @@ where
         }
         store.mark_trusted(hash, key);
     }
-    let bytes = store.record(&slot).ok_or_else(missing)?.value;
+    let bytes = store
+        .record(&slot)
+        .ok_or_else(missing)?
+        .value
+        .get(skip..)
+        .unwrap_or_default();
     debug_assert_eq!(
         bytes.as_ptr() as usize % std::mem::align_of::<Archived<V>>(),
         0
@@ -122,12 +135,99 @@ where
     // SAFETY: the record is trusted or was validated just above, so its bytes are an archive
     // of `V` (the caller's contract) or bytes `rkyv::access` validated as an `Archived<V>`.
     // Compaction copies records verbatim and sealed segments are never modified. Values
-    // start at a 16-byte boundary of a page-aligned mapping and `check_alignment` refuses
+    // (and so `skip` = 0 or 16 bytes into them) start at a 16-byte boundary of a
+    // page-aligned mapping and `check_alignment` refuses
     // archives aligned to more than 16, so the root is aligned; the slice is exactly the
     // archive, so its root position is right.
     Ok(Some(unsafe {
         rkyv::access_unchecked::<Archived<V>>(bytes)
     }))
+}
+
+/// Bytes before the archive in the values of a handle with TTL: the last-touched time
+/// (`i64` LE) and 8 zero bytes, so that the archive still starts at a 16-byte boundary.
+pub(crate) const TTL_PREFIX: usize = 16;
+
+/// Writes `key` → `value` (an archive) for a handle with TTL `ttl` at processing time `now`:
+/// with TTL the value is prefixed with `now` in `buf`.
+pub(crate) fn put_with_ttl(
+    store: &mut MmapStore,
+    ttl: Option<StateTtl>,
+    now: Timestamp,
+    (group, key): (u16, &[u8]),
+    value: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    let Some(t) = ttl else {
+        return store.put_inner(group, key, value, 0);
+    };
+    store.ttl = Some(TtlCut {
+        ttl_ms: t.ttl_ms,
+        now,
+    });
+    buf.clear();
+    buf.extend_from_slice(&now.to_le_bytes());
+    buf.extend_from_slice(&[0; 8]);
+    buf.extend_from_slice(value);
+    store.put_inner(group, key, buf, 0)
+}
+
+/// The archived value of `key` for a handle with TTL `ttl` at processing time `now`, as
+/// [`read_archived`] reads it, after the TTL rules of the heap handles: an expired entry is
+/// deleted and not returned (`NeverReturnExpired`), a read restarts the clock with
+/// `OnReadAndWrite` (the record is written again with the new time).
+///
+/// # Safety
+///
+/// As [`read_archived`]; with TTL every record's value is [`TTL_PREFIX`] bytes then the
+/// archive.
+pub(crate) unsafe fn read_with_ttl<'s, V>(
+    store: &'s mut MmapStore,
+    ttl: Option<StateTtl>,
+    now: Timestamp,
+    key: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<Option<&'s Archived<V>>>
+where
+    V: rkyv::Archive,
+    Archived<V>: Portable + for<'a> CheckBytes<HighValidator<'a, RkyvError>>,
+{
+    let Some(t) = ttl else {
+        // SAFETY: the caller's contract.
+        return unsafe { read_archived::<V>(store, key, 0) };
+    };
+    store.ttl = Some(TtlCut {
+        ttl_ms: t.ttl_ms,
+        now,
+    });
+    let Some((v, trusted)) = store.get_with_trust(key) else {
+        return Ok(None);
+    };
+    let touched = v
+        .bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .filter(|_| v.bytes.len() >= TTL_PREFIX)
+        .map(i64::from_le_bytes)
+        .ok_or_else(|| SpateError::BadInput {
+            source_name: store.dir().display().to_string(),
+            position: format!("a value of key group {}", v.key_group),
+            message: "shorter than the last-touched time a state with TTL writes".into(),
+        })?;
+    if t.visibility == TtlVisibility::NeverReturnExpired && t.expired(touched, now) {
+        store.delete(key)?;
+        return Ok(None);
+    }
+    if t.update == TtlUpdate::OnReadAndWrite && touched != now {
+        let group = v.key_group;
+        buf.clear();
+        buf.extend_from_slice(&now.to_le_bytes());
+        buf.extend_from_slice(&v.bytes[8..]);
+        let trust = if trusted { 0 } else { UNTRUSTED };
+        store.put_inner(group, key, buf, trust)?;
+    }
+    // SAFETY: the caller's contract.
+    unsafe { read_archived::<V>(store, key, TTL_PREFIX) }
 }
 
 /// The store-level methods both typed handles offer (sizes, the store itself, snapshot,

@@ -10,17 +10,17 @@ use rkyv::rancor::Error as RkyvError;
 use rkyv::Archived;
 
 use super::store::{MmapStore, StoreStats};
-use super::typed::{archive, check_alignment, read_archived, Archivable, Encoder};
+use super::typed::{archive, check_alignment, put_with_ttl, read_with_ttl, Archivable, Encoder};
 use super::{MmapConfig, SnapshotManifest};
 use crate::error::Result;
-use crate::state::{key_group, KeyScope};
+use crate::state::{key_group, KeyScope, StateTtl};
 
 /// One value per key, in memory-mapped files (the mmap backend's Flink `ValueState`).
 ///
 /// Same shape as [`ValueState`](crate::state::ValueState), with three differences: `value`
 /// returns the rkyv archive of the value in place (`&Archived<V>`, no copy), `update` takes
 /// the value by reference (it is serialized, not moved), and both return `Result` because
-/// they touch files. No TTL.
+/// they touch files. TTL as for the heap handles ([`MmapValueState::with_ttl`]).
 ///
 /// # Examples
 ///
@@ -49,6 +49,7 @@ use crate::state::{key_group, KeyScope};
 pub struct MmapValueState<K, V> {
     store: Option<MmapStore>,
     enc: Encoder,
+    ttl: Option<StateTtl>,
     _types: PhantomData<fn(&K, &V)>,
 }
 
@@ -58,7 +59,38 @@ impl<K, V> MmapValueState<K, V> {
         MmapValueState {
             store: None,
             enc: Encoder::new(),
+            ttl: None,
             _types: PhantomData,
+        }
+    }
+
+    /// An unbound handle whose values expire after `ttl` (processing time; Flink's
+    /// `StateTtlConfig`, with the same rules as [`ValueState::with_ttl`](crate::state::ValueState::with_ttl)):
+    /// each value carries its last-touched time, an expired value is never returned with
+    /// [`TtlVisibility::NeverReturnExpired`](crate::state::TtlVisibility) (and is deleted when
+    /// read), a read restarts the clock with
+    /// [`TtlUpdate::OnReadAndWrite`](crate::state::TtlUpdate) (by writing the record again),
+    /// and expired entries are dropped when their segment is compacted. A checkpoint of a
+    /// state with TTL restores only into a handle with TTL, and one without only into one
+    /// without.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::state::{FixedKey, StateTtl};
+    /// use spate::state::mmap::{MmapConfig, MmapValueState};
+    /// let dir = tempfile::tempdir()?;
+    /// let mut seen = MmapValueState::<u32, bool>::with_ttl(StateTtl::new(1_000))
+    ///     .open_in(MmapConfig::new(dir.path()))?;
+    /// seen.update(&FixedKey::new(7, 0), &true)?;
+    /// assert_eq!(seen.value(&FixedKey::new(7, 999))?.copied(), Some(true));
+    /// assert!(seen.value(&FixedKey::new(7, 1_000))?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_ttl(ttl: StateTtl) -> Self {
+        MmapValueState {
+            ttl: Some(ttl),
+            ..Self::unbound()
         }
     }
 }
@@ -70,9 +102,12 @@ impl<K, V> Default for MmapValueState<K, V> {
 }
 
 impl<K, V> Clone for MmapValueState<K, V> {
-    /// An unbound handle (stores are not shared).
+    /// An unbound handle with the same TTL (stores are not shared).
     fn clone(&self) -> Self {
-        Self::unbound()
+        MmapValueState {
+            ttl: self.ttl,
+            ..Self::unbound()
+        }
     }
 }
 
@@ -103,6 +138,7 @@ where
         Some(super::MmapSlot {
             store: &mut self.store,
             check: check_alignment::<V>,
+            ttl: self.ttl.is_some(),
         })
     }
 }
@@ -116,6 +152,7 @@ where
         Ok(MmapValueState {
             store: Some(store),
             enc: Encoder::new(),
+            ttl: None,
             _types: PhantomData,
         })
     }
@@ -123,6 +160,15 @@ where
     /// An empty state storing its segments in `config.dir`.
     pub fn open(config: MmapConfig) -> Result<Self> {
         Self::wrap(MmapStore::open(config)?)
+    }
+
+    /// This (unbound) handle, with its TTL, bound to an empty store in `config.dir` (outside
+    /// a job).
+    pub fn open_in(self, config: MmapConfig) -> Result<Self> {
+        Ok(MmapValueState {
+            ttl: self.ttl,
+            ..Self::open(config)?
+        })
     }
 
     /// The state of snapshot `manifest`, whose segments are in `from`
@@ -145,8 +191,17 @@ where
         archive(scope.key(), &mut self.enc.key, &mut self.enc.arena)?;
         let store = self.store.as_mut().ok_or_else(unbound_error)?;
         // SAFETY: this handle owns its store (no `&mut MmapStore` is handed out) and only
-        // ever writes trusted records that `update` archived from a `V`.
-        unsafe { read_archived::<V>(store, &self.enc.key) }
+        // ever writes trusted records that `update` archived from a `V` (after the TTL
+        // prefix when it has a TTL, on every record: restores check that).
+        unsafe {
+            read_with_ttl::<V>(
+                store,
+                self.ttl,
+                scope.now(),
+                &self.enc.key,
+                &mut self.enc.ttl,
+            )
+        }
     }
 
     /// Sets the current key's value.
@@ -155,7 +210,15 @@ where
         archive(value, &mut self.enc.value, &mut self.enc.arena)?;
         let store = self.store.as_mut().ok_or_else(unbound_error)?;
         let group = key_group(scope.key_hash(), store.config().max_parallelism) as u16;
-        store.put_inner(group, &self.enc.key, &self.enc.value, 0)
+        let e = &mut self.enc;
+        put_with_ttl(
+            store,
+            self.ttl,
+            scope.now(),
+            (group, &e.key),
+            &e.value,
+            &mut e.ttl,
+        )
     }
 
     /// Removes the current key's value.
