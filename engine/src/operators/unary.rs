@@ -115,7 +115,7 @@ impl Participant {
         b.files = Some(crate::state::mmap::checkpointing::FilesOut {
             epoch_dir: self.snaps.shared.store.epoch_dir(epoch),
             rel: format!("mmap-n{}-s{}", self.node, shard),
-            files: Vec::new(),
+            files: Default::default(),
         });
         b
     }
@@ -125,7 +125,7 @@ impl Participant {
     pub(crate) fn hand_in_files(&self, epoch: u64, mut b: SnapshotBuilder) {
         let linked = b.files.take().map(|f| f.files).unwrap_or_default();
         let bytes = b.finish();
-        let part = if linked.is_empty() {
+        let part = if linked.files.is_empty() {
             Part::State(bytes)
         } else {
             Part::StateFiles(bytes, linked)

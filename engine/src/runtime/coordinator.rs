@@ -232,7 +232,7 @@ pub(crate) fn final_checkpoint(
                         }));
                     continue;
                 }
-                Part::State(bytes) => (bytes, Vec::new()),
+                Part::State(bytes) => (bytes, Default::default()),
                 Part::StateFiles(bytes, linked) => (bytes, linked),
             };
             use std::io::Write;

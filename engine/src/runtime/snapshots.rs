@@ -25,6 +25,7 @@ use crate::checkpoint::manifest::{FileEntry, SourceEntry};
 use crate::checkpoint::shared::{CheckpointShared, ShardReport};
 use crate::checkpoint::store::snapshot_name;
 use crate::error::{Result, SpateError};
+use crate::state::mmap::checkpointing::Exported;
 
 /// What one participant took for an epoch.
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ pub(crate) enum Part {
     },
     /// A snapshot file's bytes and the files file-backed (mmap) state exported: where each
     /// is now, and its entry relative to the epoch's directory.
-    StateFiles(Vec<u8>, Vec<(std::path::PathBuf, FileEntry)>),
+    StateFiles(Vec<u8>, Exported),
 }
 
 /// One shard's checkpoint participants and the epochs they are taking.
@@ -148,11 +149,24 @@ impl ShardSnapshots {
         let (shared, shard) = (self.shared.clone(), self.shard);
         let writing = self.writing.clone();
         writing.fetch_add(1, Ordering::AcqRel);
-        let on_thread = (shared.clone(), writing.clone());
+        // File-backed state left its new segments unsynced at the barrier: if this write
+        // fails, its stores sync them all again at their next snapshot.
+        let failed = Exported {
+            failed: parts
+                .iter()
+                .filter_map(|(_, p)| match p {
+                    Part::StateFiles(_, e) => Some(e.failed.iter().cloned()),
+                    _ => None,
+                })
+                .flatten()
+                .collect(),
+            ..Default::default()
+        };
+        let on_thread = (shared.clone(), writing.clone(), failed.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("spate-snapshot-{shard}"))
             .spawn(move || {
-                let (shared, writing) = on_thread;
+                let (shared, writing, failed) = on_thread;
                 let report = match write_parts(&shared, shard, epoch, parts) {
                     Ok((files, sources)) => ShardReport::Ack {
                         epoch,
@@ -160,16 +174,20 @@ impl ShardSnapshots {
                         files,
                         sources,
                     },
-                    Err(e) => ShardReport::Decline {
-                        epoch,
-                        shard,
-                        reason: e.to_string(),
-                    },
+                    Err(e) => {
+                        failed.mark_failed();
+                        ShardReport::Decline {
+                            epoch,
+                            shard,
+                            reason: e.to_string(),
+                        }
+                    }
                 };
                 let _ = shared.reports.send(report);
                 writing.fetch_sub(1, Ordering::AcqRel);
             });
         if let Err(e) = spawned {
+            failed.mark_failed();
             writing.fetch_sub(1, Ordering::AcqRel);
             let _ = shared.reports.send(ShardReport::Decline {
                 epoch,

@@ -84,8 +84,31 @@ pub(crate) struct FilesOut {
     pub(crate) epoch_dir: PathBuf,
     /// Sub-directory of this operator instance: `mmap-n<node>-s<shard>`.
     pub(crate) rel: String,
+    pub(crate) files: Exported,
+}
+
+/// The files file-backed state exported at a barrier, and what the checkpoint's writer
+/// thread must make durable before the epoch is acknowledged (the shard thread does not
+/// wait for `fsync`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Exported {
     /// `(where the file is now, its manifest entry relative to the epoch directory)`.
     pub(crate) files: Vec<(PathBuf, FileEntry)>,
+    /// Segment files not synced yet (their links in the export directory: never deleted
+    /// before the epoch completes), then directories that got new links.
+    pub(crate) sync: Vec<PathBuf>,
+    /// Set when syncing fails: the stores sync every segment again at their next snapshot.
+    pub(crate) failed: Vec<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Exported {
+    /// The writer could not make the epoch durable: every store syncs all its segments at
+    /// its next snapshot.
+    pub(crate) fn mark_failed(&self) {
+        for f in &self.failed {
+            f.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
 }
 
 /// A state name as a directory name: plain characters, plus a hash so that names that
@@ -179,7 +202,7 @@ pub(crate) fn snapshot(
         .files
         .as_mut()
         .ok_or("mmap state can only be snapshotted into a checkpoint directory")?;
-    let m = store.snapshot(epoch).map_err(|e| e.to_string())?;
+    let (m, unsynced) = store.snapshot_unsynced(epoch).map_err(|e| e.to_string())?;
     let mark = if slot.ttl { TTL_MARK } else { "" };
     let sub = format!("{}/{}{mark}", out.rel, dir_name(name));
     // The final snapshot (the input ended) stands in for later epochs whose directories
@@ -189,7 +212,15 @@ pub(crate) fn snapshot(
     } else {
         out.epoch_dir.join(&sub)
     };
-    store.export(&m, &export).map_err(|e| e.to_string())?;
+    let added = store
+        .export_unsynced(&m, &export)
+        .map_err(|e| e.to_string())?;
+    let out = &mut out.files;
+    out.sync.extend(unsynced.iter().map(|n| export.join(n)));
+    if added > 0 {
+        out.sync.push(export.clone());
+    }
+    out.failed.push(store.resync.clone());
     for s in &m.segments {
         out.files.push((
             export.join(&s.name),
@@ -277,13 +308,19 @@ pub(crate) fn restore(slot: MmapSlot<'_>, v: &RestoreView, name: &str) -> Result
     Ok(())
 }
 
-/// Links the files a final snapshot exported into the directory of the epoch it stands in
-/// for (a no-op for files already there), returning their manifest entries.
-pub(crate) fn link_into(
-    dir: &Path,
-    files: &[(PathBuf, FileEntry)],
-) -> crate::error::Result<Vec<FileEntry>> {
+/// Syncs what the barrier left unsynced (on the writer thread), then links the files a
+/// final snapshot exported into the directory of the epoch it stands in for (a no-op for
+/// files already there), returning their manifest entries.
+pub(crate) fn link_into(dir: &Path, exported: &Exported) -> crate::error::Result<Vec<FileEntry>> {
     use crate::error::SpateError;
+    for p in &exported.sync {
+        let r = std::fs::File::open(p).and_then(|f| f.sync_all());
+        if let Err(e) = r {
+            exported.mark_failed();
+            return Err(SpateError::io(p, e));
+        }
+    }
+    let files = &exported.files;
     let mut synced: Vec<PathBuf> = Vec::new();
     for (src, entry) in files {
         let dst = dir.join(&entry.name);

@@ -66,7 +66,9 @@
 //!   16-byte prefix holding its last-touched time (the archive stays 16-aligned); reads
 //!   follow the heap handles' rules, and compaction drops expired entries (a tombstone
 //!   replaces one unless its segment is the oldest).
-//! - Not done here: asynchronous (io_uring) fsync of sealed segments, `ListState` /
+//! - In a job, checkpoints seal at the barrier and leave the fsync of the new segments to
+//!   the shard's snapshot writer thread (`snapshot_unsynced`, `checkpointing::Exported`).
+//! - Not done here: `ListState` /
 //!   `ReducingState` equivalents.
 //!
 //! # Performance follow-ups

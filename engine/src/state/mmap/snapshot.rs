@@ -129,21 +129,65 @@ impl MmapStore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn snapshot(&mut self, epoch: u64) -> Result<SnapshotManifest> {
-        if let Some(last) = self.last_epoch.filter(|&l| epoch <= l) {
-            return Err(SpateError::Config(format!(
-                "snapshot epoch {epoch} is not after the previous one ({last})"
-            )));
+        self.check_epoch(epoch)?;
+        self.seal_active()?;
+        self.rolled = false;
+        for s in self.segments.iter_mut().flatten() {
+            s.sync()?;
+        }
+        sync_dir(&self.config.dir)?;
+        self.list_segments(epoch)
+    }
+
+    /// [`snapshot`](MmapStore::snapshot) without making anything durable (a checkpoint's
+    /// writer thread does it, off the shard thread): returns the manifest and the names of
+    /// the segments whose data is not synced yet, which it marks synced. The caller must
+    /// sync them before the snapshot counts, and set [`resync`](MmapStore::resync) if that
+    /// fails: the next snapshot then lists every segment as unsynced again.
+    pub(crate) fn snapshot_unsynced(
+        &mut self,
+        epoch: u64,
+    ) -> Result<(SnapshotManifest, Vec<String>)> {
+        self.check_epoch(epoch)?;
+        if self.resync.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            self.segments
+                .iter_mut()
+                .flatten()
+                .for_each(|s| s.synced = false);
         }
         self.seal_active()?;
         self.rolled = false;
-        let mut order: Vec<(u64, u32)> = Vec::with_capacity(self.segments.len());
-        for (i, s) in self.segments.iter_mut().enumerate() {
-            if let Some(s) = s {
-                s.sync()?;
-                order.push((s.seq, i as u32));
-            }
+        let unsynced = self
+            .segments
+            .iter_mut()
+            .flatten()
+            .filter(|s| !s.synced)
+            .map(|s| {
+                s.synced = true;
+                s.name.clone()
+            })
+            .collect();
+        Ok((self.list_segments(epoch)?, unsynced))
+    }
+
+    fn check_epoch(&self, epoch: u64) -> Result<()> {
+        match self.last_epoch.filter(|&l| epoch <= l) {
+            Some(last) => Err(SpateError::Config(format!(
+                "snapshot epoch {epoch} is not after the previous one ({last})"
+            ))),
+            None => Ok(()),
         }
-        sync_dir(&self.config.dir)?;
+    }
+
+    /// The manifest of every segment, in order; deletes the files compaction retired
+    /// before the previous snapshot.
+    fn list_segments(&mut self, epoch: u64) -> Result<SnapshotManifest> {
+        let mut order: Vec<(u64, u32)> = self
+            .segments
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (s.seq, i as u32)))
+            .collect();
         order.sort_unstable();
         let mut segments = Vec::with_capacity(order.len());
         for (_, i) in order {
@@ -177,6 +221,20 @@ impl MmapStore {
     /// file systems) those it does not hold yet from the store's directory; returns how many
     /// were added. With one `dest` per job, that is exactly the new segments.
     pub fn export(&self, manifest: &SnapshotManifest, dest: &Path) -> Result<usize> {
+        let added = self.export_unsynced(manifest, dest)?;
+        if added > 0 {
+            sync_dir(dest)?;
+        }
+        Ok(added)
+    }
+
+    /// [`export`](MmapStore::export) without syncing `dest` (the caller does, when it adds
+    /// any link).
+    pub(crate) fn export_unsynced(
+        &self,
+        manifest: &SnapshotManifest,
+        dest: &Path,
+    ) -> Result<usize> {
         std::fs::create_dir_all(dest).map_err(|e| SpateError::io(dest, e))?;
         let mut added = 0;
         for s in &manifest.segments {
@@ -187,9 +245,6 @@ impl MmapStore {
             }
             link_or_copy(&self.config.dir.join(&s.name), &to)?;
             added += 1;
-        }
-        if added > 0 {
-            sync_dir(dest)?;
         }
         Ok(added)
     }

@@ -110,6 +110,9 @@ pub struct MmapStore {
     /// Set by a handle with TTL (its records' values start with the last-touched time):
     /// compaction drops the entries expired at `now`.
     pub(crate) ttl: Option<TtlCut>,
+    /// Set by a checkpoint writer that failed to sync segments of
+    /// [`snapshot_unsynced`](MmapStore::snapshot_unsynced): they are synced again next time.
+    pub(crate) resync: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What compaction needs to drop expired entries: the TTL and the handle's latest
@@ -155,6 +158,7 @@ impl MmapStore {
             scratch: Vec::new(),
             last_epoch: None,
             ttl: None,
+            resync: Default::default(),
         })
     }
 

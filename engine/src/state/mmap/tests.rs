@@ -134,3 +134,49 @@ fn keys_of_different_lengths_stay_distinct_through_growth() {
     // Byte 1 of a generated key is at most 1: these were never written.
     assert!(s.get(&[0xFF, 0xFF]).is_none() && s.get(&[0xFF, 0xFF, 0]).is_none());
 }
+
+/// A checkpoint's snapshot leaves the new segments unsynced for the writer thread and
+/// lists each once; after a failed write (`resync`), every segment is listed again.
+#[test]
+fn unsynced_snapshots_list_new_segments_once_and_all_after_a_failure() {
+    let work = tempfile::tempdir().expect("tmp");
+    let mut store =
+        MmapStore::open(MmapConfig::new(work.path()).segment_bytes(4096)).expect("open");
+    for k in 0..100u32 {
+        store.put(0, &k.to_le_bytes(), &[1; 40]).expect("put");
+    }
+    let (m1, new1) = store.snapshot_unsynced(1).expect("snapshot 1");
+    assert_eq!(new1.len(), m1.segments.len(), "every segment is new");
+    for k in 100..110u32 {
+        store.put(0, &k.to_le_bytes(), &[2; 40]).expect("put");
+    }
+    let (m2, new2) = store.snapshot_unsynced(2).expect("snapshot 2");
+    assert_eq!(new2.len(), 1, "only the segment written since: {new2:?}");
+    assert!(m2.segments.len() > 1);
+    store
+        .resync
+        .store(true, std::sync::atomic::Ordering::Release);
+    let (m3, new3) = store.snapshot_unsynced(3).expect("snapshot 3");
+    assert_eq!(
+        new3.len(),
+        m3.segments.len(),
+        "all again after a failed write"
+    );
+    let (_, new4) = store.snapshot_unsynced(4).expect("snapshot 4");
+    assert!(new4.is_empty());
+}
+
+/// The writer's sync of an exported segment that cannot be opened fails the write and
+/// sets the stores' `resync` flags.
+#[test]
+fn a_failed_segment_sync_marks_the_stores_for_resync() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let exported = super::checkpointing::Exported {
+        sync: vec![dir.path().join("missing.seg")],
+        failed: vec![flag.clone()],
+        ..Default::default()
+    };
+    assert!(super::checkpointing::link_into(dir.path(), &exported).is_err());
+    assert!(flag.load(std::sync::atomic::Ordering::Acquire));
+}
