@@ -304,3 +304,64 @@ fn a_keyed_handle_in_a_non_keyed_function_is_refused() {
     let err = env.execute().unwrap_err().to_string();
     assert!(err.contains("keyed state handles"), "{err}");
 }
+
+/// Keeps every record it sees in a union list and reports the list's length and sum when
+/// its input ends.
+#[derive(Clone, Default)]
+struct SeenEverywhere {
+    seen: OperatorListState<u64>,
+    report: bool,
+}
+
+impl ProcessFunction<u64, String> for SeenEverywhere {
+    fn process_element(
+        &mut self,
+        v: u64,
+        _: &mut ProcessContext<'_, String>,
+    ) -> Result<(), UserError> {
+        self.seen.add(v);
+        Ok(())
+    }
+    fn finish(&mut self, ctx: &mut ProcessContext<'_, String>) -> Result<(), UserError> {
+        if self.report {
+            let sum: u64 = self.seen.get().iter().sum();
+            ctx.collect(format!("{} {sum}", self.seen.len()));
+        }
+        Ok(())
+    }
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register_union_list("seen", &mut self.seen);
+    }
+}
+
+#[test]
+fn a_union_list_reaches_every_shard_of_a_rescaled_job() {
+    for (n, m) in [(2, 3), (3, 1), (1, 2)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let sp = tmp.path().join("sp");
+        let env = Env::new()
+            .shards(n)
+            .checkpointing(tmp.path().join("chk-1"), Duration::from_secs(3600))
+            .savepoint_on_finish(&sp);
+        numbers(&env, 100, None)
+            .process(SeenEverywhere::default())
+            .uid("seen")
+            .collect();
+        env.execute().unwrap();
+        // The same 100 records: nothing new to read, every shard reports what it restored.
+        let env = Env::new()
+            .shards(m)
+            .checkpointing(tmp.path().join("chk-2"), Duration::from_secs(3600))
+            .restore_from(RestoreFrom::Path(sp));
+        let out = numbers(&env, 100, None)
+            .process(SeenEverywhere {
+                report: true,
+                ..Default::default()
+            })
+            .uid("seen")
+            .collect();
+        env.execute().unwrap();
+        let want = vec![format!("100 {}", (0..100u64).sum::<u64>()); m];
+        assert_eq!(out.sorted(), want, "{n} → {m} shards");
+    }
+}
