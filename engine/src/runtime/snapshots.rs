@@ -167,6 +167,7 @@ impl ShardSnapshots {
             .name(format!("spate-snapshot-{shard}"))
             .spawn(move || {
                 let (shared, writing, failed) = on_thread;
+                unpin();
                 let report = match write_parts(&shared, shard, epoch, parts) {
                     Ok((files, sources)) => ShardReport::Ack {
                         epoch,
@@ -195,6 +196,22 @@ impl ShardSnapshots {
                 reason: format!("cannot start the snapshot writer thread: {e}"),
             });
         }
+    }
+}
+
+/// Lets the calling thread run on every CPU: a thread spawned by a shard inherits the
+/// shard's pinning to its core, where the writer would take turns with the shard.
+fn unpin() {
+    // SAFETY: a zeroed `cpu_set_t` is a valid empty set; `CPU_SET` writes inside it for
+    // every index below `CPU_SETSIZE`; `sched_setaffinity(0, ..)` only reads the set and
+    // applies to the calling thread (the kernel keeps the CPUs that exist and are allowed;
+    // on failure the thread just stays pinned).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in 0..libc::CPU_SETSIZE as usize {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
 }
 
@@ -252,6 +269,27 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    /// A writer spawned by a pinned shard thread runs on every CPU the process may use.
+    #[test]
+    fn unpin_undoes_an_inherited_pin() {
+        let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (pinned, after) = std::thread::spawn(|| {
+            // SAFETY: as in `unpin`, with only CPU 0 in the set.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(0, &mut set);
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            }
+            let pinned = std::thread::available_parallelism().map_or(0, |n| n.get());
+            super::unpin();
+            let after = std::thread::available_parallelism().map_or(0, |n| n.get());
+            (pinned, after)
+        })
+        .join()
+        .unwrap();
+        assert_eq!((pinned, after), (1, all));
+    }
+
     #[test]
     fn write_durably_writes_the_bytes() {
         let tmp = tempfile::tempdir().unwrap();
