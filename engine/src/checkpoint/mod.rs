@@ -6,7 +6,7 @@
 //!      ▲                          │ (merges and exchanges align: inputs that delivered e
 //!      │                          ▼  are held until every input has)
 //!      │                     stateful operators copy their state at the barrier;
-//!      │                     the shard writes its files asynchronously (writer thread)
+//!      │                     the shard writes its files asynchronously (snapshot writer: io_uring)
 //!      └──────ack(e)──────── and acknowledges e
 //!  all shards acked ─▶ manifest of e written and renamed into place ─▶ sinks publish e
 //! ```

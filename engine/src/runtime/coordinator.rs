@@ -247,6 +247,7 @@ pub(crate) fn final_checkpoint(
                 size: bytes.len() as u64,
                 crc: crate::checkpoint::crc32(&bytes),
             });
+            crate::state::mmap::checkpointing::sync_blocking(&linked)?;
             m.files
                 .extend(crate::state::mmap::checkpointing::link_into(&dir, &linked)?);
         }

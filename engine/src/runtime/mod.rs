@@ -14,6 +14,7 @@ mod lifecycle;
 mod shard;
 mod snapshots;
 pub(crate) mod task;
+mod writer;
 
 pub(crate) use coordinator::CoordinatorPlan;
 pub use lifecycle::{JobEvent, JobState};

@@ -308,18 +308,23 @@ pub(crate) fn restore(slot: MmapSlot<'_>, v: &RestoreView, name: &str) -> Result
     Ok(())
 }
 
-/// Syncs what the barrier left unsynced (on the writer thread), then links the files a
-/// final snapshot exported into the directory of the epoch it stands in for (a no-op for
-/// files already there), returning their manifest entries.
-pub(crate) fn link_into(dir: &Path, exported: &Exported) -> crate::error::Result<Vec<FileEntry>> {
-    use crate::error::SpateError;
+/// Syncs what the barrier left unsynced, blocking (the coordinator's final checkpoint; the
+/// shards' writers sync through io_uring instead), marking the stores on failure.
+pub(crate) fn sync_blocking(exported: &Exported) -> crate::error::Result<()> {
     for p in &exported.sync {
         let r = std::fs::File::open(p).and_then(|f| f.sync_all());
         if let Err(e) = r {
             exported.mark_failed();
-            return Err(SpateError::io(p, e));
+            return Err(crate::error::SpateError::io(p, e));
         }
     }
+    Ok(())
+}
+
+/// Links the files a snapshot exported (synced before) into the directory of the epoch it
+/// stands in for (a no-op for files already there), returning their manifest entries.
+pub(crate) fn link_into(dir: &Path, exported: &Exported) -> crate::error::Result<Vec<FileEntry>> {
+    use crate::error::SpateError;
     let files = &exported.files;
     let mut synced: Vec<PathBuf> = Vec::new();
     for (src, entry) in files {

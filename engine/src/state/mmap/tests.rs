@@ -177,6 +177,6 @@ fn a_failed_segment_sync_marks_the_stores_for_resync() {
         failed: vec![flag.clone()],
         ..Default::default()
     };
-    assert!(super::checkpointing::link_into(dir.path(), &exported).is_err());
+    assert!(super::checkpointing::sync_blocking(&exported).is_err());
     assert!(flag.load(std::sync::atomic::Ordering::Acquire));
 }
