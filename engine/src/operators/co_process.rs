@@ -77,6 +77,17 @@ impl TwoInputs {
         self
     }
 
+    /// Turns alignment on or off (unaligned checkpoints align savepoints' epochs only).
+    pub(crate) fn set_alignment(&mut self, on: bool) {
+        self.align = on;
+    }
+
+    /// Epoch `e` went on already (unaligned, at its first barrier): its barriers are not
+    /// forwarded again once both inputs delivered them.
+    pub(crate) fn forwarded_to(&mut self, e: u64) {
+        self.forwarded = self.forwarded.max(e);
+    }
+
     /// Input `i` delivered a barrier not forwarded yet: what it sends next must wait.
     #[inline]
     pub(crate) fn blocked(&self, i: usize) -> bool {
@@ -247,9 +258,10 @@ where
     ) -> Result<Box<dyn Wired>> {
         let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
         let sides = cx.side_outputs(outputs.split_off(1))?;
+        let held = HeldInputs::wire(cx, self.1, None)?;
         let op = Rc::new(RefCell::new(CoProcessOp {
             f: self.0,
-            held: HeldInputs::new(),
+            held,
             out,
             sides,
             // Even stateless, it aligns: what an input sends after a barrier must not reach

@@ -140,6 +140,7 @@ fn act(shared: &CheckpointShared, plan: &CoordinatorPlan, p: &mut Pending, d: De
             p.gathered.retain(|e, _| *e >= epoch);
             if !p.waiting.is_empty() {
                 p.assigned.insert(epoch, std::mem::take(&mut p.waiting));
+                shared.mark_savepoint(epoch); // savepoints stay aligned
             }
             shared.trigger(epoch);
         }
