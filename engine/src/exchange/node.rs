@@ -189,6 +189,10 @@ async fn receive<T: Clone + Send + 'static>(
             }
         }
         flush_all(&reach, false).await?;
+        // Under back-pressure the channel is never empty and every await above is ready:
+        // without this the receiver keeps the thread, and the shard's source (which sends
+        // the barriers) and checkpoint writes wait until the channel drains.
+        crate::runtime::task::yield_if_needed().await;
     }
 }
 

@@ -133,6 +133,7 @@ impl ShardSnapshots {
                 .collect::<Vec<_>>()
         };
         self.dispatched.set(epoch);
+        tracing::debug!(epoch, shard = self.shard, "shard snapshot taken");
         let (shared, shard) = (self.shared.clone(), self.shard);
         let writing = self.writing.clone();
         writing.set(writing.get() + 1);
