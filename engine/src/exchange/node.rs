@@ -144,7 +144,8 @@ where
 
 /// Runs one inbound channel into the merge until the peer ends.
 ///
-/// With unaligned checkpoints, while the merge waits for this channel's barrier of the
+/// With aligned checkpoints, a channel that delivered a barrier is not read until the
+/// barrier is forwarded. With unaligned checkpoints, while the merge waits for this channel's barrier of the
 /// pending epoch, each turn first takes what the channel already holds up to that barrier
 /// (without waiting for the operators behind the merge: the barrier overtakes the queued
 /// records), records it as in-flight data and counts the barrier; the records then go on,
@@ -169,10 +170,13 @@ async fn receive<T: Clone + Send + 'static>(
         }
         let (msg, recorded) = match ahead.pop_front() {
             Some(m) => m,
-            None => match rx.recv().await {
-                None => return Err(SpateError::PeerFailed { shard: me }),
-                Some(m) => (m, u64::MAX),
-            },
+            None => {
+                unblocked(&merge, src).await;
+                match rx.recv().await {
+                    None => return Err(SpateError::PeerFailed { shard: me }),
+                    Some(m) => (m, u64::MAX),
+                }
+            }
         };
         match msg {
             Msg::Data(mut b) if recorded != u64::MAX => {
@@ -194,6 +198,22 @@ async fn receive<T: Clone + Send + 'static>(
         // the barriers) and checkpoint writes wait until the channel drains.
         crate::runtime::task::yield_if_needed().await;
     }
+}
+
+/// Waits while input `src` is blocked at a barrier (aligned checkpoints): the channel is
+/// not read meanwhile, so the sender feels back-pressure instead of the merge holding an
+/// unbounded queue (bounded alignment).
+async fn unblocked<T: Clone>(merge: &RefCell<Merge<T>>, src: usize) {
+    std::future::poll_fn(|cx| {
+        let mut m = merge.borrow_mut();
+        if m.input_blocked(src) {
+            m.park(cx.waker());
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await
 }
 
 /// Takes what channel `src` holds now, up to its next barrier or end, recording its

@@ -46,6 +46,9 @@ pub(crate) struct Merge<T> {
     align: bool,
     /// Unaligned checkpoints and the replay of restored in-flight data (`None`: neither).
     ext: Option<Box<MergeExt<T>>>,
+    /// Receivers of inputs that stopped reading their channel while blocked (bounded
+    /// alignment), woken when a barrier is forwarded.
+    parked: Vec<std::task::Waker>,
 }
 
 /// A merge's side of unaligned checkpoints.
@@ -148,6 +151,7 @@ impl<T: Clone> Merge<T> {
             held: live.iter().map(|_| VecDeque::new()).collect(),
             align,
             ext: None,
+            parked: Vec::new(),
         }
     }
 
@@ -158,6 +162,26 @@ impl<T: Clone> Merge<T> {
         }
         self.ext = ext;
         self
+    }
+
+    /// Whether input `i` is blocked at a barrier (aligned): its receiver stops reading the
+    /// channel, which then gives back-pressure instead of filling the held queue.
+    #[inline]
+    pub(crate) fn input_blocked(&self, i: usize) -> bool {
+        self.blocked(i)
+    }
+
+    /// Wakes `w` once a barrier is forwarded (inputs may be unblocked).
+    pub(crate) fn park(&mut self, w: &std::task::Waker) {
+        if !self.parked.iter().any(|p| p.will_wake(w)) {
+            self.parked.push(w.clone());
+        }
+    }
+
+    fn unpark(&mut self) {
+        for w in self.parked.drain(..) {
+            w.wake();
+        }
     }
 
     /// Whether input `i` owes the pending unaligned epoch its barrier: what it sends now
@@ -255,6 +279,9 @@ impl<T: Clone> Merge<T> {
             Step::Nothing => {}
             Step::Start { epoch, complete } => {
                 self.align = false;
+                for w in self.parked.drain(..) {
+                    w.wake();
+                }
                 u.reset();
                 if complete {
                     u.deposit(epoch);
@@ -339,6 +366,7 @@ impl<T: Clone> Merge<T> {
                 if let Some(u) = self.ext.as_ref().and_then(|x| x.unaligned.as_ref()) {
                     u.participant.hand_in_nothing(min); // an aligned (savepoint's) epoch
                 }
+                self.unpark();
                 self.out.barrier(min)?;
             }
             let mut progressed = false;
