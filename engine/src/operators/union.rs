@@ -569,6 +569,101 @@ mod tests {
         assert_eq!(*log.borrow(), vec![Ev::Rec(1), Ev::Barrier(1)]);
     }
 
+    /// Counts its wake-ups.
+    struct Count(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_blocked_input_parks_its_receiver_until_the_barrier_is_forwarded() {
+        let (mut m, log) = merge(2);
+        let count = std::sync::Arc::new(Count(Default::default()));
+        let waker = std::task::Waker::from(count.clone());
+        assert!(!m.input_blocked(0));
+        m.on_barrier(0, 1).unwrap();
+        assert!(m.input_blocked(0), "the channel is no longer read");
+        m.park(&waker);
+        m.park(&waker); // parked once
+        send(&mut m, 1, 7);
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+        m.on_barrier(1, 1).unwrap();
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(!m.input_blocked(0));
+        assert_eq!(*log.borrow(), vec![Ev::Rec(7), Ev::Barrier(1)]);
+    }
+
+    /// A merge of `n` inputs with unaligned checkpoints, and the shared state that says
+    /// which epoch is a savepoint's. A second participant never deposits, so that no
+    /// snapshot is written (that needs the shard's executor).
+    fn unaligned(
+        n: usize,
+    ) -> (
+        Merge<u32>,
+        Rc<RefCell<Vec<Ev>>>,
+        std::sync::Arc<crate::checkpoint::shared::CheckpointShared>,
+    ) {
+        use crate::checkpoint::shared::{CheckpointConfig, CheckpointShared};
+        let cfg = CheckpointConfig {
+            unaligned: true,
+            ..CheckpointConfig::new(
+                std::env::temp_dir().join("spate-never-written"),
+                Default::default(),
+            )
+        };
+        let (shared, _rx) = CheckpointShared::new(&cfg, 1, 16, None);
+        let snaps = Rc::new(crate::runtime::ShardSnapshots::new(0, shared.clone()));
+        let p = Participant::new(&snaps, 1);
+        let _idle = Participant::new(&snaps, 2);
+        let codec = crate::checkpoint::types::Codec::<u32> {
+            encode: |v, o| crate::checkpoint::StateData::encode(v, o),
+            decode: <u32 as crate::checkpoint::StateData>::decode,
+        };
+        let live = vec![true; n];
+        let ext = MergeExt::new(&live, Some((codec, p)), Vec::new(), 0);
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let out = Output::new(vec![Box::new(Log(log.clone()))], 1, Counter::default());
+        (Merge::new(&live, out, true).with_ext(ext), log, shared)
+    }
+
+    #[test]
+    fn unaligned_the_first_barrier_goes_on_at_once_and_nothing_is_held() {
+        let (mut m, log, _shared) = unaligned(2);
+        send(&mut m, 0, 1);
+        m.on_barrier(0, 1).unwrap();
+        assert_eq!(m.recording_epoch(), 1);
+        assert!(m.overtaking(1) && !m.overtaking(0));
+        send(&mut m, 1, 10); // in flight: recorded, and goes on
+        send(&mut m, 0, 2); // after the barrier on its input: goes on
+        assert!(!m.input_blocked(0), "nothing waits");
+        m.on_barrier(1, 1).unwrap(); // the last input: the epoch is complete
+        assert_eq!(m.recording_epoch(), 0);
+        assert!(!m.overtaking(1));
+        assert_eq!(
+            *log.borrow(),
+            vec![Ev::Rec(1), Ev::Barrier(1), Ev::Rec(10), Ev::Rec(2)],
+            "barrier 1 forwarded once, at the first barrier"
+        );
+    }
+
+    #[test]
+    fn unaligned_a_savepoints_epoch_is_aligned() {
+        let (mut m, log, shared) = unaligned(2);
+        shared.mark_savepoint(1);
+        m.on_barrier(0, 1).unwrap();
+        send(&mut m, 0, 2); // held: aligned
+        send(&mut m, 1, 10);
+        assert!(m.input_blocked(0) && m.recording_epoch() == 0);
+        m.on_barrier(1, 1).unwrap();
+        assert_eq!(*log.borrow(), vec![Ev::Rec(10), Ev::Barrier(1), Ev::Rec(2)]);
+        // The next epoch, not a savepoint's, is unaligned again.
+        m.on_barrier(1, 2).unwrap();
+        assert_eq!(log.borrow().last(), Some(&Ev::Barrier(2)));
+        assert!(m.overtaking(0));
+    }
+
     #[test]
     fn without_barriers_nothing_is_held() {
         let (mut m, log) = merge(2);
