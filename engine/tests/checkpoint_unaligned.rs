@@ -364,3 +364,117 @@ fn a_savepoint_of_an_unaligned_job_is_aligned_and_rescales() {
     env.execute().unwrap();
     assert_same(&published(&out), &reference(), "resumed on 3 shards");
 }
+
+/// Passes both inputs through: a stateless co-process function, declared so (its in-flight
+/// records go into a snapshot file of its own).
+#[derive(Clone)]
+struct Pass;
+
+impl CoProcessFunction<u64, u64, u64> for Pass {
+    fn process_element1(
+        &mut self,
+        v: u64,
+        ctx: &mut ProcessContext<'_, u64>,
+    ) -> Result<(), UserError> {
+        ctx.collect(v);
+        Ok(())
+    }
+    fn process_element2(
+        &mut self,
+        v: u64,
+        ctx: &mut ProcessContext<'_, u64>,
+    ) -> Result<(), UserError> {
+        ctx.collect(v);
+        Ok(())
+    }
+    fn state(&mut self, _reg: &mut StateRegistry<'_>) {}
+}
+
+/// Counts records per key; key 0 is slow.
+#[derive(Clone)]
+struct Tally {
+    n: ValueState<u64, u64>,
+    fail: Option<Fail>,
+}
+
+impl KeyedProcessFunction<u64, u64, String> for Tally {
+    fn process_element(
+        &mut self,
+        v: u64,
+        ctx: &mut KeyedContext<'_, u64, String>,
+    ) -> Result<(), UserError> {
+        if self.fail.as_ref().is_some_and(|f| f.now(v)) {
+            return Err("injected failure".into());
+        }
+        if *ctx.key() == 0 {
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        let n = self.n.value_or_insert_with(ctx, || 0);
+        *n += 1;
+        let n = *n;
+        ctx.collect(format!("L {} {n}", ctx.key()));
+        Ok(())
+    }
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("n", &mut self.n);
+    }
+}
+
+/// Evens and odds each rebalanced, through a stateless co-process, counted per key.
+fn co_job(env: &Env, out: &Path, fail: Option<Fail>) {
+    let src = env
+        .from_collection((0..RECORDS).collect::<Vec<u64>>())
+        .uid("numbers")
+        .map(|s| {
+            if s % 4 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            s
+        });
+    let evens = src.filter(|s| s % 2 == 0).rebalance();
+    let odds = src.filter(|s| s % 2 == 1).rebalance();
+    evens
+        .connect(&odds)
+        .process(Pass)
+        .key_by(|s: &u64| s % KEYS)
+        .process(Tally {
+            n: ValueState::new(),
+            fail,
+        })
+        .uid("tally")
+        .write_lines_exactly_once(out);
+}
+
+#[test]
+fn a_stateless_co_process_replays_its_in_flight_records() {
+    let _serial = serial();
+    // The left-side lines of the reference: every record counted once per key.
+    let want: Vec<String> = reference()
+        .into_iter()
+        .filter(|l| l.starts_with('L'))
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut failed = false;
+    for attempt in 0..ATTEMPTS {
+        let (chk, out) = (
+            tmp.path().join(format!("chk{attempt}")),
+            tmp.path().join(format!("out{attempt}")),
+        );
+        let fail = fail_in(&chk, 2);
+        let env = unaligned(2, &chk).restart_strategy(RestartStrategy::FixedDelay {
+            attempts: 2,
+            delay: Duration::from_millis(10),
+        });
+        co_job(&env, &out, Some(fail.clone()));
+        env.execute().unwrap();
+        assert_same(&published(&out), &want, "restarted");
+        failed = fail.failed.load(Ordering::SeqCst);
+        if failed {
+            break;
+        }
+    }
+    assert!(
+        failed,
+        "no checkpoint with in-flight records, {ATTEMPTS} times"
+    );
+}
