@@ -240,6 +240,45 @@ impl Env {
         self
     }
 
+    /// Unaligned checkpoints (Flink's `execution.checkpointing.unaligned`), for jobs under
+    /// back-pressure: at an operator with several inputs (the receiving side of `key_by`,
+    /// `rebalance` and `broadcast`, `union`, two-input operators) the first barrier of an
+    /// epoch goes on at once instead of waiting for the other inputs' barriers, and the
+    /// records those inputs send until their barrier are stored with the checkpoint
+    /// (in-flight data) and replayed into the operator on restore. An exchange receiver also
+    /// takes, without waiting for the operators behind it, what its channels already hold up
+    /// to their barrier, so a checkpoint completes while the job is back-pressured.
+    /// Savepoints stay aligned. Every record type that crosses such an operator needs a codec
+    /// registered with [`state_type`](Env::state_type) (the job refuses to start otherwise,
+    /// naming the type), and an unaligned checkpoint with in-flight data restores on the same
+    /// shard count only (use a savepoint to rescale). Needs
+    /// [`checkpointing`](Env::checkpointing) first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// use std::time::Duration;
+    /// let tmp = std::env::temp_dir().join(format!("spate-doc-unaligned-{}", std::process::id()));
+    /// let env = Env::new()
+    ///     .shards(2)
+    ///     .checkpointing(tmp.join("chk"), Duration::from_millis(20))
+    ///     .unaligned_checkpoints(true)
+    ///     .state_type::<u64>(); // the records crossing the exchange, and the sums
+    /// let out = env.generate(Some(10_000), |i| i % 10)
+    ///     .key_by(|v: &u64| *v).sum(|v| v)
+    ///     .collect();
+    /// env.execute().unwrap();
+    /// assert_eq!(out.sorted().last(), Some(&9_000)); // key 9's sum over its 1,000 records
+    /// # std::fs::remove_dir_all(&tmp).unwrap();
+    /// ```
+    pub fn unaligned_checkpoints(self, on: bool) -> Self {
+        if let Some(c) = self.inner.borrow_mut().checkpoint.as_mut() {
+            c.unaligned = on;
+        }
+        self
+    }
+
     /// When the job ends, writes its final checkpoint also as a savepoint into `dir` (which
     /// must not hold one): the state of a bounded job, kept until deleted, from which a
     /// later job continues (its sources resume after the records already read, on any

@@ -67,6 +67,11 @@ impl StateWriter {
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
+
+    /// The bytes of the entries added.
+    pub(crate) fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
 }
 
 /// Builds a snapshot file from sections.

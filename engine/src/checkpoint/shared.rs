@@ -60,6 +60,12 @@ pub struct CheckpointConfig {
     /// When the job ends, its final checkpoint is also written as a savepoint into this
     /// directory (see [`Env::savepoint_on_finish`](crate::Env::savepoint_on_finish)).
     pub savepoint_on_finish: Option<PathBuf>,
+    /// Unaligned checkpoints (Flink's `execution.checkpointing.unaligned`): at an operator
+    /// with several inputs the first barrier of an epoch goes on at once, and the records
+    /// the other inputs send until their barrier are stored with the snapshot as in-flight
+    /// data (replayed on restore) instead of being held back. Savepoints stay aligned. See
+    /// [`Env::unaligned_checkpoints`](crate::Env::unaligned_checkpoints).
+    pub unaligned: bool,
 }
 
 impl CheckpointConfig {
@@ -75,6 +81,7 @@ impl CheckpointConfig {
             restart: RestartStrategy::None,
             allow_non_restored_state: false,
             savepoint_on_finish: None,
+            unaligned: false,
         }
     }
 }
@@ -111,6 +118,10 @@ pub(crate) struct CheckpointShared {
     pub(crate) restored: Option<Arc<Restored>>,
     /// Savepoints asked for, taken by the coordinator.
     pub(crate) savepoints: Mutex<Vec<super::savepoint::SavepointRequest>>,
+    /// Unaligned checkpoints are on.
+    pub(crate) unaligned: bool,
+    /// The newest epoch taken for a savepoint: aligned even when `unaligned` is on.
+    savepoint_epoch: AtomicU64,
 }
 
 impl CheckpointShared {
@@ -130,6 +141,8 @@ impl CheckpointShared {
             sink_dirs: Mutex::new(Vec::new()),
             restored,
             savepoints: Mutex::new(Vec::new()),
+            unaligned: cfg.unaligned,
+            savepoint_epoch: AtomicU64::new(0),
         };
         (Arc::new(s), rx)
     }
@@ -162,6 +175,17 @@ impl CheckpointShared {
             .lock()
             .map(|mut v| std::mem::take(&mut *v))
             .unwrap_or_default()
+    }
+
+    /// Whether barrier `epoch` is aligned at operators with several inputs: always without
+    /// unaligned checkpoints, and for savepoints (as in Flink). Read once per barrier.
+    pub(crate) fn aligned_epoch(&self, epoch: u64) -> bool {
+        !self.unaligned || self.savepoint_epoch.load(Ordering::Acquire) == epoch
+    }
+
+    /// Marks `epoch`, about to be triggered, as a savepoint's (aligned).
+    pub(crate) fn mark_savepoint(&self, epoch: u64) {
+        self.savepoint_epoch.store(epoch, Ordering::Release);
     }
 
     pub(crate) fn trigger(&self, epoch: u64) {

@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::cell::{OnceCell, RefCell};
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
@@ -12,7 +13,7 @@ use crate::graph::{
     flush_all, Flush, Instantiate, JobConfig, NodeFactory, ShardBuild, ShardNode, Wired,
 };
 use crate::operators::union::Merge;
-use crate::operators::{Batch, Port, Push};
+use crate::operators::{Batch, OperatorGuard, Port, Push};
 use crate::runtime::channel::{bounded, Rx, RxEnd, TxEnd};
 use crate::time::Timestamp;
 
@@ -100,11 +101,10 @@ where
         let this = *self;
         let (n, me, node) = (cx.cfg.shards, cx.shard, cx.node);
         let out = cx.output::<T>(outputs.swap_remove(0))?;
-        let merge = Rc::new(RefCell::new(Merge::new(
-            &this.senders_live,
-            out,
-            cx.cfg.checkpoint.is_some(),
-        )));
+        let ext = crate::operators::union::merge_ext::<T>(cx, &this.senders_live)?;
+        let merge = Rc::new(RefCell::new(
+            Merge::new(&this.senders_live, out, cx.cfg.checkpoint.is_some()).with_ext(ext),
+        ));
         let outbox = Rc::new(Outbox::<T>::new(n, me, cx.cfg.batch_size));
         for (dst, end) in this.txs.into_iter().enumerate() {
             if let Some(end) = end {
@@ -128,7 +128,7 @@ where
                 }));
                 let port = Port::<_, T>::new(merge.clone(), src, node);
                 let reach = cx.down_reach.clone();
-                cx.drive(receive(slot, port, reach, me));
+                cx.drive(receive(slot, port, merge.clone(), (src, node), reach, me));
             }
         }
         cx.own_outbox = Some(outbox.clone() as Rc<dyn Flush>);
@@ -143,28 +143,106 @@ where
 }
 
 /// Runs one inbound channel into the merge until the peer ends.
+///
+/// With aligned checkpoints, a channel that delivered a barrier is not read until the
+/// barrier is forwarded. With unaligned checkpoints, while the merge waits for this channel's barrier of the
+/// pending epoch, each turn first takes what the channel already holds up to that barrier
+/// (without waiting for the operators behind the merge: the barrier overtakes the queued
+/// records), records it as in-flight data and counts the barrier; the records then go on,
+/// in order, one message per turn.
 async fn receive<T: Clone + Send + 'static>(
     slot: Rc<OnceCell<Rx<Msg<T>>>>,
     mut port: Port<Merge<T>, T>,
+    merge: Rc<RefCell<Merge<T>>>,
+    (src, node): (usize, usize),
     reach: Vec<Rc<dyn Flush>>,
     me: usize,
 ) -> Result<()> {
     let rx = slot
         .get()
         .ok_or_else(|| SpateError::Internal("receiver driven before connect".into()))?;
+    let unaligned = merge.borrow().unaligned();
+    // Messages taken ahead, with the epoch their records were recorded for.
+    let mut ahead: VecDeque<(Msg<T>, u64)> = VecDeque::new();
     loop {
-        match rx.recv().await {
-            None => return Err(SpateError::PeerFailed { shard: me }),
-            Some(Msg::Data(mut b)) => port.push(&mut b)?,
-            Some(Msg::Watermark(w)) => port.watermark(w)?,
-            Some(Msg::Idle(i)) => port.idle(i)?,
-            Some(Msg::Barrier(e)) => port.barrier(e)?,
-            Some(Msg::End) => {
+        if unaligned && merge.borrow().overtaking(src) {
+            take_ahead(rx, &merge, src, &mut ahead);
+        }
+        let (msg, recorded) = match ahead.pop_front() {
+            Some(m) => m,
+            None => {
+                unblocked(&merge, src).await;
+                match rx.recv().await {
+                    None => return Err(SpateError::PeerFailed { shard: me }),
+                    Some(m) => (m, u64::MAX),
+                }
+            }
+        };
+        match msg {
+            Msg::Data(mut b) if recorded != u64::MAX => {
+                let _g = OperatorGuard::enter(node);
+                merge.borrow_mut().pass(src, &mut b, recorded)?
+            }
+            Msg::Data(mut b) => port.push(&mut b)?,
+            Msg::Watermark(w) => port.watermark(w)?,
+            Msg::Idle(i) => port.idle(i)?,
+            Msg::Barrier(e) => port.barrier(e)?,
+            Msg::End => {
                 port.end()?;
                 return flush_all(&reach, false).await;
             }
         }
         flush_all(&reach, false).await?;
+        // Under back-pressure the channel is never empty and every await above is ready:
+        // without this the receiver keeps the thread, and the shard's source (which sends
+        // the barriers) and checkpoint writes wait until the channel drains.
+        crate::runtime::task::yield_if_needed().await;
+    }
+}
+
+/// Waits while input `src` is blocked at a barrier (aligned checkpoints): the channel is
+/// not read meanwhile, so the sender feels back-pressure instead of the merge holding an
+/// unbounded queue (bounded alignment).
+async fn unblocked<T: Clone>(merge: &RefCell<Merge<T>>, src: usize) {
+    std::future::poll_fn(|cx| {
+        let mut m = merge.borrow_mut();
+        if m.input_blocked(src) {
+            m.park(cx.waker());
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await
+}
+
+/// Takes what channel `src` holds now, up to its next barrier or end, recording its
+/// records as in-flight data and counting the barrier.
+fn take_ahead<T: Clone + Send + 'static>(
+    rx: &Rx<Msg<T>>,
+    merge: &RefCell<Merge<T>>,
+    src: usize,
+    ahead: &mut VecDeque<(Msg<T>, u64)>,
+) {
+    while let Some(m) = rx.try_recv() {
+        let mut mg = merge.borrow_mut();
+        let epoch = mg.recording_epoch();
+        let stop = match &m {
+            Msg::Data(b) => {
+                mg.record(src, b);
+                false
+            }
+            Msg::Barrier(e) => {
+                mg.overtaken_barrier(src, *e);
+                true
+            }
+            Msg::End => true,
+            Msg::Watermark(_) | Msg::Idle(_) => false,
+        };
+        ahead.push_back((m, epoch));
+        if stop {
+            return;
+        }
     }
 }
 

@@ -159,7 +159,7 @@ where
         if let Some((p, codecs)) = &self.participant {
             let mut b = p.builder(epoch, self.info.shard);
             self.state.snapshot(codecs, &mut b);
-            p.hand_in(epoch, b.finish());
+            p.hand_in_builder(epoch, b);
         }
     }
 }
@@ -420,6 +420,7 @@ where
             (Some(s), Some(c)) => Some((Participant::new(s, cx.node), c)),
             _ => None,
         };
+        let held = HeldInputs::wire(cx, this.live, participant.as_ref().map(|(p, _)| p))?;
         let op = Rc::new(RefCell::new(JoinOp {
             state: this.state,
             spec: this.spec,
@@ -437,7 +438,7 @@ where
                 name: cx.name.clone(),
                 shard: cx.shard,
             },
-            held: HeldInputs::new(),
+            held,
             participant,
         }));
         Ok(Box::new(TwoInputWired {

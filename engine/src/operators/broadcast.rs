@@ -284,7 +284,7 @@ impl<P: BroadcastProcessFunction<I, B, O>, I, B, O: Clone> BroadcastOp<P, I, B, 
         if let Some((p, codecs)) = &self.participant {
             let mut b = p.builder(epoch, self.info.shard);
             self.state.snapshot(self.info.shard, codecs, &mut b);
-            p.hand_in(epoch, b.finish());
+            p.hand_in_builder(epoch, b);
         }
     }
 }
@@ -434,6 +434,7 @@ where
             (Some(s), Some(c)) => Some((Participant::new(s, cx.node), c)),
             _ => None,
         };
+        let held = HeldInputs::wire(cx, this.live, participant.as_ref().map(|(p, _)| p))?;
         let op = Rc::new(RefCell::new(BroadcastOp::<P, I, B, O> {
             f: this.f,
             state: this.state,
@@ -445,7 +446,7 @@ where
                 shard: cx.shard,
             },
             clock: cx.cfg.clock.clone(),
-            held: HeldInputs::new(),
+            held,
             participant,
             _t: PhantomData,
         }));

@@ -80,6 +80,17 @@ impl TwoInputs {
         self
     }
 
+    /// Turns alignment on or off (unaligned checkpoints align savepoints' epochs only).
+    pub(crate) fn set_alignment(&mut self, on: bool) {
+        self.align = on;
+    }
+
+    /// Epoch `e` went on already (unaligned, at its first barrier): its barriers are not
+    /// forwarded again once both inputs delivered them.
+    pub(crate) fn forwarded_to(&mut self, e: u64) {
+        self.forwarded = self.forwarded.max(e);
+    }
+
     /// Input `i` delivered a barrier not forwarded yet: what it sends next must wait.
     #[inline]
     pub(crate) fn blocked(&self, i: usize) -> bool {
@@ -164,7 +175,7 @@ impl<P: CoProcessFunction<A, B, O>, A, B, O: Clone> CoProcessOp<P, A, B, O> {
                 self.info.name
             ))
         })?;
-        p.hand_in(epoch, b.finish());
+        p.hand_in_builder(epoch, b);
         Ok(())
     }
 
@@ -295,9 +306,10 @@ where
             Some(s) if self.2 => Some(Participant::new(s, cx.node)),
             _ => None,
         };
+        let held = HeldInputs::wire(cx, self.1, participant.as_ref())?;
         let op = Rc::new(RefCell::new(CoProcessOp {
             f: self.0,
-            held: HeldInputs::new(),
+            held,
             out,
             sides,
             // Even stateless, it aligns: what an input sends after a barrier must not reach

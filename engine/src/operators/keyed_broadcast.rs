@@ -162,7 +162,7 @@ where
                 ))
             })?;
         self.state.snapshot(self.info.shard, codecs, &mut b);
-        p.hand_in(epoch, b.finish());
+        p.hand_in_builder(epoch, b);
         Ok(())
     }
 }
@@ -386,6 +386,7 @@ where
             (Some(s), Some(_)) => Some(Participant::new(s, cx.node)),
             _ => None,
         };
+        let held = HeldInputs::wire(cx, this.live, participant.as_ref())?;
         let op = Rc::new(RefCell::new(KeyedBroadcastOp::<P, K, I, B, O, F> {
             f: this.f,
             key_fn: this.key_fn,
@@ -400,7 +401,7 @@ where
             },
             clock: cx.cfg.clock.clone(),
             ended: false,
-            held: HeldInputs::new(),
+            held,
             participant,
             codecs: this.codecs,
             key_codec: this.key_codec,

@@ -137,7 +137,7 @@ where
                     self.info.name
                 ))
             })?;
-        p.hand_in_files(epoch, b);
+        p.hand_in_builder(epoch, b);
         Ok(())
     }
 }
@@ -321,6 +321,7 @@ where
         let out = cx.output::<O>(std::mem::take(&mut outputs[0]))?;
         let sides = cx.side_outputs(outputs.split_off(1))?;
         let participant = cx.snapshots.as_ref().map(|s| Participant::new(s, cx.node));
+        let held = HeldInputs::wire(cx, this.live, participant.as_ref())?;
         let op = Rc::new(RefCell::new(KeyedCoProcessOp {
             f: this.f,
             key_a: this.key_a,
@@ -335,7 +336,7 @@ where
             },
             clock: cx.cfg.clock.clone(),
             ended: false,
-            held: HeldInputs::new(),
+            held,
             participant,
             key_codec: this.key_codec,
             _t: PhantomData::<fn(A, B)>,

@@ -14,6 +14,7 @@ pub(crate) mod broadcast;
 pub(crate) mod co_process;
 pub(crate) mod filter;
 pub(crate) mod flat_map;
+pub(crate) mod inflight;
 pub(crate) mod keyed_broadcast;
 pub(crate) mod keyed_co_process;
 pub(crate) mod keyed_process;

@@ -79,11 +79,16 @@ pub(crate) trait Unary: Clone + Send + 'static {
     }
 }
 
-/// A stateful operator's place among its shard's checkpoint participants.
+/// A stateful operator's place among its shard's checkpoint participants. Clones share the
+/// place (a two-input operator's in-flight data goes into its own snapshot file).
+#[derive(Clone)]
 pub(crate) struct Participant {
     snaps: Rc<ShardSnapshots>,
     id: usize,
     node: usize,
+    /// The epoch whose snapshot is held back until its in-flight data is recorded
+    /// (unaligned checkpoints), and that snapshot once taken.
+    deferred: Rc<RefCell<(u64, Option<SnapshotBuilder>)>>,
 }
 
 impl Participant {
@@ -93,6 +98,7 @@ impl Participant {
             snaps: snaps.clone(),
             id: snaps.register(node),
             node,
+            deferred: Rc::new(RefCell::new((0, None))),
         }
     }
 
@@ -137,12 +143,57 @@ impl Participant {
         }
     }
 
+    /// What the shard's checkpoints share (the configuration among it).
+    pub(crate) fn shared(&self) -> &Arc<crate::checkpoint::shared::CheckpointShared> {
+        &self.snaps.shared
+    }
+
     /// Hands in the snapshot taken at barrier `epoch` (`FINAL_EPOCH`: the input ended).
     pub(crate) fn hand_in(&self, epoch: u64, bytes: Vec<u8>) {
         if epoch == FINAL_EPOCH {
             self.snaps.finish(self.id, Part::State(bytes));
         } else {
             self.snaps.deposit(epoch, self.id, Part::State(bytes));
+        }
+    }
+
+    /// Hands in the snapshot taken at barrier `epoch`, or keeps it while the epoch's
+    /// in-flight data is being recorded ([`defer`](Participant::defer)).
+    pub(crate) fn hand_in_builder(&self, epoch: u64, b: SnapshotBuilder) {
+        let mut d = self.deferred.borrow_mut();
+        if d.0 == epoch && epoch != FINAL_EPOCH {
+            d.1 = Some(b);
+        } else {
+            drop(d);
+            self.hand_in_files(epoch, b);
+        }
+    }
+
+    /// The snapshot of `epoch` is to be kept until [`take_deferred`](Self::take_deferred).
+    pub(crate) fn defer(&self, epoch: u64) {
+        *self.deferred.borrow_mut() = (epoch, None);
+    }
+
+    /// The snapshot of `epoch` kept back, if any; ends the deferral.
+    pub(crate) fn take_deferred(&self, epoch: u64) -> Option<SnapshotBuilder> {
+        let mut d = self.deferred.borrow_mut();
+        if d.0 != epoch {
+            return None;
+        }
+        d.0 = 0;
+        d.1.take()
+    }
+
+    /// Takes part in `epoch` with nothing to write (`FINAL_EPOCH`: the input ended).
+    pub(crate) fn hand_in_nothing(&self, epoch: u64) {
+        let nothing = Part::Offsets {
+            splits: 0,
+            offsets: Vec::new(),
+        };
+        if epoch == FINAL_EPOCH {
+            self.snaps.finish(self.id, nothing);
+        } else {
+            self.snaps.deposit(epoch, self.id, nothing);
         }
     }
 }
@@ -290,11 +341,9 @@ impl<U: Unary> ShardNode for UnaryShard<U> {
     ) -> Result<Box<dyn Wired>> {
         let mut logic = self.0;
         let participant = match &cx.snapshots {
-            Some(snaps) if logic.checkpoint_role() == Ok(true) => Some(Participant {
-                snaps: snaps.clone(),
-                id: snaps.register(cx.node),
-                node: cx.node,
-            }),
+            Some(snaps) if logic.checkpoint_role() == Ok(true) => {
+                Some(Participant::new(snaps, cx.node))
+            }
             _ => None,
         };
         let main = std::mem::take(&mut outputs[0]);

@@ -52,6 +52,20 @@ impl<T: Send + 'static> Rx<T> {
     pub(crate) async fn recv(&self) -> Option<T> {
         self.0.recv().await
     }
+
+    /// The next message if one is there now, without waiting (`None` also once the
+    /// sender is gone: [`recv`](Rx::recv) then says so). Polls the receive future once with
+    /// a no-op waker: glommio keeps every waker registered for a channel, so the task that
+    /// waits in `recv` on this channel is still woken.
+    pub(crate) fn try_recv(&self) -> Option<T> {
+        use std::future::Future;
+        use std::task::{Context, Poll, Waker};
+        let mut fut = std::pin::pin!(self.0.recv());
+        match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(m) => m,
+            Poll::Pending => None,
+        }
+    }
 }
 
 /// The item a failed send hands back, when the error carries it.

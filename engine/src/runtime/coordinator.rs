@@ -79,6 +79,8 @@ struct Pending {
     waiting: Vec<SavepointRequest>,
     /// Savepoints served by an epoch in flight.
     assigned: HashMap<u64, Vec<SavepointRequest>>,
+    /// When the epoch in flight was triggered.
+    triggered: Option<(u64, Instant)>,
 }
 
 fn run(
@@ -140,7 +142,10 @@ fn act(shared: &CheckpointShared, plan: &CoordinatorPlan, p: &mut Pending, d: De
             p.gathered.retain(|e, _| *e >= epoch);
             if !p.waiting.is_empty() {
                 p.assigned.insert(epoch, std::mem::take(&mut p.waiting));
+                shared.mark_savepoint(epoch); // savepoints stay aligned
             }
+            p.triggered = Some((epoch, Instant::now()));
+            tracing::debug!(epoch, "checkpoint triggered");
             shared.trigger(epoch);
         }
         Decision::Complete(epoch) => {
@@ -162,7 +167,11 @@ fn act(shared: &CheckpointShared, plan: &CoordinatorPlan, p: &mut Pending, d: De
                 sp.answer(r);
             }
             match commit(shared, &m, plan.retain) {
-                Ok(()) => tracing::debug!(epoch, "checkpoint complete"),
+                Ok(()) => {
+                    let since = p.triggered.filter(|t| t.0 == epoch).map(|t| t.1);
+                    let micros = since.map_or(0, |t| t.elapsed().as_micros() as u64);
+                    tracing::debug!(epoch, micros, "checkpoint complete"); // trigger → manifest
+                }
                 Err(e) => {
                     tracing::warn!(epoch, error = %e, "checkpoint failed to commit");
                     let _ = std::fs::remove_dir_all(shared.store.epoch_dir(epoch));

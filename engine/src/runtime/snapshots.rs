@@ -138,6 +138,7 @@ impl ShardSnapshots {
                 .collect::<Vec<_>>()
         };
         self.dispatched.set(epoch);
+        tracing::debug!(epoch, shard = self.shard, "shard snapshot taken");
         let mut writer = self.writer.borrow_mut();
         if writer.is_none() {
             let keep = self.nodes.borrow().len();

@@ -16,6 +16,13 @@ pub(crate) async fn yield_now() {
     futures_lite::future::yield_now().await
 }
 
+/// Lets the shard's other tasks (and queues: checkpoint I/O) run if this one has had the
+/// thread for its time slice; otherwise returns at once (one flag read). A loop whose awaits
+/// are all ready (a channel that is never empty) must call it, or it keeps the thread.
+pub(crate) async fn yield_if_needed() {
+    glommio::yield_if_needed().await
+}
+
 /// Sleeps on the shard's timer.
 pub(crate) async fn sleep(d: Duration) {
     glommio::timer::sleep(d).await
