@@ -7,7 +7,16 @@
 //!                               [--output FILE] [--flamegraph FILE.svg]
 //! spate-bench nexmark --all      [same flags]
 //! spate-bench nexmark report   [--runs-file results/nexmark.jsonl]
+//! spate-bench nexmark --query qN --repeat 1 --checkpoint-dir DIR [--checkpoint-interval-ms MS]
+//!                               [--sink-dir DIR] [same flags]
+//! spate-bench nexmark fold     --sink-dir DIR [--out FILE]
 //! ```
+//!
+//! With `--checkpoint-dir` a query checkpoints into DIR (every `--checkpoint-interval-ms`,
+//! default 1000) and, started again with the same DIR, resumes from its newest complete
+//! checkpoint; `--sink-dir` publishes its rows there exactly once (changelog lines for
+//! updating queries), and `fold` turns that folder into the table `--output` writes,
+//! sorted (see `spate_workloads::nexmark::queries::output`).
 //!
 //! `generate` writes `person.csv`, `auction.csv` and `bid.csv` (no header, times in epoch
 //! ms, columns in the reference suite's order) so that other systems can run on the same
@@ -59,6 +68,38 @@ enum NexmarkCmd {
     Speed(SpeedArgs),
     /// Rewrite results/nexmark.md and results/nexmark.svg from the recorded runs.
     Report(report::ReportArgs),
+    /// Fold what a run with --sink-dir published into the table --output writes (sorted).
+    Fold(FoldArgs),
+}
+
+/// Flags of `nexmark fold`.
+#[derive(Args, Debug, Clone)]
+struct FoldArgs {
+    /// The folder a run with `--sink-dir` published into.
+    #[arg(long)]
+    sink_dir: PathBuf,
+    /// Write the rows here (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Writes the folded table of `a.sink_dir` (see `queries::output::fold`).
+fn fold(a: &FoldArgs) -> anyhow::Result<()> {
+    let rows = spate_workloads::nexmark::queries::output::fold(&a.sink_dir)
+        .with_context(|| format!("cannot fold {}", a.sink_dir.display()))?;
+    let mut text = String::with_capacity(rows.iter().map(|r| r.len() + 1).sum());
+    for r in &rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    match &a.out {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .context("cannot write to standard output")?,
+    }
+    Ok(())
 }
 
 /// What to generate: shared by the subcommands.
@@ -118,10 +159,11 @@ pub fn run(a: &NexmarkArgs) -> anyhow::Result<()> {
         (Some(NexmarkCmd::Generate(g)), _) => generate(g),
         (Some(NexmarkCmd::Speed(s)), _) => speed(s),
         (Some(NexmarkCmd::Report(r)), _) => report::run(r),
+        (Some(NexmarkCmd::Fold(f)), _) => fold(f),
         (None, Some(q)) => run::one(q, &a.run),
         (None, None) if a.all => run::all(&a.run),
         (None, None) => {
-            bail!("nexmark: name a subcommand (generate, speed, report), --query or --all")
+            bail!("nexmark: name a subcommand (generate, speed, report, fold), --query or --all")
         }
     }
 }

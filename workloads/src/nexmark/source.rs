@@ -17,7 +17,9 @@ use super::timing::Timing;
 /// Bounded to a number of events, or endless.
 ///
 /// Replayable: a source [`starting_at`](Self::starting_at) event `k` makes exactly the
-/// events a source from 0 makes from `k` on.
+/// events a source from 0 makes from `k` on. In a job with checkpoints, each split's
+/// offset is the next event number it makes, and a restored split seeks there (on any
+/// shard count: split `s` of `n` is the same events whenever it is made).
 ///
 /// # Examples
 ///
@@ -112,16 +114,27 @@ impl<T: Generated> Source<T> for NexmarkSource<T> {
         shard: usize,
         shards: usize,
     ) -> Result<Box<dyn SourceSplit<T>>, SpateError> {
+        let range = self.range();
         Ok(Box::new(NexmarkSplit {
-            events: self.generator.shard(self.range(), shard, shards),
+            events: self.generator.shard(range.clone(), shard, shards),
+            first: range.start.saturating_add(shard as u64),
+            step: shards.max(1) as u64,
             timing: self.timing.clone(),
         }))
+    }
+
+    /// Split `s` of `n` is the event numbers `start + s + k·n` whenever it is made.
+    fn splits_are_stable(&self) -> bool {
+        true
     }
 }
 
 /// One shard's share of a [`NexmarkSource`].
 struct NexmarkSplit<T> {
     events: Events<T>,
+    /// The split's first event number and the step between its numbers (for `seek`).
+    first: u64,
+    step: u64,
     timing: Option<Arc<Timing>>,
 }
 
@@ -150,5 +163,22 @@ impl<T: Generated> SourceSplit<T> for NexmarkSplit<T> {
 
     fn is_empty(&self) -> bool {
         self.events.is_done()
+    }
+
+    /// The next event number this split makes (its replay position).
+    fn offset(&self) -> Option<u64> {
+        Some(self.events.position())
+    }
+
+    fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
+        if offset < self.first || (offset - self.first) % self.step != 0 {
+            return Err(SpateError::Config(format!(
+                "nexmark source: offset {offset} is not an event number of the split \
+                 starting at {} with step {} (a checkpoint of another job?)",
+                self.first, self.step
+            )));
+        }
+        self.events.seek(offset);
+        Ok(())
     }
 }

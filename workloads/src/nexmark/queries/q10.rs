@@ -40,8 +40,30 @@ pub const QUERY: Query = Query {
     name: "q10",
     about: "log to file system: bids as CSV partitioned by day and minute",
     class: QueryClass::Other,
-    build: |events, cx| q10(events, &cx.output_dir, cx.counter.clone()),
+    build: |events, cx| match cx.sink_dir {
+        // With checkpoints the rows go to the exactly-once sink (the partitioned files
+        // would be at-least-once), `dt` and `hm` as columns.
+        Some(_) => cx.append(&bids(&event_time(events)), "q10", write_row),
+        None => q10(events, &cx.output_dir, cx.counter.clone()),
+    },
 };
+
+/// Writes `auction,bidder,price,dateTime,extra,dt,hm` (the reference's sink table) for
+/// the exactly-once sink.
+pub fn write_row(b: &Bid, out: &mut String) {
+    super::output::csv_fields(
+        out,
+        &[
+            &b.auction,
+            &b.bidder,
+            &b.price,
+            &b.date_time,
+            &b.extra,
+            &Day::of(b.date_time),
+            &HourMinute::of(b.date_time),
+        ],
+    );
+}
 
 const MS_PER_MINUTE: i64 = 60_000;
 
