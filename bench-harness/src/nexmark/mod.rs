@@ -376,6 +376,104 @@ mod tests {
     }
 
     #[test]
+    fn checkpoint_flags_are_checked() {
+        let err = |args: &[&str]| {
+            let mut all = vec!["spate-bench", "nexmark", "--query", "q2", "--no-record"];
+            all.extend_from_slice(args);
+            format!("{:#}", run(&parse(&all)).expect_err("refused"))
+        };
+        assert!(err(&["--sink-dir", "s"]).contains("--sink-dir needs --checkpoint-dir"));
+        assert!(err(&["--checkpoint-interval-ms", "5"]).contains("needs --checkpoint-dir"));
+        assert!(err(&["--checkpoint-dir", "c"]).contains("--repeat 1"));
+        let e = err(&["--checkpoint-dir", "c", "--repeat", "1", "--source", "x"]);
+        assert!(e.contains("--source"), "{e}");
+        let e = err(&["--checkpoint-dir", "c", "--repeat", "1", "--sink-dir", "c"]);
+        assert!(e.contains("different folders"), "{e}");
+        let e = err(&[
+            "--checkpoint-dir",
+            "c",
+            "--repeat",
+            "1",
+            "--checkpoint-interval-ms",
+            "0",
+        ]);
+        assert!(e.contains("at least 1"), "{e}");
+        assert!(
+            Cli::try_parse_from(["spate-bench", "nexmark", "--all", "--checkpoint-dir", "c"])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_run_with_checkpoints_publishes_what_output_writes_and_resumes_finished() {
+        let dir = std::env::temp_dir().join(format!("spate-nexmark-chk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("created");
+        let path = |name: &str| dir.join(name).to_str().expect("UTF-8").to_string();
+        let (chk, sink, out, folded) = (path("chk"), path("sink"), path("out.csv"), path("f"));
+        for query in ["q2", "q18"] {
+            let args = [
+                "spate-bench",
+                "nexmark",
+                "--query",
+                query,
+                "--events",
+                "20000",
+                "--shards",
+                "2",
+                "--repeat",
+                "1",
+                "--no-record",
+                "--checkpoint-dir",
+                &chk,
+                "--checkpoint-interval-ms",
+                "5",
+                "--sink-dir",
+                &sink,
+            ];
+            let mut first = args.to_vec();
+            first.extend(["--output", &out]);
+            run(&parse(&first)).expect("runs with checkpoints");
+            assert!(dir.join("chk").read_dir().expect("written").count() > 0);
+            // Started again: the finished checkpoint is restored, nothing is replayed
+            // (and nothing published again).
+            run(&parse(&args)).expect("resumes");
+            run(&parse(&[
+                "spate-bench",
+                "nexmark",
+                "fold",
+                "--sink-dir",
+                &sink,
+                "--out",
+                &folded,
+            ]))
+            .expect("folds");
+            let mut want: Vec<String> = std::fs::read_to_string(&out)
+                .expect("written")
+                .lines()
+                .map(String::from)
+                .collect();
+            want.sort();
+            let got: Vec<String> = std::fs::read_to_string(&folded)
+                .expect("written")
+                .lines()
+                .map(String::from)
+                .collect();
+            assert!(!want.is_empty(), "{query}");
+            assert!(
+                got == want,
+                "{query}: {} rows folded, {} written",
+                got.len(),
+                want.len()
+            );
+            for d in [&chk, &sink] {
+                std::fs::remove_dir_all(d).expect("removed");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn generate_writes_three_headerless_csv_files() {
         let out = std::env::temp_dir().join(format!("spate-nexmark-csv-{}", std::process::id()));
         let a = parse(&[

@@ -57,7 +57,9 @@ pub(super) struct QueryArgs {
     pub(super) watermark_interval_ms: i64,
     /// Write the query's result rows to this file as CSV (no header, the reference SQL's
     /// columns, times in epoch ms); an updating result's final table, one row per key.
-    /// For q10, the folder its partitioned files are written to (and kept in).
+    /// For q10, the folder its partitioned files are written to (and kept in). With
+    /// --checkpoint-dir, the rows this process computed (not exactly once: a resumed run
+    /// writes only what it computes after the restore); --sink-dir is the exactly-once copy.
     #[arg(long, conflicts_with = "all")]
     pub(super) output: Option<PathBuf>,
     /// Sample the runs in-process (pprof, SIGPROF) and write a flame graph SVG here, and
