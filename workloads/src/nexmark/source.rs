@@ -182,3 +182,30 @@ impl<T: Generated> SourceSplit<T> for NexmarkSplit<T> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nexmark::NexmarkConfig;
+
+    /// A split sought to one of its own offsets goes on with exactly the events it would
+    /// have made from there; another split's offset is refused.
+    #[test]
+    fn a_split_seeks_to_its_own_offsets_only() {
+        let g = NexmarkGenerator::new(NexmarkConfig::default()).expect("valid");
+        let all: Vec<Event> = g.events(0..10_000).collect();
+        let mut it = g.shard::<Event>(0..10_000, 1, 3);
+        it.seek(301);
+        let got: Vec<Event> = it.collect();
+        let want: Vec<Event> = all[301..].iter().step_by(3).copied().collect();
+        assert_eq!(got, want);
+        let mut source = NexmarkSource::from_generator(g).events(Some(10_000));
+        let mut split = source.split(1, 3).expect("a split");
+        assert_eq!(split.offset(), Some(1));
+        split.seek(301).expect("its own offset");
+        assert_eq!(split.offset(), Some(301));
+        assert!(split.seek(302).is_err(), "another split's event");
+        assert!(split.seek(0).is_err(), "before the split's first event");
+        assert!(source.splits_are_stable());
+    }
+}

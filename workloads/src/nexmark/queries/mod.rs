@@ -228,6 +228,29 @@ pub fn find(name: &str) -> Option<&'static Query> {
 /// queries keep (q5's window accumulator, and the records), for jobs with checkpoints
 /// (see `Env::state_type`). The queries' own process functions register their state
 /// themselves.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::{self, output, Counter, QueryContext};
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let dir = std::env::temp_dir().join(format!("spate-q5-chk-doc-{}", std::process::id()));
+/// let mut cx = QueryContext::new(Counter::new());
+/// cx.sink_dir = Some(dir.join("sink"));
+/// let env = queries::state_types(
+///     Env::new().shards(2).checkpointing(dir.join("chk"), Duration::from_millis(50)),
+/// );
+/// let source = NexmarkSource::new(NexmarkConfig::default()).unwrap().events(Some(50_000));
+/// (queries::find("q5").unwrap().build)(&env.add_source("nexmark", source), &cx);
+/// env.execute().unwrap();
+/// // q5's rows (auction, num: the reference's columns), published exactly once.
+/// let rows = output::fold(&dir.join("sink")).unwrap();
+/// assert!(!rows.is_empty() && rows.iter().all(|r| r.split(',').count() == 2));
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 pub fn state_types(env: Env) -> Env {
     env.state_type::<(u64, Vec<u64>)>()
         .state_type::<Event>()

@@ -445,6 +445,34 @@ impl<T: Data, K: Hash + Ord + Send + 'static> Sink<T> for ResultSink<T, K> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fold_keeps_the_last_upsert_in_epoch_then_shard_order_and_refuses_bad_lines() {
+        let dir = std::env::temp_dir().join(format!("spate-fold-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join(".staging")).expect("created");
+        let put = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("written");
+        // Epoch 10 sorts after epoch 9 (by number), and final after both.
+        put("part-00000000000000000010-s1.txt", "+U\t(1, 2)\tb10\n");
+        put(
+            "part-00000000000000000009-s0.txt",
+            "+U\t(1, 2)\tb9\n+U\t3\tc\n",
+        );
+        put("part-final-s0.txt", "+U\t4\td\n");
+        put(".staging/e11-s0", "+U\t(1, 2)\tunpublished\n");
+        put("notes.txt", "not a part\n");
+        assert_eq!(fold(&dir).expect("folds"), ["b10", "c", "d"]);
+        put("part-final-s1.txt", "plain,row\n");
+        assert!(fold(&dir).is_err(), "changelog and plain rows mixed");
+        std::fs::remove_file(dir.join("part-final-s1.txt")).expect("removed");
+        put("part-final-s1.txt", "+U\tno key\n");
+        let e = fold(&dir).expect_err("a line without a key").to_string();
+        assert!(
+            e.contains("part-final-s1.txt") && e.contains("line 1"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     use std::collections::{BTreeMap, HashMap};
 
     use super::super::testing::{at_rate, input_of, EVENTS};
