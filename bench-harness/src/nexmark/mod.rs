@@ -411,7 +411,7 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("created");
         let path = |name: &str| dir.join(name).to_str().expect("UTF-8").to_string();
         let (chk, sink, out, folded) = (path("chk"), path("sink"), path("out.csv"), path("f"));
-        for query in ["q2", "q18"] {
+        for query in ["q2", "q18", "q10"] {
             let args = [
                 "spate-bench",
                 "nexmark",

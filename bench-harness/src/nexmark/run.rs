@@ -57,7 +57,8 @@ pub(super) struct QueryArgs {
     pub(super) watermark_interval_ms: i64,
     /// Write the query's result rows to this file as CSV (no header, the reference SQL's
     /// columns, times in epoch ms); an updating result's final table, one row per key.
-    /// For q10, the folder its partitioned files are written to (and kept in). With
+    /// For q10, the folder its partitioned files are written to (and kept in); with
+    /// --sink-dir, q10 writes no partitioned files and this is a file of its rows. With
     /// --checkpoint-dir, the rows this process computed (not exactly once: a resumed run
     /// writes only what it computes after the restore); --sink-dir is the exactly-once copy.
     #[arg(long, conflicts_with = "all")]
@@ -260,14 +261,16 @@ fn run_once(
         q13::write_side_input(&cx.side_input, q13::KEYS)
             .with_context(|| format!("cannot write {}", cx.side_input.display()))?;
     }
-    let keep_q10 = query.name == "q10" && output.is_some();
+    cx.sink_dir = checkpoints.and_then(|c| c.sink_dir.clone());
+    // q10 writes partitioned files, kept in the --output folder; with --sink-dir its rows
+    // go to the exactly-once sink instead, and --output is a file as for the others.
+    let keep_q10 = query.name == "q10" && output.is_some() && cx.sink_dir.is_none();
     match output {
         Some(dir) if keep_q10 => cx.output_dir = dir.to_path_buf(),
         Some(file) => cx.output = Some(ResultFile::create(file)?),
         None => {}
     }
     remove_dir(&cx.output_dir)?;
-    cx.sink_dir = checkpoints.and_then(|c| c.sink_dir.clone());
     let progress = Progress::start(input, &timing, query.name);
     let (done, s) = measure(|| {
         let mut env = Env::new()

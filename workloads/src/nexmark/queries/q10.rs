@@ -21,7 +21,9 @@
 //!
 //! Deviations: no `_SUCCESS` files (the reference's partition-commit policy), because a
 //! shard's watermark does not say that the other shards are done with a partition;
-//! partitions are not committed transactionally (Spate's exactly-once sinks are to come).
+//! partitions are not committed transactionally. A job with checkpoints and a
+//! `sink_dir` (`spate-bench nexmark --sink-dir`) writes no partitioned files: its rows,
+//! `dt` and `hm` as the last columns, go to the exactly-once sink ([`write_row`]).
 //! The folder is not emptied first: a run writes over its own files only.
 
 use std::fs::{File, OpenOptions};
