@@ -7,7 +7,16 @@
 //!                               [--output FILE] [--flamegraph FILE.svg]
 //! spate-bench nexmark --all      [same flags]
 //! spate-bench nexmark report   [--runs-file results/nexmark.jsonl]
+//! spate-bench nexmark --query qN --repeat 1 --checkpoint-dir DIR [--checkpoint-interval-ms MS]
+//!                               [--sink-dir DIR] [same flags]
+//! spate-bench nexmark fold     --sink-dir DIR [--out FILE]
 //! ```
+//!
+//! With `--checkpoint-dir` a query checkpoints into DIR (every `--checkpoint-interval-ms`,
+//! default 1000) and, started again with the same DIR, resumes from its newest complete
+//! checkpoint; `--sink-dir` publishes its rows there exactly once (changelog lines for
+//! updating queries), and `fold` turns that folder into the table `--output` writes,
+//! sorted (see `spate_workloads::nexmark::queries::output`).
 //!
 //! `generate` writes `person.csv`, `auction.csv` and `bid.csv` (no header, times in epoch
 //! ms, columns in the reference suite's order) so that other systems can run on the same
@@ -59,6 +68,38 @@ enum NexmarkCmd {
     Speed(SpeedArgs),
     /// Rewrite results/nexmark.md and results/nexmark.svg from the recorded runs.
     Report(report::ReportArgs),
+    /// Fold what a run with --sink-dir published into the table --output writes (sorted).
+    Fold(FoldArgs),
+}
+
+/// Flags of `nexmark fold`.
+#[derive(Args, Debug, Clone)]
+struct FoldArgs {
+    /// The folder a run with `--sink-dir` published into.
+    #[arg(long)]
+    sink_dir: PathBuf,
+    /// Write the rows here (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Writes the folded table of `a.sink_dir` (see `queries::output::fold`).
+fn fold(a: &FoldArgs) -> anyhow::Result<()> {
+    let rows = spate_workloads::nexmark::queries::output::fold(&a.sink_dir)
+        .with_context(|| format!("cannot fold {}", a.sink_dir.display()))?;
+    let mut text = String::with_capacity(rows.iter().map(|r| r.len() + 1).sum());
+    for r in &rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    match &a.out {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .context("cannot write to standard output")?,
+    }
+    Ok(())
 }
 
 /// What to generate: shared by the subcommands.
@@ -118,10 +159,11 @@ pub fn run(a: &NexmarkArgs) -> anyhow::Result<()> {
         (Some(NexmarkCmd::Generate(g)), _) => generate(g),
         (Some(NexmarkCmd::Speed(s)), _) => speed(s),
         (Some(NexmarkCmd::Report(r)), _) => report::run(r),
+        (Some(NexmarkCmd::Fold(f)), _) => fold(f),
         (None, Some(q)) => run::one(q, &a.run),
         (None, None) if a.all => run::all(&a.run),
         (None, None) => {
-            bail!("nexmark: name a subcommand (generate, speed, report), --query or --all")
+            bail!("nexmark: name a subcommand (generate, speed, report, fold), --query or --all")
         }
     }
 }
@@ -331,6 +373,104 @@ mod tests {
         assert!(Cli::try_parse_from(["spate-bench", "nexmark", "--all", "--query", "q1"]).is_err());
         let a = parse(&["spate-bench", "nexmark", "report"]);
         assert!(matches!(a.command, Some(NexmarkCmd::Report(_))));
+    }
+
+    #[test]
+    fn checkpoint_flags_are_checked() {
+        let err = |args: &[&str]| {
+            let mut all = vec!["spate-bench", "nexmark", "--query", "q2", "--no-record"];
+            all.extend_from_slice(args);
+            format!("{:#}", run(&parse(&all)).expect_err("refused"))
+        };
+        assert!(err(&["--sink-dir", "s"]).contains("--sink-dir needs --checkpoint-dir"));
+        assert!(err(&["--checkpoint-interval-ms", "5"]).contains("needs --checkpoint-dir"));
+        assert!(err(&["--checkpoint-dir", "c"]).contains("--repeat 1"));
+        let e = err(&["--checkpoint-dir", "c", "--repeat", "1", "--source", "x"]);
+        assert!(e.contains("--source"), "{e}");
+        let e = err(&["--checkpoint-dir", "c", "--repeat", "1", "--sink-dir", "c"]);
+        assert!(e.contains("different folders"), "{e}");
+        let e = err(&[
+            "--checkpoint-dir",
+            "c",
+            "--repeat",
+            "1",
+            "--checkpoint-interval-ms",
+            "0",
+        ]);
+        assert!(e.contains("at least 1"), "{e}");
+        assert!(
+            Cli::try_parse_from(["spate-bench", "nexmark", "--all", "--checkpoint-dir", "c"])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_run_with_checkpoints_publishes_what_output_writes_and_resumes_finished() {
+        let dir = std::env::temp_dir().join(format!("spate-nexmark-chk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("created");
+        let path = |name: &str| dir.join(name).to_str().expect("UTF-8").to_string();
+        let (chk, sink, out, folded) = (path("chk"), path("sink"), path("out.csv"), path("f"));
+        for query in ["q2", "q18", "q10"] {
+            let args = [
+                "spate-bench",
+                "nexmark",
+                "--query",
+                query,
+                "--events",
+                "20000",
+                "--shards",
+                "2",
+                "--repeat",
+                "1",
+                "--no-record",
+                "--checkpoint-dir",
+                &chk,
+                "--checkpoint-interval-ms",
+                "5",
+                "--sink-dir",
+                &sink,
+            ];
+            let mut first = args.to_vec();
+            first.extend(["--output", &out]);
+            run(&parse(&first)).expect("runs with checkpoints");
+            assert!(dir.join("chk").read_dir().expect("written").count() > 0);
+            // Started again: the finished checkpoint is restored, nothing is replayed
+            // (and nothing published again).
+            run(&parse(&args)).expect("resumes");
+            run(&parse(&[
+                "spate-bench",
+                "nexmark",
+                "fold",
+                "--sink-dir",
+                &sink,
+                "--out",
+                &folded,
+            ]))
+            .expect("folds");
+            let mut want: Vec<String> = std::fs::read_to_string(&out)
+                .expect("written")
+                .lines()
+                .map(String::from)
+                .collect();
+            want.sort();
+            let got: Vec<String> = std::fs::read_to_string(&folded)
+                .expect("written")
+                .lines()
+                .map(String::from)
+                .collect();
+            assert!(!want.is_empty(), "{query}");
+            assert!(
+                got == want,
+                "{query}: {} rows folded, {} written",
+                got.len(),
+                want.len()
+            );
+            for d in [&chk, &sink] {
+                std::fs::remove_dir_all(d).expect("removed");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -57,15 +57,83 @@ pub(super) struct QueryArgs {
     pub(super) watermark_interval_ms: i64,
     /// Write the query's result rows to this file as CSV (no header, the reference SQL's
     /// columns, times in epoch ms); an updating result's final table, one row per key.
-    /// For q10, the folder its partitioned files are written to (and kept in).
+    /// For q10, the folder its partitioned files are written to (and kept in); with
+    /// --sink-dir, q10 writes no partitioned files and this is a file of its rows. With
+    /// --checkpoint-dir, the rows this process computed (not exactly once: a resumed run
+    /// writes only what it computes after the restore); --sink-dir is the exactly-once copy.
     #[arg(long, conflicts_with = "all")]
     pub(super) output: Option<PathBuf>,
     /// Sample the runs in-process (pprof, SIGPROF) and write a flame graph SVG here, and
     /// the functions most on top of the stack next to it (`FILE.top.txt`).
     #[arg(long, conflicts_with = "all")]
     pub(super) flamegraph: Option<PathBuf>,
+    /// Take checkpoints into this folder; a run started again with the same folder resumes
+    /// from its newest complete checkpoint (sources rewound to its offsets). Needs
+    /// `--repeat 1` and the generator (not `--source`).
+    #[arg(long, conflicts_with = "all")]
+    pub(super) checkpoint_dir: Option<PathBuf>,
+    /// Milliseconds between checkpoints (with --checkpoint-dir; default 1000).
+    #[arg(long)]
+    pub(super) checkpoint_interval_ms: Option<u64>,
+    /// Publish the result rows exactly once into this folder (with --checkpoint-dir):
+    /// `part-<epoch>-s<shard>.txt` files of the lines `--output` writes, or changelog
+    /// lines `+U<TAB>key<TAB>row` for updating queries; `nexmark fold` reads them back.
+    #[arg(long, conflicts_with = "all")]
+    pub(super) sink_dir: Option<PathBuf>,
     #[command(flatten)]
     pub(super) gen: GenFlags,
+}
+
+/// What `--checkpoint-dir`, `--checkpoint-interval-ms` and `--sink-dir` ask for.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Checkpoints {
+    /// Where checkpoints go.
+    pub(super) dir: PathBuf,
+    /// How often.
+    pub(super) interval: Duration,
+    /// Where the exactly-once sink publishes, if anywhere.
+    pub(super) sink_dir: Option<PathBuf>,
+}
+
+impl QueryArgs {
+    /// The checkpoint settings, or an error naming the flag that is misused.
+    pub(super) fn checkpoints(&self) -> anyhow::Result<Option<Checkpoints>> {
+        let Some(dir) = &self.checkpoint_dir else {
+            ensure!(
+                self.sink_dir.is_none(),
+                "--sink-dir needs --checkpoint-dir: the exactly-once sink publishes its rows \
+                 when checkpoints complete"
+            );
+            ensure!(
+                self.checkpoint_interval_ms.is_none(),
+                "--checkpoint-interval-ms needs --checkpoint-dir"
+            );
+            return Ok(None);
+        };
+        let ms = self.checkpoint_interval_ms.unwrap_or(1000);
+        ensure!(ms >= 1, "--checkpoint-interval-ms must be at least 1");
+        ensure!(
+            self.repeat == 1,
+            "--checkpoint-dir needs --repeat 1: a second run on the same folder would resume \
+             the first one's finished checkpoint and replay nothing"
+        );
+        ensure!(
+            self.source.is_none(),
+            "--checkpoint-dir runs on the generator only: the CSV source (--source) cannot \
+             rewind to a checkpoint's offsets"
+        );
+        if let Some(sink) = &self.sink_dir {
+            ensure!(
+                sink != dir,
+                "--sink-dir and --checkpoint-dir must be different folders"
+            );
+        }
+        Ok(Some(Checkpoints {
+            dir: dir.clone(),
+            interval: Duration::from_millis(ms),
+            sink_dir: self.sink_dir.clone(),
+        }))
+    }
 }
 
 /// `results/nexmark.jsonl` in the workspace.
@@ -81,6 +149,7 @@ pub(super) fn one(name: &str, a: &QueryArgs) -> anyhow::Result<()> {
         let known: Vec<&str> = queries::QUERIES.iter().map(|q| q.name).collect();
         bail!("no query {name:?}; known: {}", known.join(", "));
     };
+    a.checkpoints()?;
     let meta = Meta::probe(&crate::workspace_root());
     let input = Input::new(a)?;
     header(a, &meta, &input);
@@ -176,6 +245,7 @@ fn run_once(
     watermark_interval_ms: i64,
     input: &Input,
     output: Option<&Path>,
+    checkpoints: Option<&Checkpoints>,
 ) -> anyhow::Result<Repeat> {
     let (base, span) = input.span();
     let timing = Arc::new(Timing::new(base, span));
@@ -191,7 +261,10 @@ fn run_once(
         q13::write_side_input(&cx.side_input, q13::KEYS)
             .with_context(|| format!("cannot write {}", cx.side_input.display()))?;
     }
-    let keep_q10 = query.name == "q10" && output.is_some();
+    cx.sink_dir = checkpoints.and_then(|c| c.sink_dir.clone());
+    // q10 writes partitioned files, kept in the --output folder; with --sink-dir its rows
+    // go to the exactly-once sink instead, and --output is a file as for the others.
+    let keep_q10 = query.name == "q10" && output.is_some() && cx.sink_dir.is_none();
     match output {
         Some(dir) if keep_q10 => cx.output_dir = dir.to_path_buf(),
         Some(file) => cx.output = Some(ResultFile::create(file)?),
@@ -200,9 +273,12 @@ fn run_once(
     remove_dir(&cx.output_dir)?;
     let progress = Progress::start(input, &timing, query.name);
     let (done, s) = measure(|| {
-        let env = Env::new()
+        let mut env = Env::new()
             .shards(shards)
             .watermark_interval_ms(watermark_interval_ms);
+        if let Some(c) = checkpoints {
+            env = queries::state_types(env.checkpointing(&c.dir, c.interval));
+        }
         let events = match input {
             Input::Generator(g, n) => env.add_source(
                 "nexmark",
@@ -404,6 +480,7 @@ fn bench(query: &Query, a: &QueryArgs, meta: &Meta, input: &Input) -> anyhow::Re
             a.watermark_interval_ms,
             input,
             a.output.as_deref(),
+            a.checkpoints()?.as_ref(),
         )
         .with_context(|| format!("{} run {}", query.name, i + 1))?;
         let v = repeat_json(&r, cores_used);
@@ -457,6 +534,8 @@ fn bench(query: &Query, a: &QueryArgs, meta: &Meta, input: &Input) -> anyhow::Re
             "repeat": a.repeat,
             "batch_size": 1024,
             "watermark_interval_ms": a.watermark_interval_ms,
+            "checkpoint_interval_ms": a.checkpoints()?.map(|c| c.interval.as_millis() as u64),
+            "sink_dir": a.sink_dir.is_some(),
         },
         "runs": runs,
         "median": med,
@@ -506,8 +585,8 @@ mod tests {
                 .unwrap_or_default(),
         );
         for q in queries::QUERIES {
-            let a = run_once(q, 2, 10, &gen, None).expect("runs on the generator");
-            let b = run_once(q, 2, 10, &files, None).expect("runs on files");
+            let a = run_once(q, 2, 10, &gen, None, None).expect("runs on the generator");
+            let b = run_once(q, 2, 10, &files, None, None).expect("runs on files");
             assert_eq!((a.events, b.events), (3_000, 3_000), "{}", q.name);
             // Upserts depend on the order records meet in (files split by byte range,
             // the generator by event number), and q12 on the clock: the rest must agree.
@@ -528,7 +607,7 @@ mod tests {
         let tables = ["q4", "q9", "q15", "q16", "q17", "q18", "q19"];
         for q in queries::QUERIES {
             let path = dir.join(format!("{}.csv", q.name));
-            let r = run_once(q, 2, 10, &gen, Some(&path)).expect("runs");
+            let r = run_once(q, 2, 10, &gen, Some(&path), None).expect("runs");
             let (rows, at) = r.written.expect("rows written");
             assert_eq!(at, path, "{}", q.name);
             if q.name == "q10" {

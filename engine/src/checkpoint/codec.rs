@@ -225,6 +225,78 @@ impl<T: StateData, const N: usize> StateData for [T; N] {
     }
 }
 
+/// Encodes `len` entries as [`Vec`] does: the count, then each item.
+fn encode_seq<'a, T: StateData + 'a>(
+    len: usize,
+    items: impl Iterator<Item = &'a T>,
+    out: &mut Vec<u8>,
+) {
+    (len as u64).encode(out);
+    for x in items {
+        x.encode(out);
+    }
+}
+
+impl<T: StateData> StateData for std::collections::VecDeque<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        encode_seq(self.len(), self.iter(), out);
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+        Ok(Vec::<T>::decode(input)?.into())
+    }
+}
+
+/// Maps are written as their entries (count, then key and value of each), in the map's
+/// iteration order; decoding a duplicate key is an error (a corrupt buffer).
+macro_rules! map {
+    () => {
+        fn encode(&self, out: &mut Vec<u8>) {
+            (self.len() as u64).encode(out);
+            for (k, v) in self {
+                k.encode(out);
+                v.encode(out);
+            }
+        }
+        fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+            let n = decode_len(input, 0)?;
+            if n > input.len().saturating_add(1 << 16) {
+                return Err(DecodeError(format!("map length {n} is implausible")));
+            }
+            let mut m = Self::default();
+            for _ in 0..n {
+                let k = K::decode(input)?;
+                let v = V::decode(input)?;
+                if m.insert(k, v).is_some() {
+                    return Err(DecodeError("duplicate key in a map".into()));
+                }
+            }
+            Ok(m)
+        }
+    };
+}
+
+impl<K, V, S> StateData for std::collections::HashMap<K, V, S>
+where
+    K: StateData + Eq + std::hash::Hash,
+    V: StateData,
+    S: std::hash::BuildHasher + Default,
+{
+    map!();
+}
+
+impl<K, V, S> StateData for hashbrown::HashMap<K, V, S>
+where
+    K: StateData + Eq + std::hash::Hash,
+    V: StateData,
+    S: std::hash::BuildHasher + Default,
+{
+    map!();
+}
+
+impl<K: StateData + Ord, V: StateData> StateData for std::collections::BTreeMap<K, V> {
+    map!();
+}
+
 macro_rules! tuple {
     ($($n:ident),+) => {
         impl<$($n: StateData),+> StateData for ($($n,)+) {
@@ -277,12 +349,19 @@ mod tests {
             prop_assert_eq!(f64::decode(&mut &buf[..]).unwrap().to_bits(), f.to_bits());
             round([a, a.wrapping_add(1)]);
             round(Some(vec![Some(s)]));
+            let m: std::collections::BTreeMap<u32, bool> = v.iter().copied().collect();
+            round(m.clone());
+            let h: std::collections::HashMap<u32, bool, crate::state::FixedState> =
+                v.iter().copied().collect();
+            round(h);
+            round(v.iter().copied().collect::<std::collections::VecDeque<_>>());
         }
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = <(String, Vec<Option<u64>>, bool)>::decode(&mut &bytes[..]);
             let _ = Vec::<()>::decode(&mut &bytes[..]);
+            let _ = std::collections::BTreeMap::<u8, ()>::decode(&mut &bytes[..]);
         }
     }
 
@@ -293,5 +372,10 @@ mod tests {
         assert!(String::decode(&mut &buf[..]).is_err());
         assert!(Vec::<u64>::decode(&mut &buf[..]).is_err());
         assert!(bool::decode(&mut &[7u8][..]).is_err());
+        // A key written twice is corrupt, not silently merged.
+        let mut buf = Vec::new();
+        vec![(1u8, 2u8), (1, 3)].encode(&mut buf);
+        let dup = std::collections::BTreeMap::<u8, u8>::decode(&mut &buf[..]);
+        assert!(dup.is_err());
     }
 }

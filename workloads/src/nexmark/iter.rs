@@ -103,6 +103,13 @@ impl<T: Generated> Events<T> {
         self.next
     }
 
+    /// Moves to event number `next` (a replay position this iterator's share holds:
+    /// the caller checks that).
+    pub(crate) fn seek(&mut self, next: u64) {
+        self.next = next;
+        self.at = self.g.at(next);
+    }
+
     /// `true` when nothing is left.
     pub fn is_done(&self) -> bool {
         self.next >= self.end

@@ -36,6 +36,7 @@
 //! - The reference's `probDelayedEvent`/`occasionalDelaySec` are not used by its
 //!   generator (only by Beam's source), and are not here either; out-of-order groups are.
 
+mod codec;
 mod config;
 mod csv;
 mod generator;

@@ -17,7 +17,9 @@ use super::timing::Timing;
 /// Bounded to a number of events, or endless.
 ///
 /// Replayable: a source [`starting_at`](Self::starting_at) event `k` makes exactly the
-/// events a source from 0 makes from `k` on.
+/// events a source from 0 makes from `k` on. In a job with checkpoints, each split's
+/// offset is the next event number it makes, and a restored split seeks there (on any
+/// shard count: split `s` of `n` is the same events whenever it is made).
 ///
 /// # Examples
 ///
@@ -112,16 +114,27 @@ impl<T: Generated> Source<T> for NexmarkSource<T> {
         shard: usize,
         shards: usize,
     ) -> Result<Box<dyn SourceSplit<T>>, SpateError> {
+        let range = self.range();
         Ok(Box::new(NexmarkSplit {
-            events: self.generator.shard(self.range(), shard, shards),
+            events: self.generator.shard(range.clone(), shard, shards),
+            first: range.start.saturating_add(shard as u64),
+            step: shards.max(1) as u64,
             timing: self.timing.clone(),
         }))
+    }
+
+    /// Split `s` of `n` is the event numbers `start + s + k·n` whenever it is made.
+    fn splits_are_stable(&self) -> bool {
+        true
     }
 }
 
 /// One shard's share of a [`NexmarkSource`].
 struct NexmarkSplit<T> {
     events: Events<T>,
+    /// The split's first event number and the step between its numbers (for `seek`).
+    first: u64,
+    step: u64,
     timing: Option<Arc<Timing>>,
 }
 
@@ -150,5 +163,49 @@ impl<T: Generated> SourceSplit<T> for NexmarkSplit<T> {
 
     fn is_empty(&self) -> bool {
         self.events.is_done()
+    }
+
+    /// The next event number this split makes (its replay position).
+    fn offset(&self) -> Option<u64> {
+        Some(self.events.position())
+    }
+
+    fn seek(&mut self, offset: u64) -> Result<(), SpateError> {
+        if offset < self.first || (offset - self.first) % self.step != 0 {
+            return Err(SpateError::Config(format!(
+                "nexmark source: offset {offset} is not an event number of the split \
+                 starting at {} with step {} (a checkpoint of another job?)",
+                self.first, self.step
+            )));
+        }
+        self.events.seek(offset);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nexmark::NexmarkConfig;
+
+    /// A split sought to one of its own offsets goes on with exactly the events it would
+    /// have made from there; another split's offset is refused.
+    #[test]
+    fn a_split_seeks_to_its_own_offsets_only() {
+        let g = NexmarkGenerator::new(NexmarkConfig::default()).expect("valid");
+        let all: Vec<Event> = g.events(0..10_000).collect();
+        let mut it = g.shard::<Event>(0..10_000, 1, 3);
+        it.seek(301);
+        let got: Vec<Event> = it.collect();
+        let want: Vec<Event> = all[301..].iter().step_by(3).copied().collect();
+        assert_eq!(got, want);
+        let mut source = NexmarkSource::from_generator(g).events(Some(10_000));
+        let mut split = source.split(1, 3).expect("a split");
+        assert_eq!(split.offset(), Some(1));
+        split.seek(301).expect("its own offset");
+        assert_eq!(split.offset(), Some(301));
+        assert!(split.seek(302).is_err(), "another split's event");
+        assert!(split.seek(0).is_err(), "before the split's first event");
+        assert!(source.splits_are_stable());
     }
 }

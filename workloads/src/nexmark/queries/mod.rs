@@ -113,6 +113,11 @@ pub struct QueryContext {
     /// Where the result rows are written as CSV, if anywhere (q10 writes its own files
     /// under [`output_dir`](Self::output_dir) instead).
     pub output: Option<Arc<ResultFile>>,
+    /// With checkpoints: the folder the result rows are also published to exactly once
+    /// (`write_lines_exactly_once`), as changelog lines for updating queries (see
+    /// [`output::sink_line`](self::output) and [`output::fold`]). q10 then writes its rows
+    /// there (with `dt,hm` first) instead of its partitioned files.
+    pub sink_dir: Option<PathBuf>,
 }
 
 impl QueryContext {
@@ -125,6 +130,7 @@ impl QueryContext {
             output_dir: dir.join("q10"),
             side_input: dir.join("side_input.csv"),
             output: None,
+            sink_dir: None,
         }
     }
 
@@ -136,13 +142,19 @@ impl QueryContext {
             &format!("{name} result"),
             ResultSink::<T, ()>::append(self.counter.clone(), self.output.clone(), write),
         );
+        if let Some(dir) = &self.sink_dir {
+            rows.map(move |row: T| output::RowLine { row, write })
+                .write_lines_exactly_once(dir);
+        }
     }
 
     /// Ends a query whose result is an updating table: its rows are upserts keyed by
     /// `key`, counted, and the final table (the last row of each key) is written with
     /// `write` to the [`output`](Self::output) file, if there is one, when the input ends.
+    /// With a [`sink_dir`](Self::sink_dir), every upsert is published there as a changelog
+    /// line `+U<TAB>key<TAB>row` (the key as `{:?}` writes it): see [`output::fold`].
     #[track_caller]
-    pub fn table<T: spate::Data, K: Hash + Ord + Send + 'static>(
+    pub fn table<T: spate::Data, K: spate::Data + Hash + Ord + std::fmt::Debug>(
         &self,
         rows: &DataStream<T>,
         name: &str,
@@ -153,6 +165,14 @@ impl QueryContext {
             &format!("{name} result"),
             ResultSink::table(self.counter.clone(), self.output.clone(), key, write),
         );
+        if let Some(dir) = &self.sink_dir {
+            rows.map(move |row: T| output::UpsertLine {
+                key: key(&row),
+                row,
+                write,
+            })
+            .write_lines_exactly_once(dir);
+        }
     }
 }
 
@@ -202,6 +222,41 @@ pub const QUERIES: &[Query] = &[
 /// ```
 pub fn find(name: &str) -> Option<&'static Query> {
     QUERIES.iter().find(|q| q.name.eq_ignore_ascii_case(name))
+}
+
+/// Registers with `env` the codecs of the state types that built-in operators of the
+/// queries keep (q5's window accumulator, and the records), for jobs with checkpoints
+/// (see `Env::state_type`). The queries' own process functions register their state
+/// themselves.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use spate::prelude::*;
+/// use spate_workloads::nexmark::queries::{self, output, Counter, QueryContext};
+/// use spate_workloads::nexmark::{NexmarkConfig, NexmarkSource};
+///
+/// let dir = std::env::temp_dir().join(format!("spate-q5-chk-doc-{}", std::process::id()));
+/// let mut cx = QueryContext::new(Counter::new());
+/// cx.sink_dir = Some(dir.join("sink"));
+/// let env = queries::state_types(
+///     Env::new().shards(2).checkpointing(dir.join("chk"), Duration::from_millis(50)),
+/// );
+/// let source = NexmarkSource::new(NexmarkConfig::default()).unwrap().events(Some(50_000));
+/// (queries::find("q5").unwrap().build)(&env.add_source("nexmark", source), &cx);
+/// env.execute().unwrap();
+/// // q5's rows (auction, num: the reference's columns), published exactly once.
+/// let rows = output::fold(&dir.join("sink")).unwrap();
+/// assert!(!rows.is_empty() && rows.iter().all(|r| r.split(',').count() == 2));
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn state_types(env: Env) -> Env {
+    env.state_type::<(u64, Vec<u64>)>()
+        .state_type::<Event>()
+        .state_type::<Bid>()
+        .state_type::<Auction>()
+        .state_type::<Person>()
 }
 
 /// How far behind the highest timestamp seen the watermark runs (the reference's 4 s).

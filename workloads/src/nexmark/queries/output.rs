@@ -16,6 +16,21 @@
 //!   the last shard's input ends the final table is written, one line per key, sorted by
 //!   key. A key's rows come from one shard (they leave a keyed operator keyed by it).
 //!
+//! With checkpoints, a [`QueryContext`](super::QueryContext) with a `sink_dir` also
+//! publishes the rows exactly once through `write_lines_exactly_once` into that folder
+//! (`part-<epoch>-s<shard>.txt` files, published when the epoch's checkpoint completes):
+//!
+//! - an append-only result as the same lines `--output` writes ([`RowLine`]);
+//! - an updating result as a **changelog** ([`UpsertLine`]): one line per upsert,
+//!   `+U<TAB>key<TAB>row`, the key as `{:?}` writes it, the row as `--output` writes it.
+//!   The op column is always `+U` (an upsert: the row replaces the key's previous one; the
+//!   queries emit no deletions).
+//!
+//! [`fold`] turns a published folder back into the table `--output` writes: the rows of an
+//! append-only result, and the last row of each key of a changelog (a key's upserts come
+//! from one shard, so reading the files in epoch order, then shard, keeps them in order).
+//! Both sorted, so that outputs of different runs compare line for line.
+//!
 //! [`QueryContext::append`]: super::QueryContext::append
 
 use std::collections::{BTreeMap, HashMap};
@@ -70,6 +85,137 @@ impl<T: Display> Display for Nullable<T> {
             None => Ok(()),
         }
     }
+}
+
+thread_local! {
+    /// The line being formatted by [`RowLine`] and [`UpsertLine`] (reused).
+    static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Formats `row` with `write` into the thread's reused buffer and hands it to `f`.
+fn with_row<T>(row: &T, write: WriteRow<T>, f: impl FnOnce(&str) -> fmt::Result) -> fmt::Result {
+    LINE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            write(row, &mut buf);
+            f(&buf)
+        }
+        // Re-entered (a row whose fields format rows): format into a buffer of its own.
+        Err(_) => {
+            let mut buf = String::new();
+            write(row, &mut buf);
+            f(&buf)
+        }
+    })
+}
+
+/// An append-only result row as its CSV line (what the exactly-once sink writes).
+#[derive(Clone)]
+pub struct RowLine<T> {
+    /// The row.
+    pub row: T,
+    /// How its fields are written.
+    pub write: WriteRow<T>,
+}
+
+impl<T> Display for RowLine<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        with_row(&self.row, self.write, |s| f.write_str(s))
+    }
+}
+
+/// An updating result's upsert as a changelog line: `+U<TAB>{key:?}<TAB>row`.
+#[derive(Clone)]
+pub struct UpsertLine<T, K> {
+    /// The row's key in its table.
+    pub key: K,
+    /// The row.
+    pub row: T,
+    /// How its fields are written.
+    pub write: WriteRow<T>,
+}
+
+impl<T, K: fmt::Debug> Display for UpsertLine<T, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "+U\t{:?}\t", self.key)?;
+        with_row(&self.row, self.write, |s| f.write_str(s))
+    }
+}
+
+/// Where a published file sits in publication order: its epoch (`part-final` last), then
+/// its shard; `None` for a name that is not a published part.
+fn part_order(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix("part-")?.strip_suffix(".txt")?;
+    let (epoch, shard) = rest.rsplit_once("-s")?;
+    let shard = shard.parse().ok()?;
+    let epoch = if epoch == "final" {
+        u64::MAX
+    } else {
+        epoch.parse().ok()?
+    };
+    Some((epoch, shard))
+}
+
+/// The table the folder `dir` published by the exactly-once sink holds: every row of an
+/// append-only result, or the last row of each key of a changelog, sorted (see the
+/// [module docs](self)). Staged (unpublished) files are not read.
+///
+/// # Examples
+///
+/// ```
+/// use spate_workloads::nexmark::queries::output::fold;
+///
+/// let dir = std::env::temp_dir().join(format!("spate-fold-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("part-00000000000000000001-s0.txt"), "+U\t7\t7,1\n+U\t8\t8,1\n").unwrap();
+/// std::fs::write(dir.join("part-final-s0.txt"), "+U\t7\t7,2\n").unwrap();
+/// assert_eq!(fold(&dir).unwrap(), vec!["7,2".to_string(), "8,1".to_string()]);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn fold(dir: &Path) -> Result<Vec<String>, SpateError> {
+    let io = |path: &Path, source| SpateError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut parts = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
+        let entry = entry.map_err(|e| io(dir, e))?;
+        let name = entry.file_name();
+        if let Some(at) = name.to_str().and_then(part_order) {
+            parts.push((at, entry.path()));
+        }
+    }
+    parts.sort();
+    let (mut rows, mut table) = (Vec::new(), HashMap::new());
+    for (_, path) in parts {
+        let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+        for (n, line) in text.lines().enumerate() {
+            match line.strip_prefix("+U\t") {
+                Some(change) => {
+                    let (key, row) =
+                        change
+                            .split_once('\t')
+                            .ok_or_else(|| SpateError::BadInput {
+                                source_name: path.display().to_string(),
+                                position: format!("line {}", n + 1),
+                                message: format!("a changelog line without a key: {line}"),
+                            })?;
+                    table.insert(key.to_string(), row.to_string());
+                }
+                None => rows.push(line.to_string()),
+            }
+        }
+    }
+    if !rows.is_empty() && !table.is_empty() {
+        return Err(SpateError::BadInput {
+            source_name: dir.display().to_string(),
+            position: "its published files".into(),
+            message: "both changelog lines and plain rows (two queries' output?)".into(),
+        });
+    }
+    rows.extend(table.into_values());
+    rows.sort();
+    Ok(rows)
 }
 
 /// The file a query's result rows go to, shared by the shards' sinks.
@@ -299,6 +445,34 @@ impl<T: Data, K: Hash + Ord + Send + 'static> Sink<T> for ResultSink<T, K> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fold_keeps_the_last_upsert_in_epoch_then_shard_order_and_refuses_bad_lines() {
+        let dir = std::env::temp_dir().join(format!("spate-fold-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join(".staging")).expect("created");
+        let put = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("written");
+        // Epoch 10 sorts after epoch 9 (by number), and final after both.
+        put("part-00000000000000000010-s1.txt", "+U\t(1, 2)\tb10\n");
+        put(
+            "part-00000000000000000009-s0.txt",
+            "+U\t(1, 2)\tb9\n+U\t3\tc\n",
+        );
+        put("part-final-s0.txt", "+U\t4\td\n");
+        put(".staging/e11-s0", "+U\t(1, 2)\tunpublished\n");
+        put("notes.txt", "not a part\n");
+        assert_eq!(fold(&dir).expect("folds"), ["b10", "c", "d"]);
+        put("part-final-s1.txt", "plain,row\n");
+        assert!(fold(&dir).is_err(), "changelog and plain rows mixed");
+        std::fs::remove_file(dir.join("part-final-s1.txt")).expect("removed");
+        put("part-final-s1.txt", "+U\tno key\n");
+        let e = fold(&dir).expect_err("a line without a key").to_string();
+        assert!(
+            e.contains("part-final-s1.txt") && e.contains("line 1"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     use std::collections::{BTreeMap, HashMap};
 
     use super::super::testing::{at_rate, input_of, EVENTS};

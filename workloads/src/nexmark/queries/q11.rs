@@ -95,6 +95,13 @@ struct Open {
     timer: i64,
 }
 
+crate::nexmark::codec::state_data!(Open {
+    start,
+    end,
+    count,
+    timer
+});
+
 /// Each bidder's open sessions (rarely more than one).
 #[derive(Clone, Default)]
 struct Sessions {
@@ -102,6 +109,10 @@ struct Sessions {
 }
 
 impl KeyedProcessFunction<u64, Bid, Session> for Sessions {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("open", &mut self.open);
+    }
+
     fn process_element(
         &mut self,
         b: Bid,

@@ -99,6 +99,10 @@ impl PerWindow {
 }
 
 impl KeyedProcessFunction<u64, Bid, BidderCount> for PerWindow {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("open", &mut self.open);
+    }
+
     fn process_element(
         &mut self,
         _b: Bid,

@@ -165,6 +165,10 @@ struct Lookup {
 }
 
 impl ProcessFunction<Bid, Enriched> for Lookup {
+    fn state(&mut self, _reg: &mut StateRegistry<'_>) {
+        // Stateless: the side input is read again when the job starts.
+    }
+
     #[inline]
     fn process_element(
         &mut self,

@@ -86,6 +86,13 @@ struct Acc {
     sum: u64,
 }
 
+crate::nexmark::codec::state_data!(Acc {
+    bids,
+    min,
+    max,
+    sum
+});
+
 impl Acc {
     #[inline]
     fn add(&mut self, b: &Bid) {

@@ -74,6 +74,10 @@ struct Latest {
 }
 
 impl KeyedProcessFunction<(u64, u64), Bid, Bid> for Latest {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("last", &mut self.last);
+    }
+
     fn process_element(
         &mut self,
         b: Bid,

@@ -102,6 +102,10 @@ struct TopTen {
 }
 
 impl KeyedProcessFunction<u64, Bid, RankedBid> for TopTen {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("top", &mut self.top);
+    }
+
     fn process_element(
         &mut self,
         b: Bid,

@@ -16,6 +16,7 @@
 //! reference's: state is not expired, and each result row is emitted once, when its second
 //! input arrives (an append-only table).
 
+use spate::checkpoint::StateData;
 use spate::prelude::*;
 use spate::state::ValueState;
 
@@ -100,12 +101,44 @@ enum Known {
     Awaited(Vec<Bid>),
 }
 
+impl spate::checkpoint::StateData for Known {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Known::Selected(a) => {
+                out.push(0);
+                a.encode(out);
+            }
+            Known::Other => out.push(1),
+            Known::Awaited(v) => {
+                out.push(2);
+                v.encode(out);
+            }
+        }
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, spate::checkpoint::DecodeError> {
+        Ok(match u8::decode(input)? {
+            0 => Known::Selected(StateData::decode(input)?),
+            1 => Known::Other,
+            2 => Known::Awaited(StateData::decode(input)?),
+            t => {
+                return Err(spate::checkpoint::DecodeError(format!(
+                    "q20: invalid tag {t}"
+                )))
+            }
+        })
+    }
+}
+
 #[derive(Clone, Default)]
 struct Join {
     state: ValueState<u64, Known>,
 }
 
 impl KeyedCoProcessFunction<u64, Auction, Bid, BidWithAuction> for Join {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("state", &mut self.state);
+    }
+
     fn process_element1(
         &mut self,
         a: Auction,

@@ -17,6 +17,7 @@
 //! Each result row is emitted once, when its second input arrives; the result is an
 //! append-only table, as the reference's.
 
+use spate::checkpoint::StateData;
 use spate::prelude::*;
 use spate::state::ValueState;
 
@@ -101,12 +102,47 @@ enum Seller {
     Awaited(Vec<u64>),
 }
 
+impl spate::checkpoint::StateData for Seller {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Seller::Selected { name, city, state } => {
+                out.push(0);
+                (*name, *city, *state).encode(out);
+            }
+            Seller::Elsewhere => out.push(1),
+            Seller::Awaited(v) => {
+                out.push(2);
+                v.encode(out);
+            }
+        }
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, spate::checkpoint::DecodeError> {
+        Ok(match u8::decode(input)? {
+            0 => {
+                let (name, city, state) = StateData::decode(input)?;
+                Seller::Selected { name, city, state }
+            }
+            1 => Seller::Elsewhere,
+            2 => Seller::Awaited(StateData::decode(input)?),
+            t => {
+                return Err(spate::checkpoint::DecodeError(format!(
+                    "q3: invalid seller tag {t}"
+                )))
+            }
+        })
+    }
+}
+
 #[derive(Clone, Default)]
 struct Join {
     sellers: ValueState<u64, Seller>,
 }
 
 impl KeyedCoProcessFunction<u64, Person, Auction, LocalItem> for Join {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("sellers", &mut self.sellers);
+    }
+
     fn process_element1(
         &mut self,
         p: Person,

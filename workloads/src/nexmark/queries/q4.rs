@@ -82,6 +82,10 @@ struct Average {
 }
 
 impl KeyedProcessFunction<u64, WinningBid, CategoryPrice> for Average {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("sum_count", &mut self.sum_count);
+    }
+
     fn process_element(
         &mut self,
         w: WinningBid,

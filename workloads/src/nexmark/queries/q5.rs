@@ -148,6 +148,10 @@ struct PartitionCounts {
 }
 
 impl KeyedProcessFunction<u64, Bid, AuctionCount> for PartitionCounts {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("slices", &mut self.slices);
+    }
+
     fn process_element(
         &mut self,
         b: Bid,

@@ -101,12 +101,18 @@ struct Seller {
     last: VecDeque<u64>,
 }
 
+crate::nexmark::codec::state_data!(Seller { waiting, last });
+
 #[derive(Clone, Default)]
 struct LastTen {
     sellers: ValueState<u64, Seller>,
 }
 
 impl KeyedProcessFunction<u64, WinningBid, SellerPrice> for LastTen {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("sellers", &mut self.sellers);
+    }
+
     fn process_element(
         &mut self,
         w: WinningBid,

@@ -112,6 +112,13 @@ struct Partial {
     at_end: Vec<Bid>,
 }
 
+crate::nexmark::codec::state_data!(Partial {
+    end,
+    max,
+    at_max,
+    at_end
+});
+
 impl Partial {
     fn add(&mut self, b: Bid) {
         if b.price > self.max {
@@ -141,6 +148,10 @@ struct Partials {
 }
 
 impl KeyedProcessFunction<(u64, i64), Placed, Partial> for Partials {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("partials", &mut self.state);
+    }
+
     fn process_element(
         &mut self,
         p: Placed,
@@ -194,6 +205,10 @@ struct Windows {
 }
 
 impl KeyedProcessFunction<i64, Partial, Bid> for Windows {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("windows", &mut self.state);
+    }
+
     fn process_element(
         &mut self,
         p: Partial,

@@ -91,12 +91,18 @@ struct Seen {
     sold_in: Vec<i64>,
 }
 
+crate::nexmark::codec::state_data!(Seen { person, sold_in });
+
 #[derive(Clone, Default)]
 struct WindowJoin {
     state: ValueState<u64, Seen>,
 }
 
 impl KeyedCoProcessFunction<u64, Person, Auction, NewSeller> for WindowJoin {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("seen", &mut self.state);
+    }
+
     fn process_element1(
         &mut self,
         p: Person,

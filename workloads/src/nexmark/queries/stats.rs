@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
+use spate::checkpoint::StateData;
 use spate::prelude::*;
 use spate::state::{FixedState, ValueState};
 
@@ -38,6 +39,17 @@ pub(crate) struct DistinctStats {
     bidders: HashMap<u64, u8, FixedState>,
     auctions: HashMap<u64, u8, FixedState>,
 }
+
+crate::nexmark::codec::state_data!(PriceStats {
+    bids,
+    bidders,
+    auctions
+});
+crate::nexmark::codec::state_data!(DistinctStats {
+    stats,
+    bidders,
+    auctions
+});
 
 impl DistinctStats {
     #[inline]
@@ -89,12 +101,16 @@ where
 
 impl<K, A, O, Add, Row> KeyedProcessFunction<K, Bid, O> for EverySecond<K, A, Add, Row>
 where
-    K: Hash + Eq + Clone + Send + 'static,
-    A: Default + Clone + Send + 'static,
+    K: Hash + Eq + Clone + Send + StateData + 'static,
+    A: Default + Clone + Send + StateData + 'static,
     O: Clone,
     Add: Fn(&mut A, &Bid) + Clone + Send + 'static,
     Row: Fn(&K, &A) -> O + Clone + Send + 'static,
 {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("acc", &mut self.state);
+    }
+
     fn process_element(
         &mut self,
         b: Bid,

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use spate::checkpoint::StateData;
+
 const MS_PER_DAY: i64 = 86_400_000;
 
 /// A UTC calendar day, as days since 1970-01-01; displays as `yyyy-MM-dd`.
@@ -19,6 +21,15 @@ const MS_PER_DAY: i64 = 86_400_000;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Day(pub i64);
+
+impl StateData for Day {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.0.encode(out);
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, spate::checkpoint::DecodeError> {
+        Ok(Day(i64::decode(input)?))
+    }
+}
 
 impl Day {
     /// The day holding event time `ts` (epoch ms).

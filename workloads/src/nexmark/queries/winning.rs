@@ -88,12 +88,23 @@ struct Open {
     waiting: Vec<Bid>,
 }
 
+crate::nexmark::codec::state_data!(Open {
+    auction,
+    best,
+    waiting
+});
+crate::nexmark::codec::state_data!(WinningBid { auction, bid });
+
 #[derive(Clone, Default)]
 struct Winning {
     state: ValueState<u64, Open>,
 }
 
 impl KeyedCoProcessFunction<u64, Auction, Bid, WinningBid> for Winning {
+    fn state(&mut self, reg: &mut StateRegistry<'_>) {
+        reg.register("open", &mut self.state);
+    }
+
     fn process_element1(
         &mut self,
         a: Auction,
