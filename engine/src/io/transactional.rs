@@ -90,6 +90,30 @@ pub(crate) fn recover_staged(dir: &Path, committed: Option<u64>) -> Result<()> {
     Ok(())
 }
 
+/// A job that starts without a checkpoint to resume from must not write into a directory
+/// that already holds published output: its epochs would publish files of the same names
+/// over it (another run's output, silently replaced or mixed).
+fn refuse_published(dir: &Path) -> Result<()> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let published = rd.filter_map(|e| e.ok()).find(|e| {
+        e.file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with("part-") && n.ends_with(".txt"))
+    });
+    match published {
+        Some(e) => Err(SpateError::Config(format!(
+            "exactly-once sink directory {} already holds published output ({}) and the job \
+             does not resume from a checkpoint: use an empty directory, remove it, or restore \
+             the checkpoint that wrote it",
+            dir.display(),
+            e.path().display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The operator behind
 /// [`DataStream::write_lines_exactly_once`](crate::DataStream::write_lines_exactly_once).
 pub(crate) struct TxnLinesSink<T> {
@@ -159,6 +183,9 @@ impl<T: Display + Clone + 'static> Unary for TxnLinesSink<T> {
                         r.manifest.epoch
                     }
                 });
+                if committed.is_none() {
+                    refuse_published(&self.dir)?;
+                }
                 recover_staged(&self.dir, committed)?;
                 if let Ok(mut d) = shared.sink_dirs.lock() {
                     if !d.contains(&self.dir) {
@@ -166,7 +193,10 @@ impl<T: Display + Clone + 'static> Unary for TxnLinesSink<T> {
                     }
                 }
             }
-            None => recover_staged(&self.dir, None)?,
+            None => {
+                refuse_published(&self.dir)?;
+                recover_staged(&self.dir, None)?
+            }
         }
         Ok(())
     }
@@ -250,5 +280,19 @@ mod tests {
         fs::write(st.join(staged_name(u64::MAX, 0)), "end\n").unwrap();
         recover_staged(dir, Some(u64::MAX)).unwrap();
         assert!(dir.join("part-final-s0.txt").is_file());
+    }
+
+    #[test]
+    fn a_fresh_job_refuses_a_directory_with_published_output() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        refuse_published(dir).unwrap();
+        fs::create_dir_all(dir.join(STAGING)).unwrap();
+        fs::write(dir.join("notes.md"), "mine\n").unwrap();
+        refuse_published(dir).unwrap();
+        fs::write(dir.join(published_name(7, 0)), "7\n").unwrap();
+        let e = refuse_published(dir).unwrap_err().to_string();
+        assert!(e.contains("already holds published output"), "{e}");
+        assert!(e.contains(&published_name(7, 0)), "{e}");
     }
 }
