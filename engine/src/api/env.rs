@@ -82,6 +82,10 @@ pub struct JobResult {
     pub operators: Vec<OperatorMetrics>,
     /// Wall-clock time from start to the last shard joined.
     pub elapsed: Duration,
+    /// The checkpoints completed while the job ran, oldest first: empty without checkpoints;
+    /// after a restart, those of the run that finished; the final checkpoint written when
+    /// the job ends is not among them.
+    pub checkpoints: Vec<crate::checkpoint::CompletedCheckpoint>,
 }
 
 impl JobResult {
@@ -649,6 +653,11 @@ impl Prepared {
                 })
                 .collect(),
             elapsed: started.elapsed(),
+            checkpoints: self
+                .checkpoints
+                .as_ref()
+                .map(|c| c.completed())
+                .unwrap_or_default(),
         })
     }
 }

@@ -111,6 +111,19 @@ pub(crate) struct CheckpointShared {
     pub(crate) restored: Option<Arc<Restored>>,
     /// Savepoints asked for, taken by the coordinator.
     pub(crate) savepoints: Mutex<Vec<super::savepoint::SavepointRequest>>,
+    /// The checkpoints completed so far (the coordinator appends one per manifest).
+    pub(crate) completed: Mutex<Vec<CompletedCheckpoint>>,
+}
+
+/// One completed checkpoint of a run (Flink's checkpoint statistics, in brief).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedCheckpoint {
+    /// Its epoch.
+    pub epoch: u64,
+    /// From the trigger to the manifest renamed into place (the checkpoint's duration).
+    pub duration: Duration,
+    /// The bytes of the files its manifest lists (snapshot files and linked segments).
+    pub bytes: u64,
 }
 
 impl CheckpointShared {
@@ -130,6 +143,7 @@ impl CheckpointShared {
             sink_dirs: Mutex::new(Vec::new()),
             restored,
             savepoints: Mutex::new(Vec::new()),
+            completed: Mutex::new(Vec::new()),
         };
         (Arc::new(s), rx)
     }
@@ -162,6 +176,11 @@ impl CheckpointShared {
             .lock()
             .map(|mut v| std::mem::take(&mut *v))
             .unwrap_or_default()
+    }
+
+    /// The checkpoints completed so far.
+    pub(crate) fn completed(&self) -> Vec<CompletedCheckpoint> {
+        self.completed.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
     pub(crate) fn trigger(&self, epoch: u64) {

@@ -16,7 +16,7 @@ use crate::checkpoint::manifest::Kind;
 use crate::checkpoint::manifest::{FileEntry, Manifest, OperatorEntry, SourceEntry};
 use crate::checkpoint::protocol::{Coordinator, Decision};
 use crate::checkpoint::savepoint::{write_savepoint, SavepointRequest};
-use crate::checkpoint::shared::{CheckpointShared, ShardReport};
+use crate::checkpoint::shared::{CheckpointShared, CompletedCheckpoint, ShardReport};
 use crate::checkpoint::store::snapshot_name;
 use crate::error::{Result, SpateError};
 
@@ -79,6 +79,8 @@ struct Pending {
     waiting: Vec<SavepointRequest>,
     /// Savepoints served by an epoch in flight.
     assigned: HashMap<u64, Vec<SavepointRequest>>,
+    /// When the epoch in flight was triggered.
+    triggered: Option<(u64, Instant)>,
 }
 
 fn run(
@@ -141,6 +143,7 @@ fn act(shared: &CheckpointShared, plan: &CoordinatorPlan, p: &mut Pending, d: De
             if !p.waiting.is_empty() {
                 p.assigned.insert(epoch, std::mem::take(&mut p.waiting));
             }
+            p.triggered = Some((epoch, Instant::now()));
             shared.trigger(epoch);
         }
         Decision::Complete(epoch) => {
@@ -161,8 +164,22 @@ fn act(shared: &CheckpointShared, plan: &CoordinatorPlan, p: &mut Pending, d: De
                 let r = write_savepoint(&shared.store, &m, &sp.dir);
                 sp.answer(r);
             }
+            let bytes = m.files.iter().map(|f| f.size).sum();
             match commit(shared, &m, plan.retain) {
-                Ok(()) => tracing::debug!(epoch, "checkpoint complete"),
+                Ok(()) => {
+                    let duration = match p.triggered {
+                        Some((e, at)) if e == epoch => at.elapsed(),
+                        _ => Duration::ZERO,
+                    };
+                    tracing::debug!(epoch, ?duration, bytes, "checkpoint complete");
+                    if let Ok(mut v) = shared.completed.lock() {
+                        v.push(CompletedCheckpoint {
+                            epoch,
+                            duration,
+                            bytes,
+                        });
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(epoch, error = %e, "checkpoint failed to commit");
                     let _ = std::fs::remove_dir_all(shared.store.epoch_dir(epoch));
