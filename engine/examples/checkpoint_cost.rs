@@ -11,8 +11,10 @@
 //!
 //! ```text
 //! cargo run --release --example checkpoint_cost -- [--job keyed|windowed] [--records N]
-//!     [--shards S] [--runs R] [--interval-ms MS]
+//!     [--shards S] [--runs R] [--interval-ms MS] [--once with|without]
 //! ```
+//!
+//! `--once` runs one mode once (to profile it alone, e.g. under `perf record`).
 
 use std::time::{Duration, Instant};
 
@@ -123,8 +125,20 @@ fn main() {
     let mut runs = 3usize;
     let mut interval = 1_000u64;
     let mut windowed = false;
+    let mut once = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--once" {
+            once = match args.next().as_deref() {
+                Some("with") => Some(true),
+                Some("without") => Some(false),
+                other => {
+                    eprintln!("--once with|without, not {other:?}");
+                    std::process::exit(2)
+                }
+            };
+            continue;
+        }
         if a == "--job" {
             windowed = match args.next().as_deref() {
                 Some("windowed") => true,
@@ -150,6 +164,19 @@ fn main() {
                 std::process::exit(2)
             }
         }
+    }
+    if let Some(with) = once {
+        let dir = std::env::temp_dir().join(format!("spate-ckpt-cost-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let r = run(records, shards, windowed, with.then_some((&dir, interval)));
+        let _ = std::fs::remove_dir_all(&dir);
+        println!(
+            "{:.2} M records/s, {:.1} ns CPU/record, {} checkpoints",
+            r.rate / 1e6,
+            r.cpu_ns,
+            r.checkpoints.len()
+        );
+        return;
     }
     // Alternating runs, so that drift in the machine's load hits both alike.
     let mut base = Vec::new();

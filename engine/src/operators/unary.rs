@@ -99,13 +99,14 @@ impl Participant {
     /// An empty snapshot file of `epoch` for this operator on `shard`.
     pub(crate) fn builder(&self, epoch: u64, shard: usize) -> SnapshotBuilder {
         let shared = &self.snaps.shared;
-        SnapshotBuilder::new(SnapshotHeader {
+        let header = SnapshotHeader {
             epoch,
             operator: self.node as u32,
             shard: shard as u32,
             shards: shared.shards as u32,
             max_parallelism: shared.max_parallelism as u32,
-        })
+        };
+        SnapshotBuilder::with_buffer(header, self.snaps.buffer())
     }
 
     /// Hands in the snapshot taken at barrier `epoch` (`FINAL_EPOCH`: the input ended).
@@ -162,13 +163,14 @@ impl<U: Unary> UnaryOp<U> {
             return Ok(None);
         };
         let shared = &p.snaps.shared;
-        let mut b = SnapshotBuilder::new(SnapshotHeader {
+        let header = SnapshotHeader {
             epoch,
             operator: p.node as u32,
             shard: self.info.shard as u32,
             shards: shared.shards as u32,
             max_parallelism: shared.max_parallelism as u32,
-        });
+        };
+        let mut b = SnapshotBuilder::with_buffer(header, p.snaps.buffer());
         b.files = Some(crate::state::mmap::checkpointing::FilesOut {
             epoch_dir: shared.store.epoch_dir(epoch),
             rel: format!("mmap-n{}-s{}", p.node, self.info.shard),

@@ -41,6 +41,9 @@ pub(crate) struct ShardSnapshots {
     dispatched: Cell<u64>,
     /// Snapshot writes under way (the shard waits for them before it stops).
     writing: Rc<Cell<usize>>,
+    /// Buffers of snapshot files already written, for the participants' next snapshots:
+    /// at most one per participant is kept, so memory stays at one snapshot's size each.
+    spare: Rc<RefCell<Vec<Vec<u8>>>>,
 }
 
 impl ShardSnapshots {
@@ -53,7 +56,16 @@ impl ShardSnapshots {
             finished: RefCell::new(Vec::new()),
             dispatched: Cell::new(0),
             writing: Rc::new(Cell::new(0)),
+            spare: Rc::new(RefCell::new(Vec::new())),
         }
+    }
+
+    /// A buffer to build a snapshot file in: the largest one written before, if any
+    /// (its pages are mapped already), else a new one.
+    pub(crate) fn buffer(&self) -> Vec<u8> {
+        let mut spare = self.spare.borrow_mut();
+        let largest = (0..spare.len()).max_by_key(|i| spare[*i].capacity());
+        largest.map(|i| spare.swap_remove(i)).unwrap_or_default()
     }
 
     /// Registers a participant of operator `node` (at wiring); returns its id.
@@ -136,8 +148,15 @@ impl ShardSnapshots {
         let (shared, shard) = (self.shared.clone(), self.shard);
         let writing = self.writing.clone();
         writing.set(writing.get() + 1);
+        let (spare, keep) = (self.spare.clone(), self.nodes.borrow().len());
         super::task::spawn_io(async move {
-            let report = match write_parts(&shared, shard, epoch, parts).await {
+            let recycle = |b: Vec<u8>| {
+                let mut s = spare.borrow_mut();
+                if s.len() < keep {
+                    s.push(b);
+                }
+            };
+            let report = match write_parts(&shared, shard, epoch, parts, recycle).await {
                 Ok((files, sources)) => ShardReport::Ack {
                     epoch,
                     shard,
@@ -163,6 +182,7 @@ async fn write_parts(
     shard: usize,
     epoch: u64,
     parts: Vec<(usize, Part)>,
+    recycle: impl Fn(Vec<u8>),
 ) -> Result<Written> {
     let dir = shared.store.create_epoch_dir(epoch)?;
     let mut files = Vec::new();
@@ -183,8 +203,9 @@ async fn write_parts(
                 files.push(FileEntry {
                     name,
                     size: bytes.len() as u64,
-                    crc: crate::checkpoint::crc32(&bytes),
+                    crc: crate::checkpoint::format::file_crc(&bytes),
                 });
+                recycle(bytes);
             }
             Part::StateFiles(bytes, linked) => {
                 let name = snapshot_name(node, shard);
@@ -192,8 +213,9 @@ async fn write_parts(
                 files.push(FileEntry {
                     name,
                     size: bytes.len() as u64,
-                    crc: crate::checkpoint::crc32(&bytes),
+                    crc: crate::checkpoint::format::file_crc(&bytes),
                 });
+                recycle(bytes);
                 files.extend(crate::state::mmap::checkpointing::link_into(&dir, &linked)?);
             }
         }
