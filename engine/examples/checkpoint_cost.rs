@@ -1,8 +1,9 @@
 //! What checkpoints cost: a keyed job (generator → key_by over 100 k keys → keyed process
 //! counting in `ValueState` and emitting every 1,000th count → a discarding sink) run without
 //! checkpoints and with checkpoints every `--interval-ms` (default 1,000), median of
-//! `--runs` (default 3) alternating; prints throughput, the checkpoints completed, their snapshot size and
-//! the time from trigger to manifest (from the manifests' and files' modification times).
+//! `--runs` (default 3) alternating; prints throughput, CPU time per record (user + system,
+//! every thread of the process, from `getrusage`), the checkpoints completed, their size and
+//! their duration from trigger to manifest (`JobResult::checkpoints`).
 //!
 //! With `--job windowed`: generator (event time: 1,000 records per ms) → `key_by` over 100 k
 //! keys → sliding windows of 10 s every 1 s counting by slices (`aggregate(Count)`) → a
@@ -10,8 +11,10 @@
 //!
 //! ```text
 //! cargo run --release --example checkpoint_cost -- [--job keyed|windowed] [--records N]
-//!     [--shards S] [--runs R] [--interval-ms MS]
+//!     [--shards S] [--runs R] [--interval-ms MS] [--once with|without]
 //! ```
+//!
+//! `--once` runs one mode once (to profile it alone, e.g. under `perf record`).
 
 use std::time::{Duration, Instant};
 
@@ -43,8 +46,29 @@ impl KeyedProcessFunction<u64, u64, u64> for Count {
     }
 }
 
-/// Runs the job once; returns records/s.
-fn run(records: u64, shards: usize, windowed: bool, ckpt: Option<(&std::path::Path, u64)>) -> f64 {
+/// What one run measured.
+struct Run {
+    /// Records per second of wall-clock time.
+    rate: f64,
+    /// CPU time (user + system, all threads) per record, in nanoseconds.
+    cpu_ns: f64,
+    checkpoints: Vec<spate::checkpoint::CompletedCheckpoint>,
+}
+
+/// User + system CPU time of the whole process so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the zeroed struct it is given and reads nothing else.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Runs the job once.
+fn run(records: u64, shards: usize, windowed: bool, ckpt: Option<(&std::path::Path, u64)>) -> Run {
     let mut env = Env::new().shards(shards);
     if let Some((dir, ms)) = ckpt {
         env = env.checkpointing(dir, Duration::from_millis(ms));
@@ -73,9 +97,13 @@ fn run(records: u64, shards: usize, windowed: bool, ckpt: Option<(&std::path::Pa
         .process(Count::default())
         .add_sink("discard", Discard);
     }
-    let t = Instant::now();
-    env.execute().expect("job");
-    records as f64 / t.elapsed().as_secs_f64()
+    let (t, cpu) = (Instant::now(), cpu_time());
+    let r = env.execute().expect("job");
+    Run {
+        rate: records as f64 / t.elapsed().as_secs_f64(),
+        cpu_ns: (cpu_time() - cpu).as_nanos() as f64 / records as f64,
+        checkpoints: r.checkpoints,
+    }
 }
 
 #[derive(Clone)]
@@ -97,8 +125,20 @@ fn main() {
     let mut runs = 3usize;
     let mut interval = 1_000u64;
     let mut windowed = false;
+    let mut once = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--once" {
+            once = match args.next().as_deref() {
+                Some("with") => Some(true),
+                Some("without") => Some(false),
+                other => {
+                    eprintln!("--once with|without, not {other:?}");
+                    std::process::exit(2)
+                }
+            };
+            continue;
+        }
         if a == "--job" {
             windowed = match args.next().as_deref() {
                 Some("windowed") => true,
@@ -125,29 +165,84 @@ fn main() {
             }
         }
     }
+    if let Some(with) = once {
+        let dir = std::env::temp_dir().join(format!("spate-ckpt-cost-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let r = run(records, shards, windowed, with.then_some((&dir, interval)));
+        let _ = std::fs::remove_dir_all(&dir);
+        println!(
+            "{:.2} M records/s, {:.1} ns CPU/record, {} checkpoints",
+            r.rate / 1e6,
+            r.cpu_ns,
+            r.checkpoints.len()
+        );
+        return;
+    }
     // Alternating runs, so that drift in the machine's load hits both alike.
     let mut base = Vec::new();
     let mut with = Vec::new();
     let mut stats = Vec::new();
-    for _ in 0..runs {
-        base.push(run(records, shards, windowed, None));
+    let mut ckpts = Vec::new();
+    for i in 0..runs {
+        let b = run(records, shards, windowed, None);
         let dir = std::env::temp_dir().join(format!("spate-ckpt-cost-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        with.push(run(records, shards, windowed, Some((&dir, interval))));
+        let w = run(records, shards, windowed, Some((&dir, interval)));
         stats.push(checkpoint_stats(&dir));
         let _ = std::fs::remove_dir_all(&dir);
+        let ms: Vec<String> = w
+            .checkpoints
+            .iter()
+            .map(|c| format!("{}", c.duration.as_millis()))
+            .collect();
+        eprintln!(
+            "run {i}: without {:.2} M/s {:.1} ns CPU/record; with {:.2} M/s {:.1} ns CPU/record, \
+             {} checkpoints, trigger → manifest ms [{}]",
+            b.rate / 1e6,
+            b.cpu_ns,
+            w.rate / 1e6,
+            w.cpu_ns,
+            w.checkpoints.len(),
+            ms.join(" ")
+        );
+        ckpts.extend(w.checkpoints.iter().cloned());
+        base.push(b);
+        with.push(w);
     }
-    let (base, with) = (median(base), median(with));
     let job = if windowed { "windowed" } else { "keyed" };
     println!(
         "job {job}, records {records}, shards {shards}, runs {runs} (median), interval {interval} ms"
     );
-    println!("without checkpoints: {:.2} M records/s", base / 1e6);
+    let rate_of = |v: &[Run]| median(v.iter().map(|r| r.rate).collect());
+    let cpu_of = |v: &[Run]| median(v.iter().map(|r| r.cpu_ns).collect());
+    let (b, w) = (rate_of(&base), rate_of(&with));
+    let (bc, wc) = (cpu_of(&base), cpu_of(&with));
     println!(
-        "with checkpoints:    {:.2} M records/s ({:+.1}%)",
-        with / 1e6,
-        (with / base - 1.0) * 100.0
+        "without checkpoints: {:.2} M records/s, {bc:.1} ns CPU/record",
+        b / 1e6
     );
+    println!(
+        "with checkpoints:    {:.2} M records/s ({:+.1}%), {wc:.1} ns CPU/record ({:+.1}%)",
+        w / 1e6,
+        (w / b - 1.0) * 100.0,
+        (wc / bc - 1.0) * 100.0
+    );
+    if !ckpts.is_empty() {
+        let ms = median(
+            ckpts
+                .iter()
+                .map(|c| c.duration.as_secs_f64() * 1e3)
+                .collect(),
+        );
+        let max = ckpts.iter().map(|c| c.duration).max().unwrap_or_default();
+        let mb = median(ckpts.iter().map(|c| c.bytes as f64 / 1e6).collect());
+        println!(
+            "checkpoints: {} in {runs} runs; trigger → manifest median {ms:.0} ms, max {} ms; \
+             size median {mb:.1} MB",
+            ckpts.len(),
+            max.as_millis()
+        );
+    }
     for (i, s) in stats.iter().enumerate() {
         println!("run {i}: {s}");
     }

@@ -161,8 +161,15 @@ fn a_new_job_on_the_same_directory_resumes_exactly_once() {
         .batch_size(64)
         .checkpointing(&chk, Duration::from_millis(20));
     build(&env, &out, None);
-    env.execute().unwrap();
+    let r = env.execute().unwrap();
     assert_same(&published(&out), &expected, "resumed");
+    // The job reports the checkpoints it completed: epochs rising, each with its files.
+    assert!(
+        !r.checkpoints.is_empty(),
+        "checkpoints every 20 ms of a ~1 s job"
+    );
+    assert!(r.checkpoints.windows(2).all(|w| w[0].epoch < w[1].epoch));
+    assert!(r.checkpoints.iter().all(|c| c.bytes > 0));
     // A third start finds the final checkpoint: nothing is replayed or duplicated.
     let env = Env::new()
         .shards(2)
@@ -231,10 +238,15 @@ fn a_failing_checkpoint_write_fails_that_checkpoint_only() {
         });
     // The injected failure waits for a complete checkpoint, which must be a later epoch.
     build(&env, &out, Some((1_000, failed.clone(), chk.clone())));
-    env.execute().unwrap();
+    let r = env.execute().unwrap();
     assert!(
         failed.load(Ordering::SeqCst),
         "a later checkpoint completed"
+    );
+    assert!(
+        r.checkpoints.iter().all(|c| c.epoch != 1),
+        "epoch 1 failed, so it is not reported: {:?}",
+        r.checkpoints
     );
     assert!(
         chk.join("chk-0000000001").is_file(),

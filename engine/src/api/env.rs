@@ -82,6 +82,10 @@ pub struct JobResult {
     pub operators: Vec<OperatorMetrics>,
     /// Wall-clock time from start to the last shard joined.
     pub elapsed: Duration,
+    /// The checkpoints completed while the job ran, oldest first: empty without checkpoints;
+    /// after a restart, those of the run that finished; the final checkpoint written when
+    /// the job ends is not among them.
+    pub checkpoints: Vec<crate::checkpoint::CompletedCheckpoint>,
 }
 
 impl JobResult {
@@ -688,6 +692,11 @@ impl Prepared {
                 })
                 .collect(),
             elapsed: started.elapsed(),
+            checkpoints: self
+                .checkpoints
+                .as_ref()
+                .map(|c| c.completed())
+                .unwrap_or_default(),
         })
     }
 }
@@ -749,6 +758,9 @@ fn open_checkpoints(
     let first_epoch = newest_dir.max(restored_epoch) + 1;
     let (shared, rx) =
         CheckpointShared::new(cc, cfg.shards, cfg.max_parallelism, restored.map(Arc::new));
+    shared
+        .first_epoch
+        .store(first_epoch, std::sync::atomic::Ordering::Release);
     Ok((shared, rx, first_epoch))
 }
 

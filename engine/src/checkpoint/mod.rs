@@ -32,4 +32,4 @@ pub use codec::{decode_len, DecodeError, StateData};
 pub(crate) use crc::crc32;
 pub use format::StateWriter;
 pub use registry::{CheckpointedState, StateRegistry};
-pub use shared::{CheckpointConfig, RestartStrategy, RestoreFrom};
+pub use shared::{CheckpointConfig, CompletedCheckpoint, RestartStrategy, RestoreFrom};

@@ -122,6 +122,21 @@ pub(crate) struct CheckpointShared {
     pub(crate) unaligned: bool,
     /// The newest epoch taken for a savepoint: aligned even when `unaligned` is on.
     savepoint_epoch: AtomicU64,
+    /// The first epoch this run triggers (one more than any epoch of the directory).
+    pub(crate) first_epoch: AtomicU64,
+    /// The checkpoints completed so far (the coordinator appends one per manifest).
+    pub(crate) completed: Mutex<Vec<CompletedCheckpoint>>,
+}
+
+/// One completed checkpoint of a run (Flink's checkpoint statistics, in brief).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedCheckpoint {
+    /// Its epoch.
+    pub epoch: u64,
+    /// From the trigger to the manifest renamed into place (the checkpoint's duration).
+    pub duration: Duration,
+    /// The bytes of the files its manifest lists (snapshot files and linked segments).
+    pub bytes: u64,
 }
 
 impl CheckpointShared {
@@ -143,6 +158,8 @@ impl CheckpointShared {
             savepoints: Mutex::new(Vec::new()),
             unaligned: cfg.unaligned,
             savepoint_epoch: AtomicU64::new(0),
+            first_epoch: AtomicU64::new(1),
+            completed: Mutex::new(Vec::new()),
         };
         (Arc::new(s), rx)
     }
@@ -186,6 +203,11 @@ impl CheckpointShared {
     /// Marks `epoch`, about to be triggered, as a savepoint's (aligned).
     pub(crate) fn mark_savepoint(&self, epoch: u64) {
         self.savepoint_epoch.store(epoch, Ordering::Release);
+    }
+
+    /// The checkpoints completed so far.
+    pub(crate) fn completed(&self) -> Vec<CompletedCheckpoint> {
+        self.completed.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
     pub(crate) fn trigger(&self, epoch: u64) {

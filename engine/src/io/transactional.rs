@@ -90,23 +90,32 @@ pub(crate) fn recover_staged(dir: &Path, committed: Option<u64>) -> Result<()> {
     Ok(())
 }
 
-/// A job that starts without a checkpoint to resume from must not write into a directory
-/// that already holds published output: its epochs would publish files of the same names
-/// over it (another run's output, silently replaced or mixed).
-fn refuse_published(dir: &Path) -> Result<()> {
+/// A job that starts without a checkpoint to resume from must not publish over output
+/// already in its directory: a final part (`part-final-*`), or an epoch's part numbered
+/// from `first_epoch` on (a new checkpoint directory numbers its epochs from 1 again).
+/// Output of earlier epochs stays; the job adds its own beside it.
+fn refuse_published(dir: &Path, first_epoch: Option<u64>) -> Result<()> {
     let Ok(rd) = fs::read_dir(dir) else {
         return Ok(());
     };
-    let published = rd.filter_map(|e| e.ok()).find(|e| {
-        e.file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with("part-") && n.ends_with(".txt"))
-    });
+    let collides = |n: &str| {
+        let Some(tag) = n.strip_prefix("part-").and_then(|n| n.split_once("-s")) else {
+            return false;
+        };
+        match (tag.0, first_epoch) {
+            ("final", _) => true,
+            (t, Some(first)) => t.parse::<u64>().is_ok_and(|t| t >= first),
+            (_, None) => false,
+        }
+    };
+    let published = rd
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_str().is_some_and(collides));
     match published {
         Some(e) => Err(SpateError::Config(format!(
-            "exactly-once sink directory {} already holds published output ({}) and the job \
-             does not resume from a checkpoint: use an empty directory, remove it, or restore \
-             the checkpoint that wrote it",
+            "exactly-once sink directory {} already holds published output ({}) that this \
+             job, which does not resume from the checkpoint that wrote it, would overwrite: \
+             use an empty directory, remove it, or restore that checkpoint",
             dir.display(),
             e.path().display()
         ))),
@@ -184,7 +193,10 @@ impl<T: Display + Clone + 'static> Unary for TxnLinesSink<T> {
                     }
                 });
                 if committed.is_none() {
-                    refuse_published(&self.dir)?;
+                    let first = shared
+                        .first_epoch
+                        .load(std::sync::atomic::Ordering::Acquire);
+                    refuse_published(&self.dir, Some(first))?;
                 }
                 recover_staged(&self.dir, committed)?;
                 if let Ok(mut d) = shared.sink_dirs.lock() {
@@ -194,7 +206,7 @@ impl<T: Display + Clone + 'static> Unary for TxnLinesSink<T> {
                 }
             }
             None => {
-                refuse_published(&self.dir)?;
+                refuse_published(&self.dir, None)?;
                 recover_staged(&self.dir, None)?
             }
         }
@@ -283,16 +295,22 @@ mod tests {
     }
 
     #[test]
-    fn a_fresh_job_refuses_a_directory_with_published_output() {
+    fn a_fresh_job_refuses_to_publish_over_output() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        refuse_published(dir).unwrap();
+        refuse_published(dir, Some(1)).unwrap();
         fs::create_dir_all(dir.join(STAGING)).unwrap();
         fs::write(dir.join("notes.md"), "mine\n").unwrap();
-        refuse_published(dir).unwrap();
         fs::write(dir.join(published_name(7, 0)), "7\n").unwrap();
-        let e = refuse_published(dir).unwrap_err().to_string();
+        // Epochs 8 on (the checkpoint directory goes on numbering): nothing is overwritten.
+        refuse_published(dir, Some(8)).unwrap();
+        refuse_published(dir, None).unwrap();
+        // A new checkpoint directory numbers from 1 again: epoch 7 would be overwritten.
+        let e = refuse_published(dir, Some(1)).unwrap_err().to_string();
         assert!(e.contains("already holds published output"), "{e}");
         assert!(e.contains(&published_name(7, 0)), "{e}");
+        fs::write(dir.join(published_name(u64::MAX, 1)), "end\n").unwrap();
+        assert!(refuse_published(dir, Some(8)).is_err());
+        assert!(refuse_published(dir, None).is_err());
     }
 }

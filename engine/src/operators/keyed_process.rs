@@ -10,7 +10,7 @@ use super::unary::{Unary, UnaryCx, UnaryOp};
 use super::{Batch, Output, OutputTag, SideOutputs};
 use crate::checkpoint::format::SnapshotBuilder;
 use crate::checkpoint::registry::{KeyCodec, RestoreView};
-use crate::checkpoint::{StateData, StateRegistry, StateWriter};
+use crate::checkpoint::{StateData, StateRegistry};
 use crate::error::{Result, UserError};
 use crate::graph::ShardBuild;
 use crate::state::{hash_key, KeyScope};
@@ -185,14 +185,17 @@ pub(crate) fn snapshot_timers<K: Hash + Eq + Clone>(
             "it has timers but no known key type: register a state handle or call \
              StateRegistry::key_type in `state`",
         )?;
-        let mut w = StateWriter::new(b.max_parallelism());
-        for (ts, k) in q.iter() {
-            w.entry(hash_key(k), |o| {
-                ts.encode(o);
-                (c.encode)(k, o);
-            });
-        }
-        b.add(name, w);
+        let mut timers: Vec<(u32, &(Timestamp, K))> =
+            q.iter().map(|t| (b.key_group(hash_key(&t.1)), t)).collect();
+        let touch = |t: &&(Timestamp, K), near: bool| {
+            if !near {
+                crate::checkpoint::format::prefetch(*t);
+            }
+        };
+        b.add_encoded(name, &mut timers, touch, |(ts, k), o| {
+            ts.encode(o);
+            (c.encode)(k, o);
+        });
     }
     Ok(())
 }

@@ -105,13 +105,14 @@ impl Participant {
     /// An empty snapshot file of `epoch` for this operator on `shard`.
     pub(crate) fn builder(&self, epoch: u64, shard: usize) -> SnapshotBuilder {
         let shared = &self.snaps.shared;
-        SnapshotBuilder::new(SnapshotHeader {
+        let header = SnapshotHeader {
             epoch,
             operator: self.node as u32,
             shard: shard as u32,
             shards: shared.shards as u32,
             max_parallelism: shared.max_parallelism as u32,
-        })
+        };
+        SnapshotBuilder::with_buffer(header, self.snaps.buffer())
     }
 
     /// Like [`builder`](Participant::builder), for an operator whose state may hold

@@ -16,7 +16,7 @@ use crate::checkpoint::manifest::Kind;
 use crate::checkpoint::manifest::{FileEntry, Manifest, OperatorEntry, SourceEntry};
 use crate::checkpoint::protocol::{Coordinator, Decision};
 use crate::checkpoint::savepoint::{write_savepoint, SavepointRequest};
-use crate::checkpoint::shared::{CheckpointShared, ShardReport};
+use crate::checkpoint::shared::{CheckpointShared, CompletedCheckpoint, ShardReport};
 use crate::checkpoint::store::snapshot_name;
 use crate::error::{Result, SpateError};
 
@@ -166,11 +166,22 @@ fn act(shared: &CheckpointShared, plan: &CoordinatorPlan, p: &mut Pending, d: De
                 let r = write_savepoint(&shared.store, &m, &sp.dir);
                 sp.answer(r);
             }
+            let bytes = m.files.iter().map(|f| f.size).sum();
             match commit(shared, &m, plan.retain) {
                 Ok(()) => {
-                    let since = p.triggered.filter(|t| t.0 == epoch).map(|t| t.1);
-                    let micros = since.map_or(0, |t| t.elapsed().as_micros() as u64);
-                    tracing::debug!(epoch, micros, "checkpoint complete"); // trigger → manifest
+                    let duration = match p.triggered {
+                        Some((e, at)) if e == epoch => at.elapsed(),
+                        _ => Duration::ZERO,
+                    };
+                    let micros = duration.as_micros() as u64;
+                    tracing::debug!(epoch, micros, bytes, "checkpoint complete"); // trigger → manifest
+                    if let Ok(mut v) = shared.completed.lock() {
+                        v.push(CompletedCheckpoint {
+                            epoch,
+                            duration,
+                            bytes,
+                        });
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(epoch, error = %e, "checkpoint failed to commit");

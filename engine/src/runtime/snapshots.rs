@@ -168,7 +168,6 @@ impl ShardSnapshots {
 
     /// A buffer to build a snapshot file in: the largest one written before, if any (its
     /// pages are mapped already), else a new one.
-    #[allow(dead_code)]
     pub(crate) fn buffer(&self) -> Vec<u8> {
         let Ok(mut spare) = self.spare.lock() else {
             return Vec::new();

@@ -177,7 +177,7 @@ async fn write_parts(
         files.push(FileEntry {
             name,
             size: bytes.len() as u64,
-            crc: crate::checkpoint::crc32(&bytes),
+            crc: crate::checkpoint::format::file_crc(&bytes),
         });
         recycle(spare, keep, bytes);
         if let Some(exported) = exported {

@@ -27,10 +27,10 @@ use hashbrown::HashTable;
 use super::function::{Contents, WindowContext};
 use super::snapshot::{self as snap, DynCodec};
 use super::types::{TimeWindow, Window};
-use crate::checkpoint::format::SnapshotBuilder;
+use crate::checkpoint::format::{prefetch, SnapshotBuilder};
 use crate::checkpoint::registry::{KeyCodec, RestoreView};
 use crate::checkpoint::types::Codec;
-use crate::checkpoint::{StateData, StateWriter};
+use crate::checkpoint::StateData;
 use crate::error::{Result, SpateError};
 use crate::operators::keyed_process::{restore_timers, snapshot_timers};
 use crate::operators::unary::{Unary, UnaryCx};
@@ -406,19 +406,27 @@ where
 
     fn snapshot(&mut self, b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
         let (k, a) = snap::found(&self.codecs)?;
-        let mut w = StateWriter::new(b.max_parallelism());
-        for slot in self.keys.iter() {
-            w.entry(slot.hash, |o| {
-                (k.encode)(&slot.key, o);
-                (slot.slices.len() as u64).encode(o);
-                for (p, acc) in &slot.slices {
-                    p.encode(o);
-                    (a.enc)(acc, o);
-                }
-                slot.next_fire.encode(o);
-            });
-        }
-        b.add(SLICES, w);
+        // Encoded straight into the file, in key-group order.
+        let mut slots: Vec<(u32, &KeySlices<K, C::Acc>)> =
+            self.keys.iter().map(|s| (b.key_group(s.hash), s)).collect();
+        let touch = |slot: &&KeySlices<K, C::Acc>, near: bool| {
+            if near {
+                let (front, _) = slot.slices.as_slices();
+                prefetch(front.as_ptr());
+                prefetch(front.as_ptr().wrapping_add(4));
+            } else {
+                prefetch(*slot);
+            }
+        };
+        b.add_encoded(SLICES, &mut slots, touch, |slot, o| {
+            (k.encode)(&slot.key, o);
+            (slot.slices.len() as u64).encode(o);
+            for (p, acc) in &slot.slices {
+                p.encode(o);
+                (a.enc)(acc, o);
+            }
+            slot.next_fire.encode(o);
+        });
         let kc = KeyCodec {
             encode: k.encode,
             decode: k.decode,
