@@ -2,8 +2,9 @@
 //! state, windows or joins take part in checkpoints.
 //!
 //! A [`PoolStr`] is written as its handle when it points into the generator's arena (8
-//! bytes: the arena is the same in every process built from this crate version, see
-//! [`POOL_VERSION`](super::POOL_VERSION)), and as its text when it is interned (interned
+//! bytes, after the arena's version, 4 bytes: the arena is the same in every process built
+//! with the same [`POOL_VERSION`](super::POOL_VERSION), and a handle written under another
+//! version is refused when read, naming both), and as its text when it is interned (interned
 //! handles mean nothing in another process; the text is interned again when read). The
 //! records are their fields in declaration order.
 //!
@@ -14,7 +15,7 @@ use spate::checkpoint::{DecodeError, StateData};
 
 use super::intern::INTERNED;
 use super::model::{Auction, Bid, Event, Person};
-use super::pools::PoolStr;
+use super::pools::{PoolStr, POOL_VERSION};
 
 /// Implements [`StateData`] for a struct with named fields (each a `StateData`), written in
 /// the order listed: `state_data!(Type { a, b, c });`.
@@ -38,7 +39,8 @@ impl StateData for PoolStr {
     fn encode(&self, out: &mut Vec<u8>) {
         let (off, len) = self.parts();
         if off & INTERNED == 0 {
-            out.push(0);
+            out.push(2);
+            POOL_VERSION.encode(out);
             off.encode(out);
             len.encode(out);
         } else {
@@ -49,7 +51,15 @@ impl StateData for PoolStr {
 
     fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
         match u8::decode(input)? {
-            0 => {
+            2 => {
+                let version = u32::decode(input)?;
+                if version != POOL_VERSION {
+                    return Err(DecodeError(format!(
+                        "string handle of the generator's text arena version {version}, this \
+                         build has version {POOL_VERSION}: restore with the build that wrote \
+                         the checkpoint, or start without it"
+                    )));
+                }
                 let (off, len) = (u32::decode(input)?, u32::decode(input)?);
                 let s = PoolStr::from_parts(off, len);
                 // A handle outside the arena would read as "": refuse it instead.
@@ -164,10 +174,27 @@ mod tests {
 
     #[test]
     fn handles_outside_the_arena_are_errors() {
-        let mut buf = vec![0u8];
-        u32::MAX.encode(&mut buf);
+        let mut buf = vec![2u8];
+        POOL_VERSION.encode(&mut buf);
+        (u32::MAX >> 1).encode(&mut buf);
         5u32.encode(&mut buf);
-        assert!(PoolStr::decode(&mut &buf[..]).is_err());
+        let e = PoolStr::decode(&mut &buf[..]).unwrap_err();
+        assert!(e.0.contains("outside"), "{}", e.0);
         assert!(Event::decode(&mut &[9u8][..]).is_err());
+    }
+
+    #[test]
+    fn handles_of_another_arena_version_are_refused() {
+        let g = NexmarkGenerator::new(NexmarkConfig::default()).expect("valid");
+        let bid = g.events(0..50).find_map(|e| match e {
+            Event::Bid(b) => Some(b),
+            _ => None,
+        });
+        let mut buf = Vec::new();
+        bid.expect("a bid among 50 events").channel.encode(&mut buf);
+        assert_eq!(buf[0], 2, "a generated string is written as its handle");
+        buf[1..5].copy_from_slice(&(POOL_VERSION + 1).to_le_bytes());
+        let e = PoolStr::decode(&mut &buf[..]).unwrap_err();
+        assert!(e.0.contains("version"), "{}", e.0);
     }
 }
