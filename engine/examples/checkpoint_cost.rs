@@ -11,8 +11,11 @@
 //!
 //! ```text
 //! cargo run --release --example checkpoint_cost -- [--job keyed|windowed] [--records N]
-//!     [--shards S] [--runs R] [--interval-ms MS] [--once with|without]
+//!     [--shards S] [--runs R] [--interval-ms MS] [--once with|without] [--snapshot-step N]
 //! ```
+//!
+//! `--snapshot-step N`: entries per step of copy-on-write snapshots (`Env::snapshot_step`;
+//! `0`: the whole snapshot at the barrier).
 //!
 //! `--once` runs one mode once (to profile it alone, e.g. under `perf record`).
 
@@ -68,10 +71,19 @@ fn cpu_time() -> Duration {
 }
 
 /// Runs the job once.
-fn run(records: u64, shards: usize, windowed: bool, ckpt: Option<(&std::path::Path, u64)>) -> Run {
+fn run(
+    records: u64,
+    shards: usize,
+    windowed: bool,
+    ckpt: Option<(&std::path::Path, u64)>,
+    step: Option<usize>,
+) -> Run {
     let mut env = Env::new().shards(shards);
     if let Some((dir, ms)) = ckpt {
         env = env.checkpointing(dir, Duration::from_millis(ms));
+        if let Some(n) = step {
+            env = env.snapshot_step(n);
+        }
     }
     if windowed {
         // Event time from the sequence number: 1,000 records per millisecond.
@@ -126,6 +138,7 @@ fn main() {
     let mut interval = 1_000u64;
     let mut windowed = false;
     let mut once = None;
+    let mut step = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--once" {
@@ -159,6 +172,7 @@ fn main() {
             "--shards" => shards = v as usize,
             "--runs" => runs = v as usize,
             "--interval-ms" => interval = v,
+            "--snapshot-step" => step = Some(v as usize),
             _ => {
                 eprintln!("unknown argument {a}");
                 std::process::exit(2)
@@ -168,13 +182,25 @@ fn main() {
     if let Some(with) = once {
         let dir = std::env::temp_dir().join(format!("spate-ckpt-cost-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let r = run(records, shards, windowed, with.then_some((&dir, interval)));
+        let r = run(
+            records,
+            shards,
+            windowed,
+            with.then_some((&dir, interval)),
+            step,
+        );
         let _ = std::fs::remove_dir_all(&dir);
+        let ms: Vec<String> = r
+            .checkpoints
+            .iter()
+            .map(|c| format!("{}", c.duration.as_millis()))
+            .collect();
         println!(
-            "{:.2} M records/s, {:.1} ns CPU/record, {} checkpoints",
+            "{:.2} M records/s, {:.1} ns CPU/record, {} checkpoints, trigger → manifest ms [{}]",
             r.rate / 1e6,
             r.cpu_ns,
-            r.checkpoints.len()
+            r.checkpoints.len(),
+            ms.join(" ")
         );
         return;
     }
@@ -184,10 +210,10 @@ fn main() {
     let mut stats = Vec::new();
     let mut ckpts = Vec::new();
     for i in 0..runs {
-        let b = run(records, shards, windowed, None);
+        let b = run(records, shards, windowed, None, None);
         let dir = std::env::temp_dir().join(format!("spate-ckpt-cost-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let w = run(records, shards, windowed, Some((&dir, interval)));
+        let w = run(records, shards, windowed, Some((&dir, interval)), step);
         stats.push(checkpoint_stats(&dir));
         let _ = std::fs::remove_dir_all(&dir);
         let ms: Vec<String> = w

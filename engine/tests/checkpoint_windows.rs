@@ -225,11 +225,23 @@ fn build(job: Job, env: &Env, out: &Path, fail: Fail) {
 }
 
 fn env(shards: usize, chk: Option<&Path>) -> Env {
+    env_with(shards, chk, None)
+}
+
+/// `step`: entries per step of the sliced window's copy-on-write snapshots (0: whole
+/// snapshots at the barrier); `None`: the default.
+fn env_with(shards: usize, chk: Option<&Path>, step: Option<usize>) -> Env {
     let env = Env::new().shards(shards).batch_size(BATCH);
     match chk {
-        Some(dir) => env
-            .checkpointing(dir, Duration::from_millis(20))
-            .state_type::<Rec>(),
+        Some(dir) => {
+            let env = env
+                .checkpointing(dir, Duration::from_millis(20))
+                .state_type::<Rec>();
+            match step {
+                Some(n) => env.snapshot_step(n),
+                None => env,
+            }
+        }
         None => env,
     }
 }
@@ -244,11 +256,15 @@ fn reference(job: Job) -> Vec<String> {
 
 /// With a restart strategy, on 1, 2 and 3 shards.
 fn restarts(job: Job, expected: &[String]) {
+    restarts_with(job, expected, None)
+}
+
+fn restarts_with(job: Job, expected: &[String], step: Option<usize>) {
     for shards in 1..=3 {
         let tmp = tempfile::tempdir().unwrap();
         let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
         let failed = Arc::new(AtomicBool::new(false));
-        let e = env(shards, Some(&chk)).restart_strategy(RestartStrategy::FixedDelay {
+        let e = env_with(shards, Some(&chk), step).restart_strategy(RestartStrategy::FixedDelay {
             attempts: 2,
             delay: Duration::from_millis(10),
         });
@@ -297,6 +313,19 @@ fn tumbling_aggregate_recovers_exactly_once() {
 #[test]
 fn sliding_sliced_aggregate_recovers_exactly_once() {
     recovers(Job::Sliding);
+}
+
+/// The sliced window operator's snapshots, whole at the barrier (step 0) and in steps of
+/// one key (the most interleaving of copies and steps with the data path), recover the
+/// same output as the default.
+#[test]
+fn sliced_windows_recover_exactly_once_with_whole_snapshots_and_one_key_steps() {
+    for job in [Job::Sliding, Job::LatenessSliced] {
+        let expected = reference(job);
+        for step in [0, 1] {
+            restarts_with(job, &expected, Some(step));
+        }
+    }
 }
 
 #[test]

@@ -80,6 +80,17 @@ pub(super) struct QueryArgs {
     /// lines `+U<TAB>key<TAB>row` for updating queries; `nexmark fold` reads them back.
     #[arg(long, conflicts_with = "all")]
     pub(super) sink_dir: Option<PathBuf>,
+    /// Also write the run's state as a savepoint into this folder (with --checkpoint-dir;
+    /// it must not hold one): the run's final checkpoint when its input ends, kept until
+    /// deleted, independent of the shard count. A later run continues from it with
+    /// --restore-from.
+    #[arg(long, conflicts_with = "all")]
+    pub(super) savepoint_dir: Option<PathBuf>,
+    /// Start from this savepoint (or checkpoint) folder instead of the newest checkpoint
+    /// of --checkpoint-dir, on any --shards: state and source offsets are restored, and
+    /// the run goes on after the events the savepoint's run had read.
+    #[arg(long, conflicts_with = "all")]
+    pub(super) restore_from: Option<PathBuf>,
     #[command(flatten)]
     pub(super) gen: GenFlags,
 }
@@ -93,6 +104,10 @@ pub(super) struct Checkpoints {
     pub(super) interval: Duration,
     /// Where the exactly-once sink publishes, if anywhere.
     pub(super) sink_dir: Option<PathBuf>,
+    /// Where the run's final checkpoint is also written as a savepoint, if anywhere.
+    pub(super) savepoint_dir: Option<PathBuf>,
+    /// The savepoint or checkpoint to start from instead of the newest of `dir`.
+    pub(super) restore_from: Option<PathBuf>,
 }
 
 impl QueryArgs {
@@ -107,6 +122,11 @@ impl QueryArgs {
             ensure!(
                 self.checkpoint_interval_ms.is_none(),
                 "--checkpoint-interval-ms needs --checkpoint-dir"
+            );
+            ensure!(
+                self.savepoint_dir.is_none() && self.restore_from.is_none(),
+                "--savepoint-dir and --restore-from need --checkpoint-dir: savepoints are \
+                 written and restored by the checkpointing of the run"
             );
             return Ok(None);
         };
@@ -128,10 +148,30 @@ impl QueryArgs {
                 "--sink-dir and --checkpoint-dir must be different folders"
             );
         }
+        for (flag, other) in [
+            ("--savepoint-dir", &self.savepoint_dir),
+            ("--restore-from", &self.restore_from),
+        ] {
+            if let Some(other) = other {
+                ensure!(
+                    other != dir && Some(other) != self.sink_dir.as_ref(),
+                    "{flag} must be a folder of its own (not --checkpoint-dir or --sink-dir)"
+                );
+            }
+        }
+        if let Some(from) = &self.restore_from {
+            ensure!(
+                from.join("_manifest").is_file(),
+                "--restore-from {}: no savepoint or checkpoint there (no _manifest file)",
+                from.display()
+            );
+        }
         Ok(Some(Checkpoints {
             dir: dir.clone(),
             interval: Duration::from_millis(ms),
             sink_dir: self.sink_dir.clone(),
+            savepoint_dir: self.savepoint_dir.clone(),
+            restore_from: self.restore_from.clone(),
         }))
     }
 }
@@ -278,6 +318,12 @@ fn run_once(
             .watermark_interval_ms(watermark_interval_ms);
         if let Some(c) = checkpoints {
             env = queries::state_types(env.checkpointing(&c.dir, c.interval));
+            if let Some(sp) = &c.savepoint_dir {
+                env = env.savepoint_on_finish(sp);
+            }
+            if let Some(from) = &c.restore_from {
+                env = env.restore_from(spate::checkpoint::RestoreFrom::Path(from.clone()));
+            }
         }
         let events = match input {
             Input::Generator(g, n) => env.add_source(
@@ -536,6 +582,8 @@ fn bench(query: &Query, a: &QueryArgs, meta: &Meta, input: &Input) -> anyhow::Re
             "watermark_interval_ms": a.watermark_interval_ms,
             "checkpoint_interval_ms": a.checkpoints()?.map(|c| c.interval.as_millis() as u64),
             "sink_dir": a.sink_dir.is_some(),
+            "savepoint_dir": a.savepoint_dir.is_some(),
+            "restore_from": a.restore_from.is_some(),
         },
         "runs": runs,
         "median": med,

@@ -283,6 +283,49 @@ impl Env {
         self
     }
 
+    /// How many state entries an operator with copy-on-write snapshots encodes per step
+    /// after a barrier (default
+    /// [`DEFAULT_SNAPSHOT_STEP`](crate::checkpoint::DEFAULT_SNAPSHOT_STEP)). Such an
+    /// operator (today the sliced window operator, which runs `aggregate` on sliding and
+    /// tumbling event-time windows) only freezes its key list and timers at the barrier;
+    /// its entries are then encoded a step at a time between batches (and by a task of its
+    /// own while no batch comes), and an entry the data path is about to change before its
+    /// turn is encoded first (copy on write), so the snapshot holds the state as it was at
+    /// the barrier while records go on. `0` encodes the whole snapshot at the barrier
+    /// (every other operator does). Needs [`checkpointing`](Env::checkpointing) first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// use spate::window::{Count, SlidingWindows};
+    /// use std::time::Duration;
+    /// let tmp = std::env::temp_dir().join(format!("spate-doc-step-{}", std::process::id()));
+    /// let env = Env::new()
+    ///     .shards(2)
+    ///     .checkpointing(tmp.join("chk"), Duration::from_millis(5))
+    ///     .snapshot_step(1); // one key per step: the most interleaving
+    /// let out = env
+    ///     .generate(Some(20_000), |i| i)
+    ///     .assign_timestamps_and_watermarks(
+    ///         WatermarkStrategy::for_monotonous_timestamps().with_timestamp_assigner(|v: &u64| *v as i64),
+    ///     )
+    ///     .key_by(|v: &u64| *v % 100)
+    ///     .window(SlidingWindows::of(1_000, 500))
+    ///     .aggregate(Count)
+    ///     .collect();
+    /// env.execute().unwrap();
+    /// // 41 window ends per key, every full window holds 10 of its records.
+    /// assert_eq!(out.take().iter().filter(|n| **n == 10).count(), 100 * 39);
+    /// # std::fs::remove_dir_all(&tmp).unwrap();
+    /// ```
+    pub fn snapshot_step(self, entries: usize) -> Self {
+        if let Some(c) = self.inner.borrow_mut().checkpoint.as_mut() {
+            c.snapshot_step = entries;
+        }
+        self
+    }
+
     /// When the job ends, writes its final checkpoint also as a savepoint into `dir` (which
     /// must not hold one): the state of a bounded job, kept until deleted, from which a
     /// later job continues (its sources resume after the records already read, on any

@@ -160,9 +160,7 @@ impl SnapshotBuilder {
     ) {
         const AHEAD: usize = 8;
         items.sort_by_key(|e| e.0);
-        let out = &mut self.out;
-        encode_name(name, out);
-        (items.len() as u64).encode(out);
+        self.begin_section(name, items.len());
         for i in 0..items.len() {
             if let Some((_, far)) = items.get(i + 2 * AHEAD) {
                 touch(far, false);
@@ -171,14 +169,37 @@ impl SnapshotBuilder {
                 touch(near, true);
             }
             let (kg, item) = &items[i];
-            kg.encode(out);
-            let at = out.len();
-            0u32.encode(out);
-            encode(item, out);
-            let len = (out.len() - at - 4) as u32;
-            out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            self.entry(*kg, |o| encode(item, o));
         }
+    }
+
+    /// Starts the section `name` of `count` entries, to be appended one by one with
+    /// [`entry`](Self::entry) (in key-group order; any order within a group) or
+    /// [`entry_bytes`](Self::entry_bytes), before the next section begins: the way a
+    /// snapshot encoded in steps after its barrier writes its sections.
+    pub(crate) fn begin_section(&mut self, name: &str, count: usize) {
+        encode_name(name, &mut self.out);
+        (count as u64).encode(&mut self.out);
         self.sections += 1;
+    }
+
+    /// Appends one entry of key group `kg` to the section begun last; `encode` writes its
+    /// bytes.
+    #[inline]
+    pub(crate) fn entry(&mut self, kg: u32, encode: impl FnOnce(&mut Vec<u8>)) {
+        let out = &mut self.out;
+        kg.encode(out);
+        let at = out.len();
+        0u32.encode(out);
+        encode(out);
+        let len = (out.len() - at - 4) as u32;
+        out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    }
+
+    /// Appends entries already framed as the file frames them (`key group u32 · length
+    /// u32 · bytes`, one after another) to the section begun last.
+    pub(crate) fn entry_bytes(&mut self, framed: &[u8]) {
+        self.out.extend_from_slice(framed);
     }
 
     /// The file's bytes, checksum included.

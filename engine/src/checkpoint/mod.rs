@@ -32,4 +32,6 @@ pub use codec::{decode_len, DecodeError, StateData};
 pub(crate) use crc::crc32;
 pub use format::StateWriter;
 pub use registry::{CheckpointedState, StateRegistry};
-pub use shared::{CheckpointConfig, CompletedCheckpoint, RestartStrategy, RestoreFrom};
+pub use shared::{
+    CheckpointConfig, CompletedCheckpoint, RestartStrategy, RestoreFrom, DEFAULT_SNAPSHOT_STEP,
+};

@@ -66,7 +66,17 @@ pub struct CheckpointConfig {
     /// data (replayed on restore) instead of being held back. Savepoints stay aligned. See
     /// [`Env::unaligned_checkpoints`](crate::Env::unaligned_checkpoints).
     pub unaligned: bool,
+    /// Copy-on-write snapshots: the state entries an operator that takes its snapshot in
+    /// steps (the sliced window operator) encodes per step after the barrier, between
+    /// batches, each entry copied before its first change; at the barrier it only freezes
+    /// what cannot change in place (its key list and timers). `0` encodes the whole snapshot
+    /// at the barrier instead. See
+    /// [`Env::snapshot_step`](crate::Env::snapshot_step).
+    pub snapshot_step: usize,
 }
+
+/// State entries encoded per step of a copy-on-write snapshot, by default.
+pub const DEFAULT_SNAPSHOT_STEP: usize = 512;
 
 impl CheckpointConfig {
     /// Checkpoints into `dir` every `interval`, timeout ten intervals (at least 10 s), the
@@ -82,6 +92,7 @@ impl CheckpointConfig {
             allow_non_restored_state: false,
             savepoint_on_finish: None,
             unaligned: false,
+            snapshot_step: DEFAULT_SNAPSHOT_STEP,
         }
     }
 }
@@ -120,6 +131,8 @@ pub(crate) struct CheckpointShared {
     pub(crate) savepoints: Mutex<Vec<super::savepoint::SavepointRequest>>,
     /// Unaligned checkpoints are on.
     pub(crate) unaligned: bool,
+    /// Entries per step of a copy-on-write snapshot (0: whole snapshots at the barrier).
+    pub(crate) snapshot_step: usize,
     /// The newest epoch taken for a savepoint: aligned even when `unaligned` is on.
     savepoint_epoch: AtomicU64,
     /// The first epoch this run triggers (one more than any epoch of the directory).
@@ -157,6 +170,7 @@ impl CheckpointShared {
             restored,
             savepoints: Mutex::new(Vec::new()),
             unaligned: cfg.unaligned,
+            snapshot_step: cfg.snapshot_step,
             savepoint_epoch: AtomicU64::new(0),
             first_epoch: AtomicU64::new(1),
             completed: Mutex::new(Vec::new()),

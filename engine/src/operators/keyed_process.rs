@@ -165,8 +165,8 @@ impl<P: Clone, KF: Clone, K: Hash + Eq + Clone, I, O> Clone for KeyedProcess<P, 
     }
 }
 
-const EVENT_TIMERS: &str = "spate/timers/event";
-const PROCESSING_TIMERS: &str = "spate/timers/processing";
+pub(crate) const EVENT_TIMERS: &str = "spate/timers/event";
+pub(crate) const PROCESSING_TIMERS: &str = "spate/timers/processing";
 
 /// Writes the live timers of `timers` into `b` (one section per time domain).
 pub(crate) fn snapshot_timers<K: Hash + Eq + Clone>(

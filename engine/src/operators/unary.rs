@@ -68,6 +68,34 @@ pub(crate) trait Unary: Clone + Send + 'static {
     fn snapshot(&mut self, _b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
         Ok(())
     }
+    /// Starts the snapshot of the current barrier in `b`. The default writes it whole
+    /// ([`snapshot`](Self::snapshot)) and returns it. A logic with copy-on-write snapshots
+    /// only freezes here what cannot be kept as it was otherwise (its key list, its timers)
+    /// and returns `None`: [`snapshot_step`](Self::snapshot_step) then encodes the rest
+    /// while records go on, each entry encoded before its first change after the barrier.
+    fn begin_snapshot(
+        &mut self,
+        mut b: SnapshotBuilder,
+    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
+        self.snapshot(&mut b)?;
+        Ok(Some(b))
+    }
+    /// Encodes up to `budget` more entries of the snapshot [`begin_snapshot`] left
+    /// unfinished; returns it once complete.
+    ///
+    /// [`begin_snapshot`]: Self::begin_snapshot
+    fn snapshot_step(
+        &mut self,
+        _budget: usize,
+    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
+        Err("no snapshot in progress".into())
+    }
+    /// `true` when [`begin_snapshot`](Self::begin_snapshot) may leave a snapshot to
+    /// finish in steps (the operator then gets a task that finishes it while no batch
+    /// comes).
+    fn snapshots_in_steps(&self) -> bool {
+        false
+    }
     /// Binds file-backed (mmap) state handles to their working directory (on the instance
     /// of one shard, before a restore and before it runs).
     fn bind(&mut self, _cx: &crate::state::mmap::BindCx) -> std::result::Result<(), String> {
@@ -210,6 +238,10 @@ pub(crate) struct UnaryOp<U: Unary> {
     pub(crate) ended: bool,
     pub(crate) shards: usize,
     pub(crate) participant: Option<Participant>,
+    /// The epoch whose snapshot the logic is encoding in steps (copy-on-write), if any.
+    pub(crate) staged: Option<u64>,
+    /// Entries per step of such a snapshot (0: whole snapshots at the barrier).
+    pub(crate) step: usize,
 }
 
 impl<U: Unary> UnaryOp<U> {
@@ -234,19 +266,63 @@ impl<U: Unary> UnaryOp<U> {
 }
 
 impl<U: Unary> UnaryOp<U> {
-    /// Hands in the logic's snapshot for `epoch`, when it takes part in checkpoints.
+    /// Hands in the logic's snapshot for `epoch`, when it takes part in checkpoints, or
+    /// begins it, to be finished in steps (copy-on-write). A snapshot still in steps is
+    /// finished first; the final one (`FINAL_EPOCH`) is taken whole.
     fn take_snapshot(&mut self, epoch: u64) -> Result<()> {
+        self.finish_staged()?;
         let Some(p) = &self.participant else {
             return Ok(());
         };
         let mut b = p.file_builder(epoch, self.info.shard);
-        self.logic.snapshot(&mut b).map_err(|why| {
+        let name = &self.info.name;
+        let failed = |why: String| {
+            crate::error::SpateError::Config(format!(
+                "operator '{name}' cannot snapshot its state: {why}"
+            ))
+        };
+        if self.step == 0 || epoch == FINAL_EPOCH {
+            self.logic.snapshot(&mut b).map_err(failed)?;
+        } else {
+            match self.logic.begin_snapshot(b).map_err(failed)? {
+                Some(done) => b = done,
+                None => {
+                    self.staged = Some(epoch);
+                    return Ok(());
+                }
+            }
+        }
+        p.hand_in_files(epoch, b);
+        Ok(())
+    }
+
+    /// Encodes the next `budget` entries of the snapshot in steps, handing it in once
+    /// complete.
+    #[cold]
+    pub(crate) fn snapshot_step(&mut self, budget: usize) -> Result<()> {
+        let Some(epoch) = self.staged else {
+            return Ok(());
+        };
+        let done = self.logic.snapshot_step(budget).map_err(|why| {
             crate::error::SpateError::Config(format!(
                 "operator '{}' cannot snapshot its state: {why}",
                 self.info.name
             ))
         })?;
-        p.hand_in_files(epoch, b);
+        if let Some(b) = done {
+            self.staged = None;
+            if let Some(p) = &self.participant {
+                p.hand_in_files(epoch, b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes a snapshot still in steps at once (a barrier or the end came).
+    fn finish_staged(&mut self) -> Result<()> {
+        while self.staged.is_some() {
+            self.snapshot_step(usize::MAX)?;
+        }
         Ok(())
     }
 }
@@ -254,7 +330,11 @@ impl<U: Unary> UnaryOp<U> {
 impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
     #[inline]
     fn on_batch(&mut self, _input: usize, batch: &mut Batch<U::In>) -> Result<()> {
-        self.with_cx(|l, cx| l.on_batch(batch, cx))
+        self.with_cx(|l, cx| l.on_batch(batch, cx))?;
+        if self.staged.is_some() {
+            self.snapshot_step(self.step)?;
+        }
+        Ok(())
     }
 
     fn on_watermark(&mut self, _input: usize, wm: Timestamp) -> Result<()> {
@@ -265,6 +345,9 @@ impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
         if self.with_cx(|l, cx| l.on_watermark(wm, cx))? {
             self.out.watermark(wm)?;
             self.sides.watermark(wm)?;
+        }
+        if self.staged.is_some() {
+            self.snapshot_step(self.step)?;
         }
         Ok(())
     }
@@ -347,6 +430,10 @@ impl<U: Unary> ShardNode for UnaryShard<U> {
             }
             _ => None,
         };
+        let step = match &participant {
+            Some(p) => p.shared().snapshot_step,
+            None => 0,
+        };
         let main = std::mem::take(&mut outputs[0]);
         let out = cx.output::<U::Out>(main)?;
         let sides = cx.side_outputs(outputs.split_off(1))?;
@@ -363,8 +450,13 @@ impl<U: Unary> ShardNode for UnaryShard<U> {
             ended: false,
             shards: cx.cfg.shards,
             participant,
+            staged: None,
+            step,
         }));
         U::on_wired(&op, cx);
+        if step > 0 && op.borrow().logic.snapshots_in_steps() {
+            drive_staged_snapshots(op.clone(), cx);
+        }
         Ok(Box::new(OpWired {
             op,
             node: cx.node,
@@ -385,4 +477,34 @@ impl<O: OnInput<T> + 'static, T: 'static> Wired for OpWired<O, T> {
         let p: Box<dyn Push<T>> = Box::new(Port::<O, T>::new(self.op.clone(), input, self.node));
         Box::new(p)
     }
+}
+
+/// Finishes `op`'s snapshots in steps while no batch comes to do it: every millisecond,
+/// one step, until the operator's input ends.
+fn drive_staged_snapshots<U: Unary>(op: Rc<RefCell<UnaryOp<U>>>, cx: &mut ShardBuild) {
+    let (cancel, node) = (cx.cfg.cancel.clone(), cx.node);
+    cx.drive(async move {
+        loop {
+            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(crate::error::SpateError::Cancelled);
+            }
+            let staged = {
+                let o = op.borrow();
+                if o.ended {
+                    return Ok(());
+                }
+                o.staged.is_some()
+            };
+            let pause = if staged {
+                let _g = super::OperatorGuard::enter(node);
+                let mut o = op.borrow_mut();
+                let step = o.step;
+                o.snapshot_step(step)?;
+                1
+            } else {
+                5
+            };
+            crate::runtime::task::sleep(std::time::Duration::from_millis(pause)).await;
+        }
+    });
 }

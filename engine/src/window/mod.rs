@@ -16,6 +16,7 @@ mod evictor;
 mod function;
 pub(crate) mod operator;
 pub(crate) mod sliced;
+pub(crate) mod sliced_snapshot;
 pub(crate) mod snapshot;
 mod trigger;
 mod types;

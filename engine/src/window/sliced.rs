@@ -25,6 +25,7 @@ use std::marker::PhantomData;
 use hashbrown::HashTable;
 
 use super::function::{Contents, WindowContext};
+use super::sliced_snapshot::{encode_slot, CowSnapshot, KeySlices, SLICES};
 use super::snapshot::{self as snap, DynCodec};
 use super::types::{TimeWindow, Window};
 use crate::checkpoint::format::{prefetch, SnapshotBuilder};
@@ -105,16 +106,6 @@ fn cleanup_time(max_ts: Timestamp, lateness: i64) -> Timestamp {
     }
 }
 
-/// One key's slices.
-struct KeySlices<K, Acc> {
-    key: K,
-    hash: u64,
-    /// Slices holding at least one element, by start.
-    slices: VecDeque<(Timestamp, Acc)>,
-    /// `end − 1` of the next window to fire (its timer is registered).
-    next_fire: Option<Timestamp>,
-}
-
 /// The sliced window operator's logic for one keyed stream. `W` is the window type the
 /// contents were built for; it is always [`TimeWindow`] (checked when a window fires).
 pub(crate) struct SlicedWindowOp<K, T, O, KF, W, C: Contents<K, T, W, O>> {
@@ -129,6 +120,8 @@ pub(crate) struct SlicedWindowOp<K, T, O, KF, W, C: Contents<K, T, W, O>> {
     /// checkpoints.
     #[allow(clippy::type_complexity)]
     codecs: Option<std::result::Result<(Codec<K>, DynCodec<C::Acc>), String>>,
+    /// The snapshot in steps after a barrier (copy-on-write), and its buffers.
+    cow: CowSnapshot<K, C::Acc>,
     _t: PhantomData<fn(T, W) -> O>,
 }
 
@@ -153,6 +146,7 @@ where
             keys: HashTable::new(),
             timers: TimerService::new(),
             codecs: None,
+            cow: CowSnapshot::new(),
             _t: PhantomData,
         }
     }
@@ -262,7 +256,10 @@ where
             let key = (self.key_fn)(&v);
             let hash = hash_key(&key);
             let slot = match self.keys.find_mut(hash, |e| e.key == key) {
-                Some(s) => s,
+                Some(s) => {
+                    self.cow.before_change(s);
+                    s
+                }
                 None => self
                     .keys
                     .insert_unique(
@@ -272,6 +269,7 @@ where
                             hash,
                             slices: VecDeque::new(),
                             next_fire: None,
+                            mark: self.cow.mark,
                         },
                         |e| e.hash,
                     )
@@ -330,6 +328,7 @@ where
             return Ok(());
         };
         let slot = entry.get_mut();
+        self.cow.before_change(slot);
         if slot.next_fire == Some(t) {
             Self::fire(&mut self.contents, geo, slot, t + 1, cx)?;
             slot.next_fire = Self::next_after(geo, slot, t + 1);
@@ -419,19 +418,33 @@ where
             }
         };
         b.add_encoded(SLICES, &mut slots, touch, |slot, o| {
-            (k.encode)(&slot.key, o);
-            (slot.slices.len() as u64).encode(o);
-            for (p, acc) in &slot.slices {
-                p.encode(o);
-                (a.enc)(acc, o);
-            }
-            slot.next_fire.encode(o);
+            encode_slot(k, a, slot, o)
         });
         let kc = KeyCodec {
             encode: k.encode,
             decode: k.decode,
         };
         snapshot_timers(&self.timers, Some(&kc), b)
+    }
+
+    fn begin_snapshot(
+        &mut self,
+        b: SnapshotBuilder,
+    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
+        let codecs = snap::found(&self.codecs)?.clone();
+        self.cow.begin(b, codecs, &self.keys, &self.timers);
+        Ok(None)
+    }
+
+    fn snapshot_step(
+        &mut self,
+        budget: usize,
+    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
+        self.cow.step(budget, &mut self.keys)
+    }
+
+    fn snapshots_in_steps(&self) -> bool {
+        true
     }
 
     fn restore(&mut self, v: &RestoreView) -> std::result::Result<(), String> {
@@ -454,6 +467,7 @@ where
                 hash,
                 slices: slices.into(),
                 next_fire,
+                mark: self.cow.mark,
             };
             self.keys.insert_unique(hash, slot, |e| e.hash);
         }
@@ -464,8 +478,6 @@ where
         restore_timers(&mut self.timers, Some(&kc), v)
     }
 }
-
-const SLICES: &str = "spate/window/slices";
 
 #[cfg(test)]
 mod tests {
@@ -495,3 +507,6 @@ mod tests {
         assert_eq!(cleanup_time(Timestamp::MAX - 1, 5), Timestamp::MAX);
     }
 }
+
+#[cfg(test)]
+mod cow_tests;
