@@ -5,11 +5,13 @@
 //!          shard u32 · shards u32 · max_parallelism u32
 //! body     section count u32, then per section (one per registered state handle, plus
 //!          timers): name (u64 length + UTF-8) · entry count u64 ·
-//!          entries sorted by key group: key group u32 · length u32 · bytes
+//!          entries: key group u32 · length u32 · bytes
 //! trailer  CRC-32 of everything before it (u32)
 //! ```
 //! All integers little-endian. Entries carry their key group, so a reader keeps only the
-//! groups its shard owns: files written by N shards restore on M shards.
+//! groups its shard owns, whatever their order: files written by N shards restore on M
+//! shards. Writers sort a section's entries by key group, except a copy-on-write snapshot
+//! (the sliced window operator's), which writes each entry when it copies it.
 
 use super::codec::{take, DecodeError, StateData};
 use super::crc::crc32;
@@ -174,9 +176,8 @@ impl SnapshotBuilder {
     }
 
     /// Starts the section `name` of `count` entries, to be appended one by one with
-    /// [`entry`](Self::entry) (in key-group order; any order within a group) or
-    /// [`entry_bytes`](Self::entry_bytes), before the next section begins: the way a
-    /// snapshot encoded in steps after its barrier writes its sections.
+    /// [`entry`](Self::entry), before the next section begins: the way a snapshot encoded
+    /// in steps after its barrier writes its sections.
     pub(crate) fn begin_section(&mut self, name: &str, count: usize) {
         encode_name(name, &mut self.out);
         (count as u64).encode(&mut self.out);
@@ -194,12 +195,6 @@ impl SnapshotBuilder {
         encode(out);
         let len = (out.len() - at - 4) as u32;
         out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-    }
-
-    /// Appends entries already framed as the file frames them (`key group u32 · length
-    /// u32 · bytes`, one after another) to the section begun last.
-    pub(crate) fn entry_bytes(&mut self, framed: &[u8]) {
-        self.out.extend_from_slice(framed);
     }
 
     /// The file's bytes, checksum included.

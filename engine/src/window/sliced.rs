@@ -257,7 +257,7 @@ where
             let hash = hash_key(&key);
             let slot = match self.keys.find_mut(hash, |e| e.key == key) {
                 Some(s) => {
-                    self.cow.before_change(s);
+                    self.cow.before_change(s, hash);
                     s
                 }
                 None => self
@@ -266,12 +266,11 @@ where
                         hash,
                         KeySlices {
                             key,
-                            hash,
                             slices: VecDeque::new(),
                             next_fire: None,
                             mark: self.cow.mark,
                         },
-                        |e| e.hash,
+                        |e| hash_key(&e.key),
                     )
                     .into_mut(),
             };
@@ -328,7 +327,7 @@ where
             return Ok(());
         };
         let slot = entry.get_mut();
-        self.cow.before_change(slot);
+        self.cow.before_change(slot, hash);
         if slot.next_fire == Some(t) {
             Self::fire(&mut self.contents, geo, slot, t + 1, cx)?;
             slot.next_fire = Self::next_after(geo, slot, t + 1);
@@ -406,8 +405,11 @@ where
     fn snapshot(&mut self, b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
         let (k, a) = snap::found(&self.codecs)?;
         // Encoded straight into the file, in key-group order.
-        let mut slots: Vec<(u32, &KeySlices<K, C::Acc>)> =
-            self.keys.iter().map(|s| (b.key_group(s.hash), s)).collect();
+        let mut slots: Vec<(u32, &KeySlices<K, C::Acc>)> = self
+            .keys
+            .iter()
+            .map(|s| (b.key_group(hash_key(&s.key)), s))
+            .collect();
         let touch = |slot: &&KeySlices<K, C::Acc>, near: bool| {
             if near {
                 let (front, _) = slot.slices.as_slices();
@@ -464,12 +466,11 @@ where
             }
             let slot = KeySlices {
                 key,
-                hash,
                 slices: slices.into(),
                 next_fire,
                 mark: self.cow.mark,
             };
-            self.keys.insert_unique(hash, slot, |e| e.hash);
+            self.keys.insert_unique(hash, slot, |e| hash_key(&e.key));
         }
         let kc = KeyCodec {
             encode: k.encode,

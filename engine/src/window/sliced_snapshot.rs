@@ -2,17 +2,17 @@
 //! synchronous part the same way: it freezes what it must, and serializes afterwards).
 //!
 //! At a barrier the operator only freezes what would otherwise change under the snapshot:
-//! the list of its keys (with their key groups) and its timers. The keys' slices are then
-//! encoded a step at a time, in key-group order, straight into the snapshot file, while
-//! records go on. A key's slices that the data path is about to change (an element added,
-//! a window fired, slices dropped, the key removed) before the step reached them are
-//! encoded first, into a per-key-group buffer that goes into the file after that group's
-//! other keys (the format orders entries by key group only). Every key has a mark: the
-//! snapshot's when its entry is written (in a step or before a change) or when it was
-//! created after the barrier, so the check on the data path is one comparison per record
-//! while a snapshot is in steps and one predictable branch otherwise. The file is the one
-//! the whole snapshot at the barrier would have written, up to the order of entries within
-//! a key group.
+//! the list of its keys (in the hash table's order) and its timers. The keys' slices are
+//! then encoded a step at a time straight into the snapshot file, while records go on. A
+//! key's slices that the data path is about to change (an element added, a window fired,
+//! slices dropped, the key removed) before a step reached them are encoded into the file
+//! first, at that moment. Every key has a mark: the snapshot's when its entry is written (in
+//! a step or before a change) or when it was created after the barrier, so the check on the
+//! data path is one comparison per record while a snapshot is in steps and one predictable
+//! branch otherwise, and each key present at the barrier is written exactly once. Entries
+//! carry their key group and readers keep the groups they own whatever the order, so the
+//! file is the one the whole snapshot at the barrier would have written, up to the order of
+//! the entries within each section.
 
 use std::collections::VecDeque;
 
@@ -26,10 +26,10 @@ use crate::operators::keyed_process::{EVENT_TIMERS, PROCESSING_TIMERS};
 use crate::state::hash_key;
 use crate::time::{TimerService, Timestamp};
 
-/// One key's slices.
+/// One key's slices. 64 bytes for a `u64` key: one cache line (the key's hash is computed
+/// again where needed rather than kept).
 pub(super) struct KeySlices<K, Acc> {
     pub(super) key: K,
-    pub(super) hash: u64,
     /// Slices holding at least one element, by start.
     pub(super) slices: VecDeque<(Timestamp, Acc)>,
     /// `end − 1` of the next window to fire (its timer is registered).
@@ -77,16 +77,13 @@ pub(super) struct CowSnapshot<K, Acc> {
     pub(super) mark: u32,
     b: Option<SnapshotBuilder>,
     codecs: Option<(Codec<K>, DynCodec<Acc>)>,
-    /// The keys at the barrier, by key group: hash, key.
-    keys: Vec<Vec<(u64, K)>>,
-    /// The timers at the barrier, per domain and key group: timestamp, key.
-    timers: [Vec<Vec<(Timestamp, K)>>; 2],
-    /// Where the steps are: the phase, the key group, the place in it.
+    /// The keys at the barrier with their hashes, in the hash table's order.
+    keys: Vec<(u64, K)>,
+    /// The timers at the barrier, per domain.
+    timers: [Vec<(Timestamp, K)>; 2],
+    /// Where the steps are: the phase and the place in its list.
     phase: Phase,
-    group: usize,
     next: usize,
-    /// Entries encoded before their turn, framed as in the file, by key group.
-    early: Vec<Vec<u8>>,
 }
 
 impl<K, Acc> CowSnapshot<K, Acc> {
@@ -99,17 +96,14 @@ impl<K, Acc> CowSnapshot<K, Acc> {
             keys: Vec::new(),
             timers: [Vec::new(), Vec::new()],
             phase: Phase::Slices,
-            group: 0,
             next: 0,
-            early: Vec::new(),
         }
     }
 }
 
 impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
-    /// Freezes the key list and the timers of the operator into `b` (the barrier's part),
-    /// each into per-key-group lists (reused from one snapshot to the next), so that the
-    /// steps visit them in key-group order without sorting.
+    /// Freezes the key list and the timers of the operator (the barrier's part) and
+    /// begins the slices' section in `b`.
     pub(super) fn begin(
         &mut self,
         mut b: SnapshotBuilder,
@@ -118,55 +112,43 @@ impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
         timers: &TimerService<K>,
     ) {
         self.mark = self.mark.wrapping_add(1);
-        let groups = b.max_parallelism().max(1);
-        self.early.resize_with(groups, Vec::new);
-        self.keys.resize_with(groups, Vec::new);
-        self.keys.iter_mut().for_each(Vec::clear);
-        for s in keys.iter() {
-            self.keys[b.key_group(s.hash) as usize].push((s.hash, s.key.clone()));
-        }
+        self.keys.clear();
+        self.keys
+            .extend(keys.iter().map(|s| (hash_key(&s.key), s.key.clone())));
         for (frozen, q) in self
             .timers
             .iter_mut()
             .zip([&timers.event, &timers.processing])
         {
-            frozen.resize_with(groups, Vec::new);
-            frozen.iter_mut().for_each(Vec::clear);
-            for (ts, k) in q.iter() {
-                frozen[b.key_group(hash_key(k)) as usize].push((*ts, k.clone()));
-            }
+            frozen.clear();
+            frozen.extend(q.iter().cloned());
         }
         b.begin_section(SLICES, keys.len());
         self.phase = Phase::Slices;
-        self.group = 0;
         self.next = 0;
         self.codecs = Some(codecs);
         self.b = Some(b);
         self.active = true;
     }
 
-    /// The data path is about to change `slot`: its entry is encoded first, unless the
-    /// snapshot holds it already.
+    /// The data path is about to change `slot` (whose key's hash is `hash`): its entry is
+    /// written first, unless the snapshot holds it already.
     #[inline]
-    pub(super) fn before_change(&mut self, slot: &mut KeySlices<K, Acc>) {
+    pub(super) fn before_change(&mut self, slot: &mut KeySlices<K, Acc>, hash: u64) {
         if self.active && slot.mark != self.mark {
-            self.copy(slot);
+            self.copy(slot, hash);
         }
     }
 
+    /// Writes the entry of `slot` into the slices' section (every key of the frozen list
+    /// is unmarked until then, and all are marked before the section ends).
     #[cold]
-    fn copy(&mut self, slot: &mut KeySlices<K, Acc>) {
-        let (Some(b), Some((k, a))) = (&self.b, &self.codecs) else {
+    fn copy(&mut self, slot: &mut KeySlices<K, Acc>, hash: u64) {
+        let (Some(b), Some((k, a))) = (self.b.as_mut(), &self.codecs) else {
             return;
         };
-        let kg = b.key_group(slot.hash);
-        let out = &mut self.early[kg as usize];
-        kg.encode(out);
-        let at = out.len();
-        0u32.encode(out);
-        encode_slot(k, a, slot, out);
-        let len = (out.len() - at - 4) as u32;
-        out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        let kg = b.key_group(hash);
+        b.entry(kg, |o| encode_slot(k, a, slot, o));
         slot.mark = self.mark;
     }
 
@@ -181,76 +163,62 @@ impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
         };
         let mut left = budget;
         if self.phase == Phase::Slices {
-            while self.group < self.keys.len() {
-                let kg = self.group as u32;
-                let list = &self.keys[self.group];
-                while self.next < list.len() && left > 0 {
-                    let (hash, key) = &list[self.next];
-                    // A key removed after the barrier had its entry copied before: skip it.
-                    if let Some(slot) = keys.find_mut(*hash, |e| e.key == *key) {
-                        if slot.mark != self.mark {
-                            b.entry(kg, |o| encode_slot(k, a, slot, o));
-                            slot.mark = self.mark;
-                        }
+            while self.next < self.keys.len() && left > 0 {
+                let (hash, key) = &self.keys[self.next];
+                // A key removed after the barrier had its entry written before: skip it.
+                if let Some(slot) = keys.find_mut(*hash, |e| e.key == *key) {
+                    if slot.mark != self.mark {
+                        b.entry(b.key_group(*hash), |o| encode_slot(k, a, slot, o));
+                        slot.mark = self.mark;
                     }
-                    self.next += 1;
-                    left -= 1;
                 }
-                if self.next < list.len() {
-                    return Ok(None);
-                }
-                // Every key of the group is marked now: none can be copied any more.
-                let early = &mut self.early[self.group];
-                b.entry_bytes(early);
-                early.clear();
-                self.group += 1;
-                self.next = 0;
-                if left == 0 {
-                    return Ok(None);
-                }
+                self.next += 1;
+                left -= 1;
             }
+            if self.next < self.keys.len() {
+                return Ok(None);
+            }
+            self.keys.clear();
             self.phase = Phase::Timers(0);
-            self.group = 0;
+            self.next = 0;
         }
         while let Phase::Timers(d) = self.phase {
             let frozen = &self.timers[d];
-            if self.group == 0 && self.next == 0 {
-                let n: usize = frozen.iter().map(Vec::len).sum();
-                if n > 0 {
-                    b.begin_section([EVENT_TIMERS, PROCESSING_TIMERS][d], n);
-                }
-            }
-            while self.group < frozen.len() {
-                let kg = self.group as u32;
-                let list = &frozen[self.group];
-                while self.next < list.len() && left > 0 {
-                    let (ts, key) = &list[self.next];
-                    b.entry(kg, |o| {
-                        ts.encode(o);
-                        (k.encode)(key, o);
-                    });
-                    self.next += 1;
-                    left -= 1;
-                }
-                if self.next < list.len() || left == 0 {
-                    if self.next == list.len() {
-                        self.group += 1;
-                        self.next = 0;
-                    }
+            if self.next == 0 && !frozen.is_empty() {
+                if left == 0 {
                     return Ok(None);
                 }
-                self.group += 1;
-                self.next = 0;
+                b.begin_section([EVENT_TIMERS, PROCESSING_TIMERS][d], frozen.len());
             }
-            self.group = 0;
+            while self.next < frozen.len() && left > 0 {
+                let (ts, key) = &frozen[self.next];
+                b.entry(b.key_group(hash_key(key)), |o| {
+                    ts.encode(o);
+                    (k.encode)(key, o);
+                });
+                self.next += 1;
+                left -= 1;
+            }
+            if self.next < frozen.len() {
+                return Ok(None);
+            }
             self.next = 0;
             if d == 1 {
                 break;
             }
             self.phase = Phase::Timers(1);
         }
+        self.timers.iter_mut().for_each(Vec::clear);
         self.active = false;
         self.codecs = None;
         Ok(self.b.take())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_key_s_slices_fill_one_cache_line() {
+        assert_eq!(std::mem::size_of::<super::KeySlices<u64, u64>>(), 64);
     }
 }

@@ -2,7 +2,7 @@
 //! barrier: two instances get the same input; at a random point one writes its whole
 //! snapshot, the other begins one in steps and keeps processing (tiny steps between
 //! batches, watermarks firing windows and dropping slices and keys, out-of-order and late
-//! elements). The two files must hold the same entries per key group, and the two
+//! elements). The two files must hold the same entries (with their key groups), and the two
 //! instances must emit the same results afterwards.
 
 use std::cell::RefCell;
@@ -123,17 +123,13 @@ fn builder() -> SnapshotBuilder {
     })
 }
 
-/// Per section: its name and its entries sorted (the order within a key group is free).
+/// Per section: its name and its entries sorted (readers keep the key groups they own
+/// whatever the order).
 fn entries(file: &[u8]) -> Vec<(String, crate::checkpoint::format::Entries)> {
     let f = parse(file).expect("a valid snapshot file");
     f.sections
         .into_iter()
         .map(|(name, mut e)| {
-            let groups: Vec<u32> = e.iter().map(|x| x.0).collect();
-            assert!(
-                groups.windows(2).all(|w| w[0] <= w[1]),
-                "{name}: by key group"
-            );
             e.sort();
             (name, e)
         })
