@@ -8,7 +8,8 @@
 //! spate-bench nexmark --all      [same flags]
 //! spate-bench nexmark report   [--runs-file results/nexmark.jsonl]
 //! spate-bench nexmark --query qN --repeat 1 --checkpoint-dir DIR [--checkpoint-interval-ms MS]
-//!                               [--sink-dir DIR] [--savepoint-dir DIR] [--restore-from DIR]
+//!                               [--sink-dir DIR] [--savepoint-dir DIR [--savepoint-after-ms MS]]
+//!                               [--restore-from DIR]
 //!                               [same flags]
 //! spate-bench nexmark fold     --sink-dir DIR [--out FILE]
 //! ```
@@ -18,7 +19,8 @@
 //! checkpoint; `--sink-dir` publishes its rows there exactly once (changelog lines for
 //! updating queries), and `fold` turns that folder into the table `--output` writes,
 //! sorted (see `spate_workloads::nexmark::queries::output`). `--savepoint-dir` also writes
-//! the run's final state as a savepoint (kept until deleted, any shard count), and
+//! the run's final state as a savepoint (kept until deleted, any shard count) or, with
+//! `--savepoint-after-ms`, its state that long after the start, and stops the run there; and
 //! `--restore-from` starts a run from a savepoint (or checkpoint) folder, also on another
 //! `--shards`: the savepoint's sources resume after the events it had read.
 //!
@@ -474,6 +476,127 @@ mod tests {
                 std::fs::remove_dir_all(d).expect("removed");
             }
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Stop-with-savepoint from the command line: q5's run on 2 shards is stopped by a
+    /// savepoint taken in its middle (open windows and pending timers in it), and a run on
+    /// 3 shards goes on from it; the rows the two runs published are those of one
+    /// uninterrupted run.
+    #[test]
+    fn stop_with_savepoint_in_the_middle_of_a_windowed_query() {
+        let dir = std::env::temp_dir().join(format!("spate-nexmark-stop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("created");
+        let path = |name: &str| dir.join(name).to_str().expect("UTF-8").to_string();
+        let events = "2000000";
+        let q5 = |shards: &str, more: &[&str]| {
+            let mut args = vec![
+                "spate-bench",
+                "nexmark",
+                "--query",
+                "q5",
+                "--events",
+                events,
+                "--shards",
+                shards,
+                "--repeat",
+                "1",
+                "--no-record",
+                "--checkpoint-interval-ms",
+                "50",
+            ];
+            args.extend_from_slice(more);
+            run(&parse(&args)).expect("runs");
+        };
+        let fold = |sink: &str| -> Vec<String> {
+            let out = format!("{sink}.csv");
+            run(&parse(&[
+                "spate-bench",
+                "nexmark",
+                "fold",
+                "--sink-dir",
+                sink,
+                "--out",
+                &out,
+            ]))
+            .expect("folds");
+            let mut v: Vec<String> = std::fs::read_to_string(&out)
+                .expect("written")
+                .lines()
+                .map(String::from)
+                .collect();
+            v.sort();
+            v
+        };
+        let (c0, s0) = (path("c0"), path("s0"));
+        q5("2", &["--checkpoint-dir", &c0, "--sink-dir", &s0]);
+        let want = fold(&s0);
+        let (c1, s1, c2, s2, sp) = (path("c1"), path("s1"), path("c2"), path("s2"), path("sp"));
+        q5(
+            "2",
+            &[
+                "--checkpoint-dir",
+                &c1,
+                "--sink-dir",
+                &s1,
+                "--savepoint-dir",
+                &sp,
+                "--savepoint-after-ms",
+                "300",
+            ],
+        );
+        assert!(
+            dir.join("sp").join("_manifest").is_file(),
+            "the savepoint is written"
+        );
+        q5(
+            "3",
+            &[
+                "--checkpoint-dir",
+                &c2,
+                "--sink-dir",
+                &s2,
+                "--restore-from",
+                &sp,
+            ],
+        );
+        let (first, second) = (fold(&s1), fold(&s2));
+        assert!(
+            !second.is_empty(),
+            "the first run was stopped in its middle ({} rows of {})",
+            first.len(),
+            want.len()
+        );
+        let mut both = [first, second].concat();
+        both.sort();
+        assert!(
+            both == want,
+            "{} rows in the two runs, {} in one",
+            both.len(),
+            want.len()
+        );
+        let e = format!(
+            "{:#}",
+            run(&parse(&[
+                "spate-bench",
+                "nexmark",
+                "--query",
+                "q5",
+                "--repeat",
+                "1",
+                "--no-record",
+                "--checkpoint-dir",
+                &c1,
+                "--savepoint-after-ms",
+                "5",
+            ]))
+            .expect_err("needs a savepoint dir")
+        );
+        assert!(
+            e.contains("--savepoint-after-ms needs --savepoint-dir"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

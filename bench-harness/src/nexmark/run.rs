@@ -86,6 +86,12 @@ pub(super) struct QueryArgs {
     /// --restore-from.
     #[arg(long, conflicts_with = "all")]
     pub(super) savepoint_dir: Option<PathBuf>,
+    /// Take the savepoint this many milliseconds after the start, in the middle of the run,
+    /// and stop the run there (Flink's stop-with-savepoint: open windows and pending timers
+    /// stay in the savepoint, and a run restored from it goes on with them). Needs
+    /// --savepoint-dir; a run that ends sooner leaves its final state as the savepoint.
+    #[arg(long)]
+    pub(super) savepoint_after_ms: Option<u64>,
     /// Start from this savepoint (or checkpoint) folder instead of the newest checkpoint
     /// of --checkpoint-dir, on any --shards: state and source offsets are restored, and
     /// the run goes on after the events the savepoint's run had read.
@@ -106,6 +112,8 @@ pub(super) struct Checkpoints {
     pub(super) sink_dir: Option<PathBuf>,
     /// Where the run's final checkpoint is also written as a savepoint, if anywhere.
     pub(super) savepoint_dir: Option<PathBuf>,
+    /// When to take that savepoint in the middle of the run and stop there, if at all.
+    pub(super) savepoint_after: Option<Duration>,
     /// The savepoint or checkpoint to start from instead of the newest of `dir`.
     pub(super) restore_from: Option<PathBuf>,
 }
@@ -159,6 +167,10 @@ impl QueryArgs {
                 );
             }
         }
+        ensure!(
+            self.savepoint_after_ms.is_none() || self.savepoint_dir.is_some(),
+            "--savepoint-after-ms needs --savepoint-dir: where the savepoint goes"
+        );
         if let Some(from) = &self.restore_from {
             ensure!(
                 from.join("_manifest").is_file(),
@@ -171,6 +183,7 @@ impl QueryArgs {
             interval: Duration::from_millis(ms),
             sink_dir: self.sink_dir.clone(),
             savepoint_dir: self.savepoint_dir.clone(),
+            savepoint_after: self.savepoint_after_ms.map(Duration::from_millis),
             restore_from: self.restore_from.clone(),
         }))
     }
@@ -338,7 +351,10 @@ fn run_once(
             ),
         };
         (query.build)(&events, &cx);
-        env.execute()
+        match checkpoints.and_then(|c| c.savepoint_dir.as_deref().zip(c.savepoint_after)) {
+            Some((dir, after)) => stop_with_savepoint(env, dir, after),
+            None => env.execute().map(drop),
+        }
     });
     progress.finish();
     // q10's files are kept only when asked for: a run writes about 100 bytes per bid.
@@ -360,6 +376,25 @@ fn run_once(
         samples: timing.take_samples(),
         written,
     })
+}
+
+/// Starts the job, takes a savepoint into `dir` once `after` has passed and stops the job
+/// (Flink's stop-with-savepoint); a job that ends sooner just ends (it writes its final
+/// state as the savepoint).
+fn stop_with_savepoint(env: Env, dir: &Path, after: Duration) -> spate::Result<()> {
+    let job = env.start()?;
+    let start = std::time::Instant::now();
+    while start.elapsed() < after && !job.is_finished() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if job.is_finished() {
+        return job.join().map(drop);
+    }
+    job.savepoint(dir)?;
+    match job.cancel() {
+        Ok(_) | Err(spate::SpateError::Cancelled) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn remove_dir(dir: &Path) -> anyhow::Result<()> {
@@ -584,6 +619,7 @@ fn bench(query: &Query, a: &QueryArgs, meta: &Meta, input: &Input) -> anyhow::Re
             "sink_dir": a.sink_dir.is_some(),
             "savepoint_dir": a.savepoint_dir.is_some(),
             "restore_from": a.restore_from.is_some(),
+            "savepoint_after_ms": a.savepoint_after_ms,
         },
         "runs": runs,
         "median": med,
