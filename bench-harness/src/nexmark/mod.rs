@@ -479,60 +479,104 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A test's scratch folder (emptied first, removed after).
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("spate-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("created");
+            Scratch(dir)
+        }
+
+        /// `name` in the folder, as text for a command line.
+        fn path(&self, name: &str) -> String {
+            self.0.join(name).to_str().expect("UTF-8").to_string()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Runs `query` on the generator once, unrecorded, with `more` flags.
+    fn run_query(query: &str, events: &str, shards: &str, more: &[&str]) {
+        let mut args = vec![
+            "spate-bench",
+            "nexmark",
+            "--query",
+            query,
+            "--events",
+            events,
+            "--shards",
+            shards,
+            "--repeat",
+            "1",
+            "--no-record",
+        ];
+        args.extend_from_slice(more);
+        run(&parse(&args)).expect("runs");
+    }
+
+    /// The lines of `file`, sorted.
+    fn sorted_lines(file: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_to_string(file)
+            .expect("written")
+            .lines()
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The table the exactly-once sink published into `sink`, folded (sorted).
+    fn folded(sink: &str) -> Vec<String> {
+        let out = format!("{sink}.csv");
+        run(&parse(&[
+            "spate-bench",
+            "nexmark",
+            "fold",
+            "--sink-dir",
+            sink,
+            "--out",
+            &out,
+        ]))
+        .expect("folds");
+        sorted_lines(&out)
+    }
+
+    /// Whether `a` and `b` together are `want` (as multisets).
+    fn together_equal(a: Vec<String>, b: Vec<String>, want: &[String]) -> bool {
+        let mut both = [a, b].concat();
+        both.sort();
+        both == want
+    }
+
     /// Stop-with-savepoint from the command line: q5's run on 2 shards is stopped by a
     /// savepoint taken in its middle (open windows and pending timers in it), and a run on
     /// 3 shards goes on from it; the rows the two runs published are those of one
     /// uninterrupted run.
     #[test]
     fn stop_with_savepoint_in_the_middle_of_a_windowed_query() {
-        let dir = std::env::temp_dir().join(format!("spate-nexmark-stop-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("created");
-        let path = |name: &str| dir.join(name).to_str().expect("UTF-8").to_string();
-        let events = "2000000";
+        let t = Scratch::new("nexmark-stop");
         let q5 = |shards: &str, more: &[&str]| {
-            let mut args = vec![
-                "spate-bench",
-                "nexmark",
-                "--query",
-                "q5",
-                "--events",
-                events,
-                "--shards",
-                shards,
-                "--repeat",
-                "1",
-                "--no-record",
-                "--checkpoint-interval-ms",
-                "50",
-            ];
-            args.extend_from_slice(more);
-            run(&parse(&args)).expect("runs");
+            let mut flags = vec!["--checkpoint-interval-ms", "50"];
+            flags.extend_from_slice(more);
+            run_query("q5", "2000000", shards, &flags);
         };
-        let fold = |sink: &str| -> Vec<String> {
-            let out = format!("{sink}.csv");
-            run(&parse(&[
-                "spate-bench",
-                "nexmark",
-                "fold",
-                "--sink-dir",
-                sink,
-                "--out",
-                &out,
-            ]))
-            .expect("folds");
-            let mut v: Vec<String> = std::fs::read_to_string(&out)
-                .expect("written")
-                .lines()
-                .map(String::from)
-                .collect();
-            v.sort();
-            v
-        };
-        let (c0, s0) = (path("c0"), path("s0"));
+        let (c0, s0) = (t.path("c0"), t.path("s0"));
         q5("2", &["--checkpoint-dir", &c0, "--sink-dir", &s0]);
-        let want = fold(&s0);
-        let (c1, s1, c2, s2, sp) = (path("c1"), path("s1"), path("c2"), path("s2"), path("sp"));
+        let want = folded(&s0);
+        let (c1, s1, c2, s2, sp) = (
+            t.path("c1"),
+            t.path("s1"),
+            t.path("c2"),
+            t.path("s2"),
+            t.path("sp"),
+        );
         q5(
             "2",
             &[
@@ -547,7 +591,7 @@ mod tests {
             ],
         );
         assert!(
-            dir.join("sp").join("_manifest").is_file(),
+            t.0.join("sp/_manifest").is_file(),
             "the savepoint is written"
         );
         q5(
@@ -561,21 +605,14 @@ mod tests {
                 &sp,
             ],
         );
-        let (first, second) = (fold(&s1), fold(&s2));
+        let (first, second) = (folded(&s1), folded(&s2));
         assert!(
             !second.is_empty(),
             "the first run was stopped in its middle ({} rows of {})",
             first.len(),
             want.len()
         );
-        let mut both = [first, second].concat();
-        both.sort();
-        assert!(
-            both == want,
-            "{} rows in the two runs, {} in one",
-            both.len(),
-            want.len()
-        );
+        assert!(together_equal(first, second, &want), "the two runs are one");
         let e = format!(
             "{:#}",
             run(&parse(&[
@@ -597,7 +634,6 @@ mod tests {
             e.contains("--savepoint-after-ms needs --savepoint-dir"),
             "{e}"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A savepoint written from the command line by a run on 2 shards, restored by a
@@ -607,92 +643,37 @@ mod tests {
     /// second run's matches with people of the first).
     #[test]
     fn a_savepoint_from_the_command_line_restores_on_another_shard_count() {
-        let dir = std::env::temp_dir().join(format!("spate-nexmark-sp-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("created");
-        let path = |name: &str| dir.join(name).to_str().expect("UTF-8").to_string();
-        let q3 = |events: &str, shards: &str, more: &[&str]| {
-            let mut args = vec![
-                "spate-bench",
-                "nexmark",
-                "--query",
-                "q3",
-                "--events",
-                events,
-                "--shards",
-                shards,
-                "--repeat",
-                "1",
-                "--no-record",
-            ];
-            args.extend_from_slice(more);
-            run(&parse(&args)).expect("runs");
-        };
-        let rows = |file: &str| -> Vec<String> {
-            let mut v: Vec<String> = std::fs::read_to_string(file)
-                .expect("written")
-                .lines()
-                .map(String::from)
-                .collect();
-            v.sort();
-            v
-        };
-        let fold = |sink: &str, out: &str| {
-            run(&parse(&[
-                "spate-bench",
-                "nexmark",
-                "fold",
-                "--sink-dir",
-                sink,
-                "--out",
-                out,
-            ]))
-            .expect("folds")
-        };
-        let (want, sp) = (path("want.csv"), path("sp"));
-        q3("60000", "2", &["--output", &want]);
-        let (c1, s1, c2, s2) = (path("c1"), path("s1"), path("c2"), path("s2"));
-        q3(
-            "30000",
-            "2",
-            &[
-                "--checkpoint-dir",
-                &c1,
-                "--sink-dir",
-                &s1,
-                "--savepoint-dir",
-                &sp,
-            ],
-        );
+        let t = Scratch::new("nexmark-sp");
+        let (want, sp) = (t.path("want.csv"), t.path("sp"));
+        run_query("q3", "60000", "2", &["--output", &want]);
+        let (c1, s1, c2, s2) = (t.path("c1"), t.path("s1"), t.path("c2"), t.path("s2"));
+        let first = [
+            "--checkpoint-dir",
+            &c1,
+            "--sink-dir",
+            &s1,
+            "--savepoint-dir",
+            &sp,
+        ];
+        run_query("q3", "30000", "2", &first);
         assert!(
-            dir.join("sp").join("_manifest").is_file(),
+            t.0.join("sp/_manifest").is_file(),
             "the savepoint is written"
         );
-        q3(
-            "60000",
-            "3",
-            &[
-                "--checkpoint-dir",
-                &c2,
-                "--sink-dir",
-                &s2,
-                "--restore-from",
-                &sp,
-            ],
-        );
-        let (f1, f2) = (path("f1.csv"), path("f2.csv"));
-        fold(&s1, &f1);
-        fold(&s2, &f2);
-        let (first, second) = (rows(&f1), rows(&f2));
+        let second = [
+            "--checkpoint-dir",
+            &c2,
+            "--sink-dir",
+            &s2,
+            "--restore-from",
+            &sp,
+        ];
+        run_query("q3", "60000", "3", &second);
+        let (first, second) = (folded(&s1), folded(&s2));
         assert!(!first.is_empty() && !second.is_empty(), "rows in both runs");
-        let mut both = [first, second].concat();
-        both.sort();
-        let want = rows(&want);
         assert!(
-            both == want,
-            "{} rows in the two runs, {} in one",
-            both.len(),
-            want.len()
+            together_equal(first, second, &sorted_lines(&want)),
+            "the two runs are one"
         );
         // The flags are checked.
         let e = format!(
@@ -706,9 +687,9 @@ mod tests {
                 "1",
                 "--no-record",
                 "--checkpoint-dir",
-                &path("c3"),
+                &t.path("c3"),
                 "--restore-from",
-                &path("nothing"),
+                &t.path("nothing"),
             ]))
             .expect_err("no savepoint there")
         );
@@ -726,7 +707,6 @@ mod tests {
             .expect_err("needs a checkpoint dir")
         );
         assert!(e.contains("need --checkpoint-dir"), "{e}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
