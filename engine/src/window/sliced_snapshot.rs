@@ -84,6 +84,9 @@ pub(super) struct CowSnapshot<K, Acc> {
     /// Where the steps are: the phase and the place in its list.
     phase: Phase,
     next: usize,
+    /// Entries of the slices' section written so far (by steps and by copies): once every
+    /// frozen key's is, the steps skip the rest of the list.
+    written: usize,
 }
 
 impl<K, Acc> CowSnapshot<K, Acc> {
@@ -97,6 +100,7 @@ impl<K, Acc> CowSnapshot<K, Acc> {
             timers: [Vec::new(), Vec::new()],
             phase: Phase::Slices,
             next: 0,
+            written: 0,
         }
     }
 }
@@ -126,6 +130,7 @@ impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
         b.begin_section(SLICES, keys.len());
         self.phase = Phase::Slices;
         self.next = 0;
+        self.written = 0;
         self.codecs = Some(codecs);
         self.b = Some(b);
         self.active = true;
@@ -150,6 +155,7 @@ impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
         let kg = b.key_group(hash);
         b.entry(kg, |o| encode_slot(k, a, slot, o));
         slot.mark = self.mark;
+        self.written += 1;
     }
 
     /// Encodes up to `budget` more entries; returns the snapshot once complete.
@@ -163,19 +169,22 @@ impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
         };
         let mut left = budget;
         if self.phase == Phase::Slices {
-            while self.next < self.keys.len() && left > 0 {
+            // Once every frozen key's entry is written (in a busy job the data path copies
+            // most of them first), the rest of the list needs no lookups.
+            while self.next < self.keys.len() && self.written < self.keys.len() && left > 0 {
                 let (hash, key) = &self.keys[self.next];
                 // A key removed after the barrier had its entry written before: skip it.
                 if let Some(slot) = keys.find_mut(*hash, |e| e.key == *key) {
                     if slot.mark != self.mark {
                         b.entry(b.key_group(*hash), |o| encode_slot(k, a, slot, o));
                         slot.mark = self.mark;
+                        self.written += 1;
                     }
                 }
                 self.next += 1;
                 left -= 1;
             }
-            if self.next < self.keys.len() {
+            if self.next < self.keys.len() && self.written < self.keys.len() {
                 return Ok(None);
             }
             self.keys.clear();
