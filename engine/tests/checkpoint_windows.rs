@@ -404,3 +404,46 @@ fn a_window_without_codecs_is_refused_naming_the_types() {
         "{err}"
     );
 }
+
+/// A snapshot in steps completes while no record comes: the operator's own task finishes
+/// it. Steps of one key, so it takes several; the input is idle when the savepoint's
+/// barrier arrives (no batch, no advancing watermark to step it).
+#[test]
+fn a_snapshot_in_steps_completes_while_the_input_is_idle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = Env::new()
+        .shards(2)
+        .checkpointing(tmp.path().join("chk"), Duration::from_secs(3600))
+        .snapshot_step(1);
+    let (input, values) = env.channel_source::<u64>(4096);
+    let _out = values
+        .assign_timestamps_and_watermarks(
+            WatermarkStrategy::for_monotonous_timestamps()
+                .with_timestamp_assigner(|v: &u64| *v as i64),
+        )
+        .key_by(|v: &u64| *v % 50)
+        .window(SlidingWindows::of(1_000, 100))
+        .aggregate(Count)
+        .collect();
+    let job = env.start().unwrap();
+    for v in 0..2_000u64 {
+        input.push(v).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sp = tmp.path().join("sp");
+    let to = sp.clone();
+    // On its own thread, so that a savepoint that never completes fails the test in time.
+    std::thread::spawn(move || {
+        let r = job.savepoint(&to).map(drop);
+        let _ = tx.send(r);
+        job.cancel().ok();
+    });
+    let done = rx.recv_timeout(Duration::from_secs(60));
+    assert!(
+        matches!(done, Ok(Ok(()))),
+        "the savepoint completes while the input is idle: {done:?}"
+    );
+    assert!(sp.join("_manifest").is_file());
+    drop(input);
+}
