@@ -479,9 +479,14 @@ impl<O: OnInput<T> + 'static, T: 'static> Wired for OpWired<O, T> {
     }
 }
 
-/// Finishes `op`'s snapshots in steps while no batch comes to do it: every millisecond,
-/// one step, until the operator's input ends.
+/// Finishes `op`'s snapshots in steps whether batches come or not: while one is in steps,
+/// steps for about a millisecond at a time and then lets the shard's other tasks run (so a
+/// large state on an idle input is done at the speed of a whole snapshot, and a busy shard
+/// waits at most that long); looks again every 5 ms otherwise; ends with the operator's
+/// input.
 fn drive_staged_snapshots<U: Unary>(op: Rc<RefCell<UnaryOp<U>>>, cx: &mut ShardBuild) {
+    use crate::runtime::task::{sleep, yield_now};
+    use std::time::{Duration, Instant};
     let (cancel, node) = (cx.cfg.cancel.clone(), cx.node);
     cx.drive(async move {
         loop {
@@ -495,16 +500,19 @@ fn drive_staged_snapshots<U: Unary>(op: Rc<RefCell<UnaryOp<U>>>, cx: &mut ShardB
                 }
                 o.staged.is_some()
             };
-            let pause = if staged {
+            if !staged {
+                sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+            {
                 let _g = super::OperatorGuard::enter(node);
                 let mut o = op.borrow_mut();
-                let step = o.step;
-                o.snapshot_step(step)?;
-                1
-            } else {
-                5
-            };
-            crate::runtime::task::sleep(std::time::Duration::from_millis(pause)).await;
+                let (step, start) = (o.step, Instant::now());
+                while o.staged.is_some() && start.elapsed() < Duration::from_millis(1) {
+                    o.snapshot_step(step)?;
+                }
+            }
+            yield_now().await;
         }
     });
 }

@@ -187,6 +187,16 @@ impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
             if self.next < self.keys.len() && self.written < self.keys.len() {
                 return Ok(None);
             }
+            if self.written != self.keys.len() {
+                // A change of a frozen key that skipped `before_change`: the section would
+                // not hold what its count says. Fail rather than write a bad snapshot.
+                return Err(format!(
+                    "sliced window snapshot: {} of {} keys written (a change after the \
+                     barrier was not copied first)",
+                    self.written,
+                    self.keys.len()
+                ));
+            }
             self.keys.clear();
             self.phase = Phase::Timers(0);
             self.next = 0;

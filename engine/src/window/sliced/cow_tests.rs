@@ -145,46 +145,71 @@ fn events() -> impl Strategy<Value = Vec<Ev>> {
     proptest::collection::vec(ev, 1..60)
 }
 
+/// Runs `evs` through both instances; `steps` takes a step of `budget` after each event
+/// while its snapshot in steps is not complete, and keeps it once it is.
+fn run_both(
+    whole: &mut Inst,
+    steps: &mut Inst,
+    evs: &[Ev],
+    budget: usize,
+    file: &mut Option<SnapshotBuilder>,
+    pending: bool,
+) {
+    let mut pending = pending;
+    for ev in evs {
+        whole.run(ev);
+        steps.run(ev);
+        if pending {
+            *file = steps.op.snapshot_step(budget).expect("step");
+            pending = file.is_none();
+        }
+    }
+}
+
+/// Finishes the snapshot in steps of `steps`, as a barrier or the end does.
+fn finish(steps: &mut Inst, file: Option<SnapshotBuilder>) -> Vec<u8> {
+    let mut file = file;
+    while file.is_none() {
+        file = steps.op.snapshot_step(usize::MAX).expect("step");
+    }
+    file.expect("complete").finish()
+}
+
+fn whole_snapshot(i: &mut Inst) -> Vec<u8> {
+    let mut b = builder();
+    i.op.snapshot(&mut b).expect("snapshot");
+    b.finish()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
+    /// Two snapshots in steps in a row (the second begins where a barrier would finish the
+    /// first), each against the whole snapshot at the same point.
     #[test]
     fn a_snapshot_in_steps_equals_the_whole_snapshot_at_the_barrier(
         evs in events(),
-        cut in any::<proptest::sample::Index>(),
+        cuts in (any::<proptest::sample::Index>(), any::<proptest::sample::Index>()),
         budget in 1usize..4,
         geometry in prop_oneof![Just((40i64, 10i64)), Just((30, 30)), Just((50, 20))],
         lateness in prop_oneof![Just(0i64), Just(25)],
     ) {
         let (size, slide) = geometry;
-        let at = cut.index(evs.len() + 1);
+        let (a, b) = (cuts.0.index(evs.len() + 1), cuts.1.index(evs.len() + 1));
+        let (at1, at2) = (a.min(b), a.max(b));
         let (mut whole, mut steps) = (Inst::new(size, slide, lateness), Inst::new(size, slide, lateness));
-        for ev in &evs[..at] {
-            whole.run(ev);
-            steps.run(ev);
-        }
-        let mut b = builder();
-        whole.op.snapshot(&mut b).expect("snapshot");
-        let expected = b.finish();
-        prop_assert!(steps.op.begin_snapshot(builder()).expect("begin").is_none());
         let mut file = None;
-        for ev in &evs[at..] {
-            whole.run(ev);
-            steps.run(ev);
-            if file.is_none() {
-                file = steps.op.snapshot_step(budget).expect("step");
-            }
+        run_both(&mut whole, &mut steps, &evs[..at1], budget, &mut file, false);
+        for (from, to) in [(at1, at2), (at2, evs.len())] {
+            let expected = whole_snapshot(&mut whole);
+            prop_assert!(steps.op.begin_snapshot(builder()).expect("begin").is_none());
+            let mut file = None;
+            run_both(&mut whole, &mut steps, &evs[from..to], budget, &mut file, true);
+            let got = finish(&mut steps, file);
+            prop_assert_eq!(entries(&got), entries(&expected), "snapshot at {}", from);
         }
-        while file.is_none() {
-            file = steps.op.snapshot_step(budget).expect("step");
-        }
-        let got = file.expect("complete").finish();
-        prop_assert_eq!(entries(&got), entries(&expected));
         prop_assert_eq!(&*steps.log.borrow(), &*whole.log.borrow(), "same results");
         // The next snapshot (whole) sees the state the data path left.
-        let (mut b1, mut b2) = (builder(), builder());
-        whole.op.snapshot(&mut b1).expect("snapshot");
-        steps.op.snapshot(&mut b2).expect("snapshot");
-        prop_assert_eq!(entries(&b2.finish()), entries(&b1.finish()));
+        prop_assert_eq!(entries(&whole_snapshot(&mut steps)), entries(&whole_snapshot(&mut whole)));
     }
 }
