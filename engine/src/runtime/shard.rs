@@ -181,7 +181,9 @@ pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
     (state, Ok(counts))
 }
 
-/// All counts, or the first error that is not a consequence of another shard's failure.
+/// All counts, or the first error that is not a consequence of another shard's failure;
+/// of those that are, `Cancelled` when any shard says so (a shard that saw its peers stop
+/// before it saw the cancel says `PeerFailed`).
 fn pick_result(results: Vec<Result<ShardOutcome>>) -> Result<Vec<ShardOutcome>> {
     let mut secondary = None;
     let mut out = Vec::with_capacity(results.len());
@@ -189,7 +191,9 @@ fn pick_result(results: Vec<Result<ShardOutcome>>) -> Result<Vec<ShardOutcome>> 
         match r {
             Ok(c) => out.push(c),
             Err(e) if e.is_secondary() => {
-                secondary.get_or_insert(e);
+                if secondary.is_none() || matches!(e, SpateError::Cancelled) {
+                    secondary = Some(e);
+                }
             }
             Err(e) => return Err(e),
         }
@@ -268,4 +272,29 @@ async fn shard_main(
         .map(|(n, name, c)| (*n, name.clone(), c.get()))
         .collect();
     Ok((counts, finals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cancelled_job_says_so_whichever_shard_noticed_first() {
+        let r = pick_result(vec![
+            Err(SpateError::PeerFailed { shard: 0 }),
+            Err(SpateError::Cancelled),
+        ]);
+        assert!(matches!(r, Err(SpateError::Cancelled)), "{r:?}");
+        let r = pick_result(vec![
+            Err(SpateError::PeerFailed { shard: 0 }),
+            Err(SpateError::Internal("x".into())),
+            Err(SpateError::Cancelled),
+        ]);
+        assert!(matches!(r, Err(SpateError::Internal(_))), "{r:?}");
+        let r = pick_result(vec![Err(SpateError::PeerFailed { shard: 1 })]);
+        assert!(
+            matches!(r, Err(SpateError::PeerFailed { shard: 1 })),
+            "{r:?}"
+        );
+    }
 }
