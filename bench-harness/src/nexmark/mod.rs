@@ -404,6 +404,31 @@ mod tests {
             "0",
         ]);
         assert!(e.contains("at least 1"), "{e}");
+        let e = err(&["--savepoint-dir", "sp"]);
+        assert!(e.contains("need --checkpoint-dir"), "{e}");
+        let e = err(&[
+            "--checkpoint-dir",
+            "c",
+            "--repeat",
+            "1",
+            "--savepoint-after-ms",
+            "5",
+        ]);
+        assert!(
+            e.contains("--savepoint-after-ms needs --savepoint-dir"),
+            "{e}"
+        );
+        let nothing = std::env::temp_dir().join("spate-no-savepoint-here");
+        let nothing = nothing.to_str().expect("UTF-8");
+        let e = err(&[
+            "--checkpoint-dir",
+            "c",
+            "--repeat",
+            "1",
+            "--restore-from",
+            nothing,
+        ]);
+        assert!(e.contains("no savepoint or checkpoint"), "{e}");
         assert!(
             Cli::try_parse_from(["spate-bench", "nexmark", "--all", "--checkpoint-dir", "c"])
                 .is_err()
@@ -613,27 +638,6 @@ mod tests {
             want.len()
         );
         assert!(together_equal(first, second, &want), "the two runs are one");
-        let e = format!(
-            "{:#}",
-            run(&parse(&[
-                "spate-bench",
-                "nexmark",
-                "--query",
-                "q5",
-                "--repeat",
-                "1",
-                "--no-record",
-                "--checkpoint-dir",
-                &c1,
-                "--savepoint-after-ms",
-                "5",
-            ]))
-            .expect_err("needs a savepoint dir")
-        );
-        assert!(
-            e.contains("--savepoint-after-ms needs --savepoint-dir"),
-            "{e}"
-        );
     }
 
     /// A savepoint written from the command line by a run on 2 shards, restored by a
@@ -675,38 +679,6 @@ mod tests {
             together_equal(first, second, &sorted_lines(&want)),
             "the two runs are one"
         );
-        // The flags are checked.
-        let e = format!(
-            "{:#}",
-            run(&parse(&[
-                "spate-bench",
-                "nexmark",
-                "--query",
-                "q3",
-                "--repeat",
-                "1",
-                "--no-record",
-                "--checkpoint-dir",
-                &t.path("c3"),
-                "--restore-from",
-                &t.path("nothing"),
-            ]))
-            .expect_err("no savepoint there")
-        );
-        assert!(e.contains("no savepoint or checkpoint"), "{e}");
-        let e = format!(
-            "{:#}",
-            run(&parse(&[
-                "spate-bench",
-                "nexmark",
-                "--query",
-                "q3",
-                "--savepoint-dir",
-                &sp
-            ]))
-            .expect_err("needs a checkpoint dir")
-        );
-        assert!(e.contains("need --checkpoint-dir"), "{e}");
     }
 
     #[test]
