@@ -275,12 +275,7 @@ impl<U: Unary> UnaryOp<U> {
             return Ok(());
         };
         let mut b = p.file_builder(epoch, self.info.shard);
-        let name = &self.info.name;
-        let failed = |why: String| {
-            crate::error::SpateError::Config(format!(
-                "operator '{name}' cannot snapshot its state: {why}"
-            ))
-        };
+        let failed = |why| snapshot_failed(&self.info, why);
         if self.step == 0 || epoch == FINAL_EPOCH {
             self.logic.snapshot(&mut b).map_err(failed)?;
         } else {
@@ -303,12 +298,10 @@ impl<U: Unary> UnaryOp<U> {
         let Some(epoch) = self.staged else {
             return Ok(());
         };
-        let done = self.logic.snapshot_step(budget).map_err(|why| {
-            crate::error::SpateError::Config(format!(
-                "operator '{}' cannot snapshot its state: {why}",
-                self.info.name
-            ))
-        })?;
+        let done = self
+            .logic
+            .snapshot_step(budget)
+            .map_err(|why| snapshot_failed(&self.info, why))?;
         if let Some(b) = done {
             self.staged = None;
             if let Some(p) = &self.participant {
@@ -374,6 +367,14 @@ impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
         self.out.end()?;
         self.sides.end()
     }
+}
+
+/// The job's error when operator `info` cannot snapshot its state.
+fn snapshot_failed(info: &OpInfo, why: String) -> crate::error::SpateError {
+    crate::error::SpateError::Config(format!(
+        "operator '{}' cannot snapshot its state: {why}",
+        info.name
+    ))
 }
 
 /// Makes per-shard instances of a [`Unary`] logic by cloning a prototype.
