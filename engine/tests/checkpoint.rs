@@ -122,23 +122,47 @@ fn the_reference_output_is_what_a_plain_count_gives() {
 #[test]
 fn a_restart_strategy_recovers_exactly_once() {
     for shards in [1, 2] {
-        let expected = reference(shards);
-        let tmp = tempfile::tempdir().unwrap();
-        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
-        let failed = Arc::new(AtomicBool::new(false));
-        let env = Env::new()
-            .shards(shards)
-            .batch_size(64)
-            .checkpointing(&chk, Duration::from_millis(20))
-            .restart_strategy(RestartStrategy::FixedDelay {
-                attempts: 2,
-                delay: Duration::from_millis(10),
-            });
-        build(&env, &out, Some((1_000, failed.clone(), chk.clone())));
-        env.execute().unwrap();
-        assert!(failed.load(Ordering::SeqCst), "the failure was injected");
-        assert_same(&published(&out), &expected, &format!("{shards} shards"));
+        restart_recovers(shards, None);
     }
+}
+
+/// The heap handles' copy-on-write snapshots, one key a step (a snapshot then spans 13
+/// batches, most keys copied by the data path before their next change), and whole
+/// snapshots at the barrier (step 0), on 1–3 shards.
+#[test]
+fn snapshots_in_steps_and_whole_ones_recover_exactly_once() {
+    for shards in 1..=3 {
+        restart_recovers(shards, Some(1));
+    }
+    restart_recovers(2, Some(0));
+}
+
+/// The job fails once after a checkpoint; a restart strategy brings it back; `step`: the
+/// entries per snapshot step (`None`: the default).
+fn restart_recovers(shards: usize, step: Option<usize>) {
+    let expected = reference(shards);
+    let tmp = tempfile::tempdir().unwrap();
+    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+    let failed = Arc::new(AtomicBool::new(false));
+    let mut env = Env::new()
+        .shards(shards)
+        .batch_size(64)
+        .checkpointing(&chk, Duration::from_millis(20))
+        .restart_strategy(RestartStrategy::FixedDelay {
+            attempts: 2,
+            delay: Duration::from_millis(10),
+        });
+    if let Some(n) = step {
+        env = env.snapshot_step(n);
+    }
+    build(&env, &out, Some((1_000, failed.clone(), chk.clone())));
+    env.execute().unwrap();
+    assert!(failed.load(Ordering::SeqCst), "the failure was injected");
+    assert_same(
+        &published(&out),
+        &expected,
+        &format!("{shards} shards, step {step:?}"),
+    );
 }
 
 #[test]

@@ -107,6 +107,7 @@ where
                 key_fn: self.key.clone(),
                 timers: TimerService::new(),
                 key_codec: None,
+                staged: None,
                 _t: PhantomData,
             },
         )

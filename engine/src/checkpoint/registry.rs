@@ -28,6 +28,27 @@ pub trait CheckpointedState {
     fn mmap_store(&mut self) -> Option<crate::state::mmap::MmapSlot<'_>> {
         None
     }
+    /// Starts a copy-on-write snapshot into entries of `max_parallelism` key groups:
+    /// the handle freezes what it needs (its key list) and from then on writes each entry,
+    /// as it was at the barrier, before its first change, and the rest in
+    /// [`copy_on_write_step`](Self::copy_on_write_step)s. `false` (the default) when the
+    /// handle cannot: it is then written whole by `snapshot_state` at the barrier. The
+    /// built-in heap handles can.
+    fn begin_copy_on_write(&mut self, _max_parallelism: usize) -> bool {
+        false
+    }
+    /// `true` while a snapshot begun by [`begin_copy_on_write`](Self::begin_copy_on_write)
+    /// is not finished.
+    fn copying_on_write(&self) -> bool {
+        false
+    }
+    /// Writes up to `*budget` more entries of the snapshot in progress (counting them off
+    /// the budget); returns every entry of it once it is complete (the same entries as
+    /// `snapshot_state` at the barrier, in any order), or why it cannot (the checkpoint
+    /// then fails the job rather than hold a wrong snapshot).
+    fn copy_on_write_step(&mut self, _budget: &mut usize) -> Result<Option<StateWriter>, String> {
+        Ok(None)
+    }
 }
 
 /// The entries of one operator instance to restore, by state name (already filtered to the
@@ -52,6 +73,19 @@ enum Mode<'a> {
     /// Binds file-backed handles to their working directory (on each shard, at open).
     Bind(&'a crate::state::mmap::BindCx),
     Snapshot(&'a mut SnapshotBuilder),
+    /// Begins a snapshot: handles that can copy on write start to (counted in `pending`),
+    /// the others are written into `b` at once.
+    Begin {
+        b: &'a mut SnapshotBuilder,
+        pending: usize,
+    },
+    /// Steps the copy-on-write snapshots in progress by up to `budget` entries in all;
+    /// those that complete are written into `b`, the others counted in `pending`.
+    Step {
+        b: &'a mut SnapshotBuilder,
+        budget: usize,
+        pending: usize,
+    },
     Restore(&'a RestoreView),
 }
 
@@ -118,6 +152,29 @@ impl<'a> StateRegistry<'a> {
 
     pub(crate) fn restore(v: &'a RestoreView) -> Self {
         Self::with(Mode::Restore(v))
+    }
+
+    /// Begins a copy-on-write snapshot into `b` (see [`Mode::Begin`]).
+    pub(crate) fn begin(b: &'a mut SnapshotBuilder) -> Self {
+        Self::with(Mode::Begin { b, pending: 0 })
+    }
+
+    /// Steps the snapshot begun into `b` (see [`Mode::Step`]).
+    pub(crate) fn step(b: &'a mut SnapshotBuilder, budget: usize) -> Self {
+        Self::with(Mode::Step {
+            b,
+            budget,
+            pending: 0,
+        })
+    }
+
+    /// After [`begin`](Self::begin) or [`step`](Self::step): how many handles' snapshots
+    /// are not complete yet.
+    pub(crate) fn pending(&self) -> usize {
+        match self.mode {
+            Mode::Begin { pending, .. } | Mode::Step { pending, .. } => pending,
+            _ => 0,
+        }
     }
 
     pub(crate) fn bind(cx: &'a crate::state::mmap::BindCx) -> Self {
@@ -234,8 +291,8 @@ impl<'a> StateRegistry<'a> {
         }
         self.lists += 1;
         match &mut self.mode {
-            Mode::Probe | Mode::Bind(_) => {}
-            Mode::Snapshot(b) => os::snapshot(list, b, how, name),
+            Mode::Probe | Mode::Bind(_) | Mode::Step { .. } => {}
+            Mode::Snapshot(b) | Mode::Begin { b, .. } => os::snapshot(list, b, how, name),
             Mode::Restore(v) => {
                 if let Err(e) = os::restore(list, v, how, name) {
                     self.error = Some(e);
@@ -285,8 +342,8 @@ impl<'a> StateRegistry<'a> {
             }));
         }
         match &mut self.mode {
-            Mode::Probe | Mode::Bind(_) => {}
-            Mode::Snapshot(b) => {
+            Mode::Probe | Mode::Bind(_) | Mode::Step { .. } => {}
+            Mode::Snapshot(b) | Mode::Begin { b, .. } => {
                 let mut w = StateWriter::new(b.max_parallelism());
                 state.snapshot_with(&mut w, key.encode, &value.0);
                 b.add(name, w);
@@ -306,9 +363,9 @@ impl<'a> StateRegistry<'a> {
         if let Some(slot) = handle.mmap_store() {
             use crate::state::mmap::checkpointing as mc;
             let r = match &mut self.mode {
-                Mode::Probe => Ok(()),
+                Mode::Probe | Mode::Step { .. } => Ok(()),
                 Mode::Bind(cx) => mc::bind(slot, cx, name),
-                Mode::Snapshot(b) => mc::snapshot(slot, b, name),
+                Mode::Snapshot(b) | Mode::Begin { b, .. } => mc::snapshot(slot, b, name),
                 Mode::Restore(v) => mc::restore(slot, v, name),
             };
             if let Err(e) = r {
@@ -322,6 +379,28 @@ impl<'a> StateRegistry<'a> {
                 let mut w = StateWriter::new(b.max_parallelism());
                 handle.snapshot_state(&mut w);
                 b.add(name, w);
+            }
+            Mode::Begin { b, pending } => {
+                if handle.copying_on_write() {
+                    self.error = Some(format!(
+                        "state '{name}': a snapshot began while the previous one was in progress"
+                    ));
+                } else if handle.begin_copy_on_write(b.max_parallelism()) {
+                    *pending += 1;
+                } else {
+                    let mut w = StateWriter::new(b.max_parallelism());
+                    handle.snapshot_state(&mut w);
+                    b.add(name, w);
+                }
+            }
+            Mode::Step { b, budget, pending } => {
+                if handle.copying_on_write() {
+                    match handle.copy_on_write_step(budget) {
+                        Ok(Some(w)) => b.add(name, w),
+                        Ok(None) => *pending += 1,
+                        Err(e) => self.error = Some(format!("state '{name}': {e}")),
+                    }
+                }
             }
             Mode::Restore(v) => {
                 handle.clear_state();

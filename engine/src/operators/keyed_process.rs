@@ -150,6 +150,8 @@ pub(crate) struct KeyedProcess<P, KF, K, I, O> {
     pub(crate) timers: TimerService<K>,
     /// The key codec for timer snapshots, learnt from the function's `state`.
     pub(crate) key_codec: Option<KeyCodec<K>>,
+    /// The snapshot whose heap handles are still being copied (copy-on-write).
+    pub(crate) staged: Option<SnapshotBuilder>,
     pub(crate) _t: PhantomData<fn(I) -> O>,
 }
 
@@ -160,6 +162,7 @@ impl<P: Clone, KF: Clone, K: Hash + Eq + Clone, I, O> Clone for KeyedProcess<P, 
             key_fn: self.key_fn.clone(),
             timers: TimerService::new(),
             key_codec: self.key_codec.clone(),
+            staged: None,
             _t: PhantomData,
         }
     }
@@ -330,6 +333,44 @@ where
         self.f.state(&mut reg);
         reg.finish()?;
         snapshot_timers(&self.timers, self.key_codec.as_ref(), b)
+    }
+
+    /// Writes the timers, the operator lists and the file-backed handles at once; the
+    /// heap handles copy on write (each key before its first change, the rest in steps).
+    fn begin_snapshot(
+        &mut self,
+        mut b: SnapshotBuilder,
+    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
+        let mut reg = StateRegistry::begin(&mut b);
+        self.f.state(&mut reg);
+        let pending = reg.pending();
+        reg.finish()?;
+        snapshot_timers(&self.timers, self.key_codec.as_ref(), &mut b)?;
+        if pending == 0 {
+            return Ok(Some(b));
+        }
+        self.staged = Some(b);
+        Ok(None)
+    }
+
+    fn snapshot_step(
+        &mut self,
+        budget: usize,
+    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
+        let b = self.staged.as_mut().ok_or("no snapshot in progress")?;
+        let mut reg = StateRegistry::step(b, budget);
+        self.f.state(&mut reg);
+        let pending = reg.pending();
+        reg.finish()?;
+        Ok(if pending == 0 {
+            self.staged.take()
+        } else {
+            None
+        })
+    }
+
+    fn snapshots_in_steps(&self) -> bool {
+        true
     }
 
     fn bind(&mut self, cx: &crate::state::mmap::BindCx) -> std::result::Result<(), String> {

@@ -14,6 +14,8 @@
 //! written into savepoints; `ahash` (fixed seeds) is used for in-memory maps only.
 
 mod backend;
+#[cfg(test)]
+mod cow_tests;
 mod gauge;
 mod hash;
 mod list;

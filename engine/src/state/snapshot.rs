@@ -5,22 +5,41 @@
 
 use std::hash::Hash;
 
-use super::table::KeyedTable;
+use super::table::{KeyedTable, Slot};
 use super::{FixedState, ListState, MapState, ReducingState, ValueState};
 use crate::checkpoint::{CheckpointedState, DecodeError, StateData, StateWriter};
 use crate::time::Timestamp;
 
-fn snapshot_table<K: StateData + Eq + Clone, V>(
+/// One slot's entry: key, last touched, value (`V: StateData`).
+fn encode_slot<K: StateData, V: StateData>(s: &Slot<K, V>, o: &mut Vec<u8>) {
+    s.key.encode(o);
+    s.touched.encode(o);
+    s.value.encode(o);
+}
+
+/// One slot of a `MapState`: key, last touched, entry count, then each entry's user key,
+/// value and time.
+fn encode_map_slot<K: StateData, UK: StateData, UV: StateData>(
+    s: &Slot<K, hashbrown::HashMap<UK, (UV, i64), FixedState>>,
+    o: &mut Vec<u8>,
+) {
+    s.key.encode(o);
+    s.touched.encode(o);
+    (s.value.len() as u64).encode(o);
+    for (uk, (uv, t)) in &s.value {
+        uk.encode(o);
+        uv.encode(o);
+        t.encode(o);
+    }
+}
+
+fn snapshot_table<K: StateData + Hash + Eq + Clone, V>(
     t: &KeyedTable<K, V>,
     w: &mut StateWriter,
-    mut value: impl FnMut(&V, &mut Vec<u8>),
+    encode: super::table::EncodeSlot<K, V>,
 ) {
     for s in t.iter() {
-        w.entry(s.hash, |o| {
-            s.key.encode(o);
-            s.touched.encode(o);
-            value(&s.value, o);
-        });
+        w.entry(crate::state::hash_key(&s.key), |o| encode(s, o));
     }
 }
 
@@ -53,7 +72,7 @@ impl<K: Hash + Eq + Clone, V> ValueState<K, V> {
         value: impl Fn(&V, &mut Vec<u8>),
     ) {
         for s in self.table.iter() {
-            w.entry(s.hash, |o| {
+            w.entry(crate::state::hash_key(&s.key), |o| {
                 key(&s.key, o);
                 s.touched.encode(o);
                 value(&s.value, o);
@@ -90,7 +109,16 @@ where
 {
     type Key = K;
     fn snapshot_state(&self, w: &mut StateWriter) {
-        snapshot_table(&self.table, w, |v, o| v.encode(o));
+        snapshot_table(&self.table, w, encode_slot);
+    }
+    fn begin_copy_on_write(&mut self, max_parallelism: usize) -> bool {
+        self.table.begin_copy(max_parallelism, encode_slot)
+    }
+    fn copying_on_write(&self) -> bool {
+        self.table.copying()
+    }
+    fn copy_on_write_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
+        self.table.copy_step(budget)
     }
     fn clear_state(&mut self) {
         self.table.clear_all();
@@ -107,7 +135,16 @@ where
 {
     type Key = K;
     fn snapshot_state(&self, w: &mut StateWriter) {
-        snapshot_table(&self.table, w, |v, o| v.encode(o));
+        snapshot_table(&self.table, w, encode_slot);
+    }
+    fn begin_copy_on_write(&mut self, max_parallelism: usize) -> bool {
+        self.table.begin_copy(max_parallelism, encode_slot)
+    }
+    fn copying_on_write(&self) -> bool {
+        self.table.copying()
+    }
+    fn copy_on_write_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
+        self.table.copy_step(budget)
     }
     fn clear_state(&mut self) {
         self.table.clear_all();
@@ -125,14 +162,16 @@ where
 {
     type Key = K;
     fn snapshot_state(&self, w: &mut StateWriter) {
-        snapshot_table(&self.table, w, |m, o| {
-            (m.len() as u64).encode(o);
-            for (uk, (uv, t)) in m {
-                uk.encode(o);
-                uv.encode(o);
-                t.encode(o);
-            }
-        });
+        snapshot_table(&self.table, w, encode_map_slot);
+    }
+    fn begin_copy_on_write(&mut self, max_parallelism: usize) -> bool {
+        self.table.begin_copy(max_parallelism, encode_map_slot)
+    }
+    fn copying_on_write(&self) -> bool {
+        self.table.copying()
+    }
+    fn copy_on_write_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
+        self.table.copy_step(budget)
     }
     fn clear_state(&mut self) {
         self.table.clear_all();
@@ -159,7 +198,16 @@ where
 {
     type Key = K;
     fn snapshot_state(&self, w: &mut StateWriter) {
-        snapshot_table(&self.table, w, |v, o| v.encode(o));
+        snapshot_table(&self.table, w, encode_slot);
+    }
+    fn begin_copy_on_write(&mut self, max_parallelism: usize) -> bool {
+        self.table.begin_copy(max_parallelism, encode_slot)
+    }
+    fn copying_on_write(&self) -> bool {
+        self.table.copying()
+    }
+    fn copy_on_write_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
+        self.table.copy_step(budget)
     }
     fn clear_state(&mut self) {
         self.table.clear_all();
