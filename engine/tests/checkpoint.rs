@@ -553,32 +553,43 @@ fn summing(env: &Env, out: &Path, fail: Option<(Arc<AtomicBool>, std::path::Path
         .write_lines_exactly_once(out);
 }
 
-/// The built-in keyed aggregations take part once their types are registered.
+/// The built-in keyed aggregations take part once their types are registered; their
+/// accumulators copy on write (steps of one key, the default) or are written whole (step
+/// 0), on 1–3 shards.
 #[test]
 fn a_keyed_sum_recovers_exactly_once() {
-    let expected = {
+    for (shards, step) in [(1, Some(1)), (2, None), (2, Some(0)), (3, Some(1))] {
+        let expected = {
+            let tmp = tempfile::tempdir().unwrap();
+            let env = Env::new().shards(shards).batch_size(64);
+            summing(&env, &tmp.path().join("out"), None);
+            env.execute().unwrap();
+            published(&tmp.path().join("out"))
+        };
+        assert_eq!(expected.len() as u64, RECORDS);
         let tmp = tempfile::tempdir().unwrap();
-        let env = Env::new().shards(2).batch_size(64);
-        summing(&env, &tmp.path().join("out"), None);
+        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+        let failed = Arc::new(AtomicBool::new(false));
+        let mut env = Env::new()
+            .shards(shards)
+            .batch_size(64)
+            .checkpointing(&chk, Duration::from_millis(20))
+            .state_type::<u64>()
+            .state_type::<(u64, u64)>()
+            .restart_strategy(RestartStrategy::FixedDelay {
+                attempts: 2,
+                delay: Duration::from_millis(10),
+            });
+        if let Some(n) = step {
+            env = env.snapshot_step(n);
+        }
+        summing(&env, &out, Some((failed.clone(), chk.clone())));
         env.execute().unwrap();
-        published(&tmp.path().join("out"))
-    };
-    assert_eq!(expected.len() as u64, RECORDS);
-    let tmp = tempfile::tempdir().unwrap();
-    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
-    let failed = Arc::new(AtomicBool::new(false));
-    let env = Env::new()
-        .shards(2)
-        .batch_size(64)
-        .checkpointing(&chk, Duration::from_millis(20))
-        .state_type::<u64>()
-        .state_type::<(u64, u64)>()
-        .restart_strategy(RestartStrategy::FixedDelay {
-            attempts: 2,
-            delay: Duration::from_millis(10),
-        });
-    summing(&env, &out, Some((failed.clone(), chk.clone())));
-    env.execute().unwrap();
-    assert!(failed.load(Ordering::SeqCst), "the failure was injected");
-    assert_same(&published(&out), &expected, "keyed sum");
+        assert!(failed.load(Ordering::SeqCst), "the failure was injected");
+        assert_same(
+            &published(&out),
+            &expected,
+            &format!("keyed sum, {shards} shards, step {step:?}"),
+        );
+    }
 }

@@ -146,6 +146,7 @@ where
                 key_fn: self.key.clone(),
                 state: ValueState::new(),
                 codecs: None,
+                staged: None,
                 _t: PhantomData,
             },
         )

@@ -39,6 +39,8 @@ pub(crate) struct Reduce<F, KF, K, T> {
     pub(crate) state: ValueState<K, Option<T>>,
     /// Codecs of the key and value types, found in `Env::state_type` registrations.
     pub(crate) codecs: Option<(Codec<K>, Codec<T>)>,
+    /// The snapshot whose accumulators are still being copied (copy-on-write).
+    pub(crate) staged: Option<SnapshotBuilder>,
     pub(crate) _t: PhantomData<fn(T)>,
 }
 
@@ -49,6 +51,7 @@ impl<F: Clone, KF: Clone, K: Hash + Eq + Clone, T> Clone for Reduce<F, KF, K, T>
             key_fn: self.key_fn.clone(),
             state: ValueState::new(),
             codecs: self.codecs.clone(),
+            staged: None,
             _t: PhantomData,
         }
     }
@@ -118,6 +121,43 @@ where
         });
         b.add(REDUCE_STATE, w);
         Ok(())
+    }
+
+    /// Freezes the key list; the accumulators are copied on write (each before its key's
+    /// next record) and in steps.
+    fn begin_snapshot(
+        &mut self,
+        b: SnapshotBuilder,
+    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
+        let (k, v) = self.codecs.as_ref().ok_or("no codecs")?;
+        let v = v.encode;
+        let fresh = self
+            .state
+            .begin_copy_with(b.max_parallelism(), k.encode, move |acc, o| {
+                acc.as_ref().encode_with(o, v)
+            });
+        if !fresh {
+            return Err("a snapshot began while the previous one was in progress".into());
+        }
+        self.staged = Some(b);
+        Ok(None)
+    }
+
+    fn snapshot_step(
+        &mut self,
+        budget: usize,
+    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
+        let mut budget = budget;
+        let Some(w) = self.state.copy_step(&mut budget)? else {
+            return Ok(None);
+        };
+        let mut b = self.staged.take().ok_or("no snapshot in progress")?;
+        b.add(REDUCE_STATE, w);
+        Ok(Some(b))
+    }
+
+    fn snapshots_in_steps(&self) -> bool {
+        true
     }
 
     fn restore(&mut self, view: &RestoreView) -> std::result::Result<(), String> {

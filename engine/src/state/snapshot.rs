@@ -5,7 +5,7 @@
 
 use std::hash::Hash;
 
-use super::table::{KeyedTable, Slot};
+use super::table::{CopySlot, KeyedTable, Slot};
 use super::{FixedState, ListState, MapState, ReducingState, ValueState};
 use crate::checkpoint::{CheckpointedState, DecodeError, StateData, StateWriter};
 use crate::time::Timestamp;
@@ -80,6 +80,32 @@ impl<K: Hash + Eq + Clone, V> ValueState<K, V> {
         }
     }
 
+    /// Like [`CheckpointedState::begin_copy_on_write`] with codecs given as functions.
+    pub(crate) fn begin_copy_with(
+        &mut self,
+        max_parallelism: usize,
+        key: fn(&K, &mut Vec<u8>),
+        value: impl Fn(&V, &mut Vec<u8>) + Send + 'static,
+    ) -> bool
+    where
+        K: 'static,
+        V: 'static,
+    {
+        self.table.begin_copy(
+            max_parallelism,
+            CopySlot::Boxed(Box::new(move |s, o| {
+                key(&s.key, o);
+                s.touched.encode(o);
+                value(&s.value, o);
+            })),
+        )
+    }
+
+    /// Like [`CheckpointedState::copy_on_write_step`].
+    pub(crate) fn copy_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
+        self.table.copy_step(budget)
+    }
+
     /// Like [`CheckpointedState::restore_entry`] with codecs given as functions.
     pub(crate) fn restore_with(
         &mut self,
@@ -112,7 +138,8 @@ where
         snapshot_table(&self.table, w, encode_slot);
     }
     fn begin_copy_on_write(&mut self, max_parallelism: usize) -> bool {
-        self.table.begin_copy(max_parallelism, encode_slot)
+        self.table
+            .begin_copy(max_parallelism, CopySlot::Fn(encode_slot))
     }
     fn copying_on_write(&self) -> bool {
         self.table.copying()
@@ -138,7 +165,8 @@ where
         snapshot_table(&self.table, w, encode_slot);
     }
     fn begin_copy_on_write(&mut self, max_parallelism: usize) -> bool {
-        self.table.begin_copy(max_parallelism, encode_slot)
+        self.table
+            .begin_copy(max_parallelism, CopySlot::Fn(encode_slot))
     }
     fn copying_on_write(&self) -> bool {
         self.table.copying()
@@ -165,7 +193,8 @@ where
         snapshot_table(&self.table, w, encode_map_slot);
     }
     fn begin_copy_on_write(&mut self, max_parallelism: usize) -> bool {
-        self.table.begin_copy(max_parallelism, encode_map_slot)
+        self.table
+            .begin_copy(max_parallelism, CopySlot::Fn(encode_map_slot))
     }
     fn copying_on_write(&self) -> bool {
         self.table.copying()
@@ -201,7 +230,8 @@ where
         snapshot_table(&self.table, w, encode_slot);
     }
     fn begin_copy_on_write(&mut self, max_parallelism: usize) -> bool {
-        self.table.begin_copy(max_parallelism, encode_slot)
+        self.table
+            .begin_copy(max_parallelism, CopySlot::Fn(encode_slot))
     }
     fn copying_on_write(&self) -> bool {
         self.table.copying()

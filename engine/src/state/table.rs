@@ -29,8 +29,28 @@ pub(crate) struct Slot<K, V> {
 /// Encodes one slot as an entry's bytes (key, last touched, value), as a whole snapshot does.
 pub(crate) type EncodeSlot<K, V> = fn(&Slot<K, V>, &mut Vec<u8>);
 
+/// A slot's encoder holding codecs found at run time.
+pub(crate) type EncodeWith<K, V> = dyn Fn(&Slot<K, V>, &mut Vec<u8>) + Send;
+
+/// The encoder of a copy-on-write snapshot (called once per key and snapshot, never per
+/// record).
+pub(crate) enum CopySlot<K, V> {
+    /// A function of the slot's types.
+    Fn(EncodeSlot<K, V>),
+    /// A closure holding codecs found at run time.
+    Boxed(Box<EncodeWith<K, V>>),
+}
+
+impl<K, V> CopySlot<K, V> {
+    fn encode(&self, s: &Slot<K, V>, o: &mut Vec<u8>) {
+        match self {
+            CopySlot::Fn(f) => f(s, o),
+            CopySlot::Boxed(f) => f(s, o),
+        }
+    }
+}
+
 /// A snapshot of the table in progress (copy-on-write).
-#[derive(Debug)]
 struct TableCopy<K, V> {
     /// The keys of the table at the barrier, with their hashes.
     frozen: Vec<(u64, K)>,
@@ -38,7 +58,17 @@ struct TableCopy<K, V> {
     pos: usize,
     /// The snapshot's entries so far.
     out: crate::checkpoint::StateWriter,
-    encode: EncodeSlot<K, V>,
+    encode: CopySlot<K, V>,
+}
+
+impl<K, V> std::fmt::Debug for TableCopy<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableCopy")
+            .field("frozen", &self.frozen.len())
+            .field("pos", &self.pos)
+            .field("written", &self.out.len())
+            .finish()
+    }
 }
 
 impl<K: Hash, V> TableCopy<K, V> {
@@ -47,9 +77,9 @@ impl<K: Hash, V> TableCopy<K, V> {
     fn copy(&mut self, mark: u32, slot: &mut Slot<K, V>) {
         if slot.mark != mark {
             slot.mark = mark;
-            let encode = self.encode;
+            let encode = &self.encode;
             self.out
-                .entry(super::hash_key(&slot.key), |o| encode(slot, o));
+                .entry(super::hash_key(&slot.key), |o| encode.encode(slot, o));
         }
     }
 }
@@ -193,7 +223,7 @@ impl<K: Hash + Eq + Clone, V> KeyedTable<K, V> {
     /// Starts a copy-on-write snapshot: freezes the key list; the entries are encoded by
     /// `encode` into a writer for `max_parallelism` key groups. `false` (and nothing done)
     /// when one is in progress already.
-    pub(crate) fn begin_copy(&mut self, max_parallelism: usize, encode: EncodeSlot<K, V>) -> bool {
+    pub(crate) fn begin_copy(&mut self, max_parallelism: usize, encode: CopySlot<K, V>) -> bool {
         if self.copy.is_some() {
             return false;
         }

@@ -106,8 +106,8 @@ impl Env {
     /// after a barrier (default
     /// [`DEFAULT_SNAPSHOT_STEP`](crate::checkpoint::DEFAULT_SNAPSHOT_STEP)). Such an
     /// operator (today the sliced window operator, which runs `aggregate` on sliding and
-    /// tumbling event-time windows, and keyed process functions, for their heap state
-    /// handles) only freezes its key list and timers at the barrier;
+    /// tumbling event-time windows, keyed process functions, for their heap state handles,
+    /// and keyed `reduce`) only freezes its key list and timers at the barrier;
     /// its entries are then encoded a step at a time between batches (and by a task of its
     /// own while no batch comes), and an entry the data path is about to change before its
     /// turn is encoded first (copy on write), so the snapshot holds the state as it was at
