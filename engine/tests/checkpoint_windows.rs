@@ -315,12 +315,19 @@ fn sliding_sliced_aggregate_recovers_exactly_once() {
     recovers(Job::Sliding);
 }
 
-/// The sliced window operator's snapshots, whole at the barrier (step 0) and in steps of
-/// one key (the most interleaving of copies and steps with the data path), recover the
-/// same output as the default.
+/// The window operators' snapshots (sliced, generic, merging, with lateness, with an
+/// evictor), whole at the barrier (step 0) and in steps of one key (the most interleaving
+/// of copies and steps with the data path), recover the same output as the default.
 #[test]
-fn sliced_windows_recover_exactly_once_with_whole_snapshots_and_one_key_steps() {
-    for job in [Job::Sliding, Job::LatenessSliced] {
+fn windows_recover_exactly_once_with_whole_snapshots_and_one_key_steps() {
+    for job in [
+        Job::Sliding,
+        Job::LatenessSliced,
+        Job::Tumbling,
+        Job::Session,
+        Job::LatenessGeneric,
+        Job::CountSliding,
+    ] {
         let expected = reference(job);
         for step in [0, 1] {
             restarts_with(job, &expected, Some(step));

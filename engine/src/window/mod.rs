@@ -12,6 +12,8 @@
 //! lookup per record beats hashing the pair, and it never clones the key to look it up.
 
 mod assigner;
+#[cfg(test)]
+pub(crate) mod cow_check;
 mod evictor;
 mod function;
 pub(crate) mod operator;

@@ -18,7 +18,6 @@ use super::trigger::{TimerRequest, Trigger, TriggerContext, TriggerResult};
 use super::types::Window;
 use crate::checkpoint::format::SnapshotBuilder;
 use crate::checkpoint::registry::RestoreView;
-use crate::checkpoint::{StateData, StateWriter};
 use crate::error::Result;
 use crate::graph::ShardBuild;
 use crate::operators::timer_driver::{drive_processing_timers, ProcessingTimers};
@@ -27,12 +26,18 @@ use crate::operators::{Batch, OutputTag};
 use crate::state::{hash_key, GaugeHandle, StateGauge};
 use crate::time::{TimeDomain, TimerService, Timestamp};
 
+mod cow;
+#[cfg(test)]
+mod cow_tests;
+
 /// One key's windows. Contents live under *state windows*, trigger state under the actual
 /// windows; without merging both are the same window. `mapping` (merging assigners only)
 /// maps each in-flight window to its state window.
 struct KeyWindows<K, W, Acc, TS> {
     key: K,
-    hash: u64,
+    /// The mark of the snapshot that holds this key's windows already (or the one current
+    /// when the key came): see `cow`.
+    mark: u32,
     contents: Vec<(W, Acc)>,
     triggers: Vec<(W, TS)>,
     mapping: Vec<(W, W)>,
@@ -96,6 +101,10 @@ pub(crate) struct WindowOp<
     /// Codecs for checkpoints, looked up at `prepare` in a job with checkpoints.
     #[allow(clippy::type_complexity)]
     codecs: Option<std::result::Result<WindowCodecs<K, A::W, C::Acc, Tr::State>, String>>,
+    /// The mark of the newest snapshot (copy-on-write).
+    mark: u32,
+    /// The snapshot in progress, if any.
+    copy: Option<Box<cow::WindowCopy<K>>>,
     _t: PhantomData<fn(T) -> O>,
 }
 
@@ -128,6 +137,8 @@ where
             live: 0,
             gauge: GaugeHandle::default(),
             codecs: None,
+            mark: 0,
+            copy: None,
             _t: PhantomData,
         }
     }
@@ -390,6 +401,9 @@ where
         let mut keys = std::mem::take(&mut self.keys);
         let r = match keys.find_entry(hash_key(key), |e| e.key == *key) {
             Ok(mut entry) => {
+                if self.copy.is_some() {
+                    self.copy_slot(entry.get_mut());
+                }
                 let r = self.run_timer(domain, t, w, entry.get_mut(), cx);
                 if entry.get().is_empty() {
                     entry.remove();
@@ -459,17 +473,22 @@ where
                 .map_err(|e| cx.info.user_error(e))?;
             let hash = hash_key(&key);
             let mut entry = match keys.find_entry(hash, |e| e.key == key) {
-                Ok(e) => e,
+                Ok(mut e) => {
+                    if self.copy.is_some() {
+                        self.copy_slot(e.get_mut());
+                    }
+                    e
+                }
                 Err(absent) => absent.into_table().insert_unique(
                     hash,
                     KeyWindows {
                         key,
-                        hash,
+                        mark: self.mark,
                         contents: Vec::new(),
                         triggers: Vec::new(),
                         mapping: Vec::new(),
                     },
-                    |e| e.hash,
+                    |e| hash_key(&e.key),
                 ),
             };
             let slot = entry.get_mut();
@@ -657,71 +676,31 @@ where
     }
 
     fn snapshot(&mut self, b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
-        let c = snap::found(&self.codecs)?;
-        let (we, ae, te) = (c.window.encode, &c.acc.enc, c.trigger.encode);
-        let mut w = StateWriter::new(b.max_parallelism());
-        for slot in self.keys.iter() {
-            w.entry(slot.hash, |o| {
-                (c.key.encode)(&slot.key, o);
-                snap::encode_pairs(&slot.contents, o, &we, &**ae);
-                snap::encode_pairs(&slot.triggers, o, &we, &te);
-                snap::encode_pairs(&slot.mapping, o, &we, &we);
-            });
-        }
-        b.add(WINDOW_STATE, w);
-        for (name, q) in [
-            (EVENT_TIMERS, &self.timers.event),
-            (PROCESSING_TIMERS, &self.timers.processing),
-        ] {
-            let mut w = StateWriter::new(b.max_parallelism());
-            for (ts, (k, win)) in q.iter() {
-                w.entry(hash_key(k), |o| {
-                    ts.encode(o);
-                    (c.key.encode)(k, o);
-                    we(win, o);
-                });
-            }
-            b.add(name, w);
-        }
-        Ok(())
+        self.snapshot_whole(b)
+    }
+
+    /// Copy-on-write: the timers and the key list at the barrier, the windows in steps.
+    fn begin_snapshot(
+        &mut self,
+        b: SnapshotBuilder,
+    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
+        self.begin_copy(b)?;
+        Ok(None)
+    }
+
+    fn snapshot_step(
+        &mut self,
+        budget: usize,
+    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
+        self.copy_step(budget)
+    }
+
+    fn snapshots_in_steps(&self) -> bool {
+        true
     }
 
     fn restore(&mut self, v: &RestoreView) -> std::result::Result<(), String> {
-        let c = snap::found(&self.codecs)?.clone();
-        let (wd, ad, td) = (c.window.decode, &*c.acc.dec, c.trigger.decode);
-        let err = |e: crate::checkpoint::DecodeError| format!("window state: {e}");
-        for e in v.sections.get(WINDOW_STATE).into_iter().flatten() {
-            let r = &mut &e[..];
-            let key = (c.key.decode)(r).map_err(err)?;
-            let slot = KeyWindows {
-                hash: hash_key(&key),
-                key,
-                contents: snap::decode_pairs(r, &wd, ad).map_err(err)?,
-                triggers: snap::decode_pairs(r, &wd, &td).map_err(err)?,
-                mapping: snap::decode_pairs(r, &wd, &wd).map_err(err)?,
-            };
-            if !r.is_empty() || self.keys.find(slot.hash, |e| e.key == slot.key).is_some() {
-                return Err("window state: trailing bytes or a key twice".into());
-            }
-            for (_, acc) in &slot.contents {
-                self.live += self.contents.size(acc);
-            }
-            self.keys.insert_unique(slot.hash, slot, |e| e.hash);
-        }
-        for (name, domain) in [
-            (EVENT_TIMERS, TimeDomain::EventTime),
-            (PROCESSING_TIMERS, TimeDomain::ProcessingTime),
-        ] {
-            for e in v.sections.get(name).into_iter().flatten() {
-                let r = &mut &e[..];
-                let ts = Timestamp::decode(r).map_err(err)?;
-                let key = (c.key.decode)(r).map_err(err)?;
-                let w = wd(r).map_err(err)?;
-                self.timers.queue(domain).register(ts, (key, w));
-            }
-        }
-        self.publish();
-        Ok(())
+        self.restore_state(v)
     }
 }
 
