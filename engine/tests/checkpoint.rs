@@ -377,34 +377,53 @@ fn two_inputs(env: &Env, out: &Path, fail: Option<(Arc<AtomicBool>, std::path::P
         .write_lines_exactly_once(out);
 }
 
+/// With the heap handles copying on write in steps of one key and the default, and whole
+/// snapshots (step 0), on 1–3 shards; and with unaligned checkpoints (whole snapshots).
 #[test]
 fn a_keyed_co_process_function_recovers_exactly_once() {
-    let expected = {
+    for (shards, step, unaligned) in [
+        (2, None, false),
+        (1, Some(1), false),
+        (3, Some(1), false),
+        (2, Some(0), false),
+        (2, None, true),
+    ] {
+        let expected = {
+            let tmp = tempfile::tempdir().unwrap();
+            let env = Env::new().shards(shards).batch_size(64);
+            two_inputs(&env, &tmp.path().join("out"), None);
+            env.execute().unwrap();
+            published(&tmp.path().join("out"))
+        };
+        assert_eq!(
+            expected.iter().filter(|l| !l.starts_with("timer")).count() as u64,
+            RECORDS
+        );
         let tmp = tempfile::tempdir().unwrap();
-        let env = Env::new().shards(2).batch_size(64);
-        two_inputs(&env, &tmp.path().join("out"), None);
+        let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
+        let failed = Arc::new(AtomicBool::new(false));
+        let mut env = Env::new()
+            .shards(shards)
+            .batch_size(64)
+            .checkpointing(&chk, Duration::from_millis(20))
+            .state_type::<(u64, i64)>()
+            .unaligned_checkpoints(unaligned)
+            .restart_strategy(RestartStrategy::FixedDelay {
+                attempts: 2,
+                delay: Duration::from_millis(10),
+            });
+        if let Some(n) = step {
+            env = env.snapshot_step(n);
+        }
+        two_inputs(&env, &out, Some((failed.clone(), chk.clone())));
         env.execute().unwrap();
-        published(&tmp.path().join("out"))
-    };
-    assert_eq!(
-        expected.iter().filter(|l| !l.starts_with("timer")).count() as u64,
-        RECORDS
-    );
-    let tmp = tempfile::tempdir().unwrap();
-    let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
-    let failed = Arc::new(AtomicBool::new(false));
-    let env = Env::new()
-        .shards(2)
-        .batch_size(64)
-        .checkpointing(&chk, Duration::from_millis(20))
-        .restart_strategy(RestartStrategy::FixedDelay {
-            attempts: 2,
-            delay: Duration::from_millis(10),
-        });
-    two_inputs(&env, &out, Some((failed.clone(), chk.clone())));
-    env.execute().unwrap();
-    assert!(failed.load(Ordering::SeqCst), "the failure was injected");
-    assert_same(&published(&out), &expected, "keyed co-process");
+        assert!(failed.load(Ordering::SeqCst), "the failure was injected");
+        assert_same(
+            &published(&out),
+            &expected,
+            &format!("keyed co-process, {shards} shards, step {step:?}, unaligned {unaligned}"),
+        );
+    }
 }
 
 /// Like `build`, from a collection (read by shard 0 whatever the shard count, so that its

@@ -451,7 +451,19 @@ fn a_keyed_broadcast_function_recovers_exactly_once() {
             &want,
             &format!("restarted, {shards} shards"),
         );
+        // The keyed handles copying on write one key a step.
+        assert_same(
+            &after_restart(rules_job, shards, |e| rule_types(e).snapshot_step(1)),
+            &want,
+            &format!("restarted, {shards} shards, steps of one key"),
+        );
     }
+    // Whole snapshots at the barrier.
+    assert_same(
+        &after_restart(rules_job, 2, |e| rule_types(e).snapshot_step(0)),
+        &want,
+        "restarted, 2 shards, whole snapshots",
+    );
 }
 
 #[test]

@@ -67,7 +67,7 @@ pub struct CheckpointConfig {
     /// [`Env::unaligned_checkpoints`](crate::Env::unaligned_checkpoints).
     pub unaligned: bool,
     /// Copy-on-write snapshots: the state entries an operator that takes its snapshot in
-    /// steps (window operators, keyed process functions' heap handles, keyed `reduce`) encodes
+    /// steps (window operators, keyed `reduce`, keyed functions' heap handles) encodes
     /// per step after the barrier, between
     /// batches, each entry copied before its first change; at the barrier it only freezes
     /// what cannot change in place (its key list and timers). `0` encodes the whole snapshot

@@ -21,9 +21,9 @@ use super::co_process::{TwoInputWired, TwoInputs};
 use super::keyed_process::{restore_timers, snapshot_timers, KeyedContext};
 use super::process::{process_batch, ProcessContext};
 use super::timer_driver::{drive_processing_timers, ProcessingTimers};
-use super::unary::Participant;
+use super::unary::{drive_staged_snapshots, Participant, StagedSnapshots};
 use super::{Batch, OpInfo, Output, SideOutputs};
-use crate::checkpoint::format::FINAL_EPOCH;
+use crate::checkpoint::format::{SnapshotBuilder, FINAL_EPOCH};
 use crate::checkpoint::registry::{restore_view, KeyCodec};
 use crate::checkpoint::StateRegistry;
 use crate::error::{Result, SpateError, UserError};
@@ -102,6 +102,10 @@ pub(crate) struct KeyedBroadcastOp<P: KeyedBroadcastProcessFunction<K, I, B, O>,
     participant: Option<Participant>,
     codecs: Option<BroadcastCodecs<P::StateKey, P::StateValue>>,
     key_codec: Option<KeyCodec<K>>,
+    /// The snapshot (and its epoch) whose keyed heap handles are still being copied.
+    staged: Option<(u64, SnapshotBuilder)>,
+    /// Entries per copy-on-write step (0: whole snapshots at the barrier).
+    step: usize,
     _t: PhantomData<fn(I, B)>,
 }
 
@@ -145,24 +149,76 @@ where
         self.sides.flush()
     }
 
-    /// The keyed state the function registers, its timers, and (shard 0) the broadcast state.
+    fn failed(&self, why: String) -> SpateError {
+        SpateError::Config(format!(
+            "operator '{}' cannot snapshot its state: {why}",
+            self.info.name
+        ))
+    }
+
+    /// The keyed state the function registers, its timers, and (shard 0) the broadcast
+    /// state: whole (step 0, the final snapshot), or with the keyed heap handles copying on
+    /// write, finished in steps. A snapshot still in steps is finished first.
     fn snapshot(&mut self, epoch: u64) -> Result<()> {
+        self.finish_staged()?;
         let (Some(p), Some(codecs)) = (&self.participant, &self.codecs) else {
             return Ok(());
         };
         let mut b = p.builder(epoch, self.info.shard);
-        let mut reg = StateRegistry::snapshot(&mut b);
+        let whole = self.step == 0 || epoch == FINAL_EPOCH;
+        let mut reg = if whole {
+            StateRegistry::snapshot(&mut b)
+        } else {
+            StateRegistry::begin(&mut b)
+        };
         self.f.state(&mut reg);
+        let pending = reg.pending();
         reg.finish()
             .and_then(|_| snapshot_timers(&self.timers, self.key_codec.as_ref(), &mut b))
-            .map_err(|why| {
-                SpateError::Config(format!(
-                    "operator '{}' cannot snapshot its state: {why}",
-                    self.info.name
-                ))
-            })?;
+            .map_err(|why| self.failed(why))?;
         self.state.snapshot(self.info.shard, codecs, &mut b);
-        p.hand_in_builder(epoch, b);
+        if pending > 0 {
+            self.staged = Some((epoch, b));
+        } else if let Some(p) = &self.participant {
+            p.hand_in_builder(epoch, b);
+        }
+        Ok(())
+    }
+
+    /// Copies up to `budget` more entries of the snapshot in steps; hands it in once
+    /// complete.
+    #[cold]
+    fn snapshot_step(&mut self, budget: usize) -> Result<()> {
+        let Some((epoch, b)) = self.staged.as_mut() else {
+            return Ok(());
+        };
+        let epoch = *epoch;
+        let mut reg = StateRegistry::step(b, budget);
+        self.f.state(&mut reg);
+        let pending = reg.pending();
+        reg.finish().map_err(|why| self.failed(why))?;
+        if pending == 0 {
+            if let (Some((_, b)), Some(p)) = (self.staged.take(), &self.participant) {
+                p.hand_in_builder(epoch, b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes a snapshot still in steps at once (a barrier or the end came).
+    fn finish_staged(&mut self) -> Result<()> {
+        while self.staged.is_some() {
+            self.snapshot_step(usize::MAX)?;
+        }
+        Ok(())
+    }
+
+    /// A step after the data path's work, while a snapshot is in steps.
+    #[inline]
+    fn step_after_work(&mut self) -> Result<()> {
+        if self.staged.is_some() {
+            self.snapshot_step(self.step)?;
+        }
         Ok(())
     }
 }
@@ -199,7 +255,8 @@ where
                 .process_element(v, &self.state, &mut kc)
                 .map_err(|e| self.info.user_error(e))?;
         }
-        self.flush()
+        self.flush()?;
+        self.step_after_work()
     }
 
     fn batch_b(&mut self, batch: &mut Batch<B>) -> Result<()> {
@@ -211,7 +268,8 @@ where
             &self.info,
             at,
             |v, pc| self.f.process_broadcast_element(v, &mut self.state, pc),
-        )
+        )?;
+        self.step_after_work()
     }
 
     /// Fires event-time timers up to a new combined watermark, then forwards it and any
@@ -220,6 +278,7 @@ where
         let status = self.progress.idle_change();
         if let Some(w) = w {
             self.fire(TimeDomain::EventTime, w)?;
+            self.step_after_work()?;
         }
         self.out.progress(w, status)?;
         self.sides.progress(w, status)
@@ -387,6 +446,12 @@ where
             _ => None,
         };
         let held = HeldInputs::wire(cx, this.live, participant.as_ref())?;
+        // Snapshots in steps only with aligned checkpoints: an unaligned one completes the
+        // operator's snapshot with the in-flight data at once.
+        let step = match &participant {
+            Some(p) if !p.shared().unaligned => p.shared().snapshot_step,
+            _ => 0,
+        };
         let op = Rc::new(RefCell::new(KeyedBroadcastOp::<P, K, I, B, O, F> {
             f: this.f,
             key_fn: this.key_fn,
@@ -405,13 +470,41 @@ where
             participant,
             codecs: this.codecs,
             key_codec: this.key_codec,
+            staged: None,
+            step,
             _t: PhantomData::<fn(I, B)>,
         }));
         drive_processing_timers(op.clone(), cx);
+        if step > 0 {
+            drive_staged_snapshots(op.clone(), cx);
+        }
         Ok(Box::new(TwoInputWired {
             op,
             node: cx.node,
             _t: PhantomData::<fn(I, B)>,
         }))
+    }
+}
+
+impl<P, K, I, B, O, F> StagedSnapshots for KeyedBroadcastOp<P, K, I, B, O, F>
+where
+    P: KeyedBroadcastProcessFunction<K, I, B, O>,
+    K: Hash + Eq + Clone + Send + 'static,
+    I: 'static,
+    B: 'static,
+    O: Clone + 'static,
+    F: Fn(&I) -> K + 'static,
+{
+    fn input_ended(&self) -> bool {
+        self.ended
+    }
+    fn staged(&self) -> bool {
+        self.staged.is_some()
+    }
+    fn step_size(&self) -> usize {
+        self.step
+    }
+    fn step_staged(&mut self, budget: usize) -> Result<()> {
+        self.snapshot_step(budget)
     }
 }

@@ -13,9 +13,9 @@ use super::align::{two_input_fields, HeldInputs, TwoInputOp};
 use super::co_process::{TwoInputWired, TwoInputs};
 use super::keyed_process::{restore_timers, snapshot_timers, KeyedContext};
 use super::timer_driver::{drive_processing_timers, ProcessingTimers};
-use super::unary::Participant;
+use super::unary::{drive_staged_snapshots, Participant, StagedSnapshots};
 use super::{Batch, OpInfo, Output, SideOutputs};
-use crate::checkpoint::format::FINAL_EPOCH;
+use crate::checkpoint::format::{SnapshotBuilder, FINAL_EPOCH};
 use crate::checkpoint::registry::{restore_view, KeyCodec};
 use crate::checkpoint::StateRegistry;
 use crate::error::{Result, UserError};
@@ -70,6 +70,10 @@ pub(crate) struct KeyedCoProcessOp<P, K, A, B, O, FA, FB> {
     held: HeldInputs<A, B>,
     participant: Option<Participant>,
     key_codec: Option<KeyCodec<K>>,
+    /// The snapshot (and its epoch) whose heap handles are still being copied.
+    staged: Option<(u64, SnapshotBuilder)>,
+    /// Entries per copy-on-write step (0: whole snapshots at the barrier).
+    step: usize,
     _t: PhantomData<fn(A, B)>,
 }
 
@@ -122,22 +126,75 @@ where
         self.sides.flush()
     }
 
+    fn failed(&self, why: String) -> crate::error::SpateError {
+        crate::error::SpateError::Config(format!(
+            "operator '{}' cannot snapshot its state: {why}",
+            self.info.name
+        ))
+    }
+
+    /// Snapshots at barrier `epoch`: whole (step 0, and the final snapshot), or begun with
+    /// the heap handles copying on write, to be finished in steps. A snapshot still in
+    /// steps is finished first.
     fn snapshot(&mut self, epoch: u64) -> Result<()> {
+        self.finish_staged()?;
         let Some(p) = &self.participant else {
             return Ok(());
         };
         let mut b = p.file_builder(epoch, self.info.shard);
-        let mut reg = StateRegistry::snapshot(&mut b);
+        let whole = self.step == 0 || epoch == FINAL_EPOCH;
+        let mut reg = if whole {
+            StateRegistry::snapshot(&mut b)
+        } else {
+            StateRegistry::begin(&mut b)
+        };
         self.f.state(&mut reg);
+        let pending = reg.pending();
         reg.finish()
             .and_then(|_| snapshot_timers(&self.timers, self.key_codec.as_ref(), &mut b))
-            .map_err(|why| {
-                crate::error::SpateError::Config(format!(
-                    "operator '{}' cannot snapshot its state: {why}",
-                    self.info.name
-                ))
-            })?;
-        p.hand_in_builder(epoch, b);
+            .map_err(|why| self.failed(why))?;
+        if pending > 0 {
+            self.staged = Some((epoch, b));
+        } else if let Some(p) = &self.participant {
+            p.hand_in_builder(epoch, b);
+        }
+        Ok(())
+    }
+
+    /// Copies up to `budget` more entries of the snapshot in steps; hands it in once
+    /// complete.
+    #[cold]
+    fn snapshot_step(&mut self, budget: usize) -> Result<()> {
+        let Some((epoch, b)) = self.staged.as_mut() else {
+            return Ok(());
+        };
+        let epoch = *epoch;
+        let mut reg = StateRegistry::step(b, budget);
+        self.f.state(&mut reg);
+        let pending = reg.pending();
+        reg.finish().map_err(|why| self.failed(why))?;
+        if pending == 0 {
+            if let (Some((_, b)), Some(p)) = (self.staged.take(), &self.participant) {
+                p.hand_in_builder(epoch, b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes a snapshot still in steps at once (a barrier or the end came).
+    fn finish_staged(&mut self) -> Result<()> {
+        while self.staged.is_some() {
+            self.snapshot_step(usize::MAX)?;
+        }
+        Ok(())
+    }
+
+    /// A step after the data path's work, while a snapshot is in steps.
+    #[inline]
+    fn step_after_work(&mut self) -> Result<()> {
+        if self.staged.is_some() {
+            self.snapshot_step(self.step)?;
+        }
         Ok(())
     }
 }
@@ -161,7 +218,8 @@ where
             let key = (self.key_a)(&v);
             self.call(&key, ts, None, now, |f, kc| f.process_element1(v, kc))?;
         }
-        self.flush()
+        self.flush()?;
+        self.step_after_work()
     }
 
     fn batch_b(&mut self, batch: &mut Batch<B>) -> Result<()> {
@@ -170,7 +228,8 @@ where
             let key = (self.key_b)(&v);
             self.call(&key, ts, None, now, |f, kc| f.process_element2(v, kc))?;
         }
-        self.flush()
+        self.flush()?;
+        self.step_after_work()
     }
 
     /// Fires event-time timers up to a new combined watermark, then forwards it and any
@@ -179,6 +238,7 @@ where
         let status = self.progress.idle_change();
         if let Some(w) = w {
             self.fire(TimeDomain::EventTime, w)?;
+            self.step_after_work()?;
         }
         self.out.progress(w, status)?;
         self.sides.progress(w, status)
@@ -322,6 +382,12 @@ where
         let sides = cx.side_outputs(outputs.split_off(1))?;
         let participant = cx.snapshots.as_ref().map(|s| Participant::new(s, cx.node));
         let held = HeldInputs::wire(cx, this.live, participant.as_ref())?;
+        // Snapshots in steps only with aligned checkpoints: an unaligned one completes the
+        // operator's snapshot with the in-flight data at once.
+        let step = match &participant {
+            Some(p) if !p.shared().unaligned => p.shared().snapshot_step,
+            _ => 0,
+        };
         let op = Rc::new(RefCell::new(KeyedCoProcessOp {
             f: this.f,
             key_a: this.key_a,
@@ -339,13 +405,42 @@ where
             held,
             participant,
             key_codec: this.key_codec,
+            staged: None,
+            step,
             _t: PhantomData::<fn(A, B)>,
         }));
         drive_processing_timers(op.clone(), cx);
+        if step > 0 {
+            drive_staged_snapshots(op.clone(), cx);
+        }
         Ok(Box::new(TwoInputWired {
             op,
             node: cx.node,
             _t: PhantomData::<fn(A, B)>,
         }))
+    }
+}
+
+impl<P, K, A, B, O, FA, FB> StagedSnapshots for KeyedCoProcessOp<P, K, A, B, O, FA, FB>
+where
+    P: KeyedCoProcessFunction<K, A, B, O>,
+    K: Hash + Eq + Clone + Send + 'static,
+    A: 'static,
+    B: 'static,
+    O: Clone + 'static,
+    FA: 'static,
+    FB: 'static,
+{
+    fn input_ended(&self) -> bool {
+        self.ended
+    }
+    fn staged(&self) -> bool {
+        self.staged.is_some()
+    }
+    fn step_size(&self) -> usize {
+        self.step
+    }
+    fn step_staged(&mut self, budget: usize) -> Result<()> {
+        self.snapshot_step(budget)
     }
 }

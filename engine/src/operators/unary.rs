@@ -480,12 +480,39 @@ impl<O: OnInput<T> + 'static, T: 'static> Wired for OpWired<O, T> {
     }
 }
 
+/// An operator that may finish its snapshots in steps after the barrier (copy-on-write).
+pub(crate) trait StagedSnapshots: 'static {
+    /// Its input ended (no snapshot will be staged any more).
+    fn input_ended(&self) -> bool;
+    /// A snapshot is in steps.
+    fn staged(&self) -> bool;
+    /// Entries per step.
+    fn step_size(&self) -> usize;
+    /// Takes a step of `budget` entries, handing the snapshot in once complete.
+    fn step_staged(&mut self, budget: usize) -> Result<()>;
+}
+
+impl<U: Unary> StagedSnapshots for UnaryOp<U> {
+    fn input_ended(&self) -> bool {
+        self.ended
+    }
+    fn staged(&self) -> bool {
+        self.staged.is_some()
+    }
+    fn step_size(&self) -> usize {
+        self.step
+    }
+    fn step_staged(&mut self, budget: usize) -> Result<()> {
+        self.snapshot_step(budget)
+    }
+}
+
 /// Finishes `op`'s snapshots in steps whether batches come or not: while one is in steps,
 /// steps for about a millisecond at a time and then lets the shard's other tasks run (so a
 /// large state on an idle input is done at the speed of a whole snapshot, and a busy shard
 /// waits at most that long); looks again every 5 ms otherwise; ends with the operator's
 /// input.
-fn drive_staged_snapshots<U: Unary>(op: Rc<RefCell<UnaryOp<U>>>, cx: &mut ShardBuild) {
+pub(crate) fn drive_staged_snapshots<S: StagedSnapshots>(op: Rc<RefCell<S>>, cx: &mut ShardBuild) {
     use crate::runtime::task::{sleep, yield_now};
     use std::time::{Duration, Instant};
     let (cancel, node) = (cx.cfg.cancel.clone(), cx.node);
@@ -496,10 +523,10 @@ fn drive_staged_snapshots<U: Unary>(op: Rc<RefCell<UnaryOp<U>>>, cx: &mut ShardB
             }
             let staged = {
                 let o = op.borrow();
-                if o.ended {
+                if o.input_ended() {
                     return Ok(());
                 }
-                o.staged.is_some()
+                o.staged()
             };
             if !staged {
                 sleep(Duration::from_millis(5)).await;
@@ -508,9 +535,9 @@ fn drive_staged_snapshots<U: Unary>(op: Rc<RefCell<UnaryOp<U>>>, cx: &mut ShardB
             {
                 let _g = super::OperatorGuard::enter(node);
                 let mut o = op.borrow_mut();
-                let (step, start) = (o.step, Instant::now());
-                while o.staged.is_some() && start.elapsed() < Duration::from_millis(1) {
-                    o.snapshot_step(step)?;
+                let (step, start) = (o.step_size(), Instant::now());
+                while o.staged() && start.elapsed() < Duration::from_millis(1) {
+                    o.step_staged(step)?;
                 }
             }
             yield_now().await;
