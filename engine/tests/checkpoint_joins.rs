@@ -325,6 +325,18 @@ fn a_regular_join_recovers_exactly_once() {
         // number of changes whatever the order of a key's records: a duplicate or a loss
         // would show).
         assert_eq!(got.len(), plain.len(), "changes, {shards} shards");
+        // The rows copied on write one key a step, and whole at the barrier.
+        for (types, how) in [
+            (
+                (|e| e.snapshot_step(1)) as fn(Env) -> Env,
+                "steps of one key",
+            ),
+            (|e| e.snapshot_step(0), "whole snapshots"),
+        ] {
+            let got = after_restart(regular_job, shards, types);
+            assert_eq!(net(&got), want, "restarted, {shards} shards, {how}");
+            assert_eq!(got.len(), plain.len(), "changes, {shards} shards, {how}");
+        }
     }
 }
 

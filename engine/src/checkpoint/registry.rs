@@ -168,6 +168,12 @@ impl<'a> StateRegistry<'a> {
         })
     }
 
+    /// `true` when the handles are being restored (a function that derives figures from
+    /// its state, e.g. a gauge, recomputes them then only).
+    pub(crate) fn restoring(&self) -> bool {
+        matches!(self.mode, Mode::Restore(_))
+    }
+
     /// After [`begin`](Self::begin) or [`step`](Self::step): how many handles' snapshots
     /// are not complete yet.
     pub(crate) fn pending(&self) -> usize {
@@ -326,11 +332,12 @@ impl<'a> StateRegistry<'a> {
         state: &mut crate::state::ValueState<K, V>,
         key: &super::types::Codec<K>,
         value: (
-            impl Fn(&V, &mut Vec<u8>),
+            impl Fn(&V, &mut Vec<u8>) + Send + 'static,
             impl Fn(&mut &[u8]) -> Result<V, DecodeError>,
         ),
     ) where
         K: std::hash::Hash + Eq + Clone + 'static,
+        V: 'static,
     {
         if !self.claim(name) {
             return;
@@ -342,12 +349,27 @@ impl<'a> StateRegistry<'a> {
             }));
         }
         match &mut self.mode {
-            Mode::Probe | Mode::Bind(_) | Mode::Step { .. } => {}
-            Mode::Snapshot(b) | Mode::Begin { b, .. } => {
+            Mode::Probe | Mode::Bind(_) => {}
+            Mode::Snapshot(b) => {
                 let mut w = StateWriter::new(b.max_parallelism());
                 state.snapshot_with(&mut w, key.encode, &value.0);
                 b.add(name, w);
             }
+            Mode::Begin { b, pending } => {
+                if state.begin_copy_with(b.max_parallelism(), key.encode, value.0) {
+                    *pending += 1;
+                } else {
+                    self.error = Some(format!(
+                        "state '{name}': a snapshot began while the previous one was in progress"
+                    ));
+                }
+            }
+            Mode::Step { b, budget, pending } => match state.copy_step(budget) {
+                Ok(Some(w)) => b.add(name, w),
+                Ok(None) if state.copying() => *pending += 1,
+                Ok(None) => {}
+                Err(e) => self.error = Some(format!("state '{name}': {e}")),
+            },
             Mode::Restore(v) => {
                 for e in v.sections.get(name).into_iter().flatten() {
                     if let Err(err) = state.restore_with(e, key.decode, &value.1) {

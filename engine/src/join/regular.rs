@@ -347,12 +347,14 @@ impl<K: Key, A: Data, B: Data> KeyedCoProcessFunction<K, A, B, JoinChange<A, B>>
             })
         };
         reg.register_value_with("rows", &mut self.rows, &c.key, (enc, dec));
-        self.stored = self
-            .rows
-            .iter()
-            .map(|(_, r)| r.left.len() + r.right.len())
-            .sum();
-        self.gauge.set(self.stored as u64);
+        if reg.restoring() {
+            self.stored = self
+                .rows
+                .iter()
+                .map(|(_, r)| r.left.len() + r.right.len())
+                .sum();
+            self.gauge.set(self.stored as u64);
+        }
     }
 
     /// A cleanup timer: drop the key's expired rows, and come back for the next expiry.

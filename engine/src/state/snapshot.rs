@@ -101,6 +101,11 @@ impl<K: Hash + Eq + Clone, V> ValueState<K, V> {
         )
     }
 
+    /// Like [`CheckpointedState::copying_on_write`].
+    pub(crate) fn copying(&self) -> bool {
+        self.table.copying()
+    }
+
     /// Like [`CheckpointedState::copy_on_write_step`].
     pub(crate) fn copy_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
         self.table.copy_step(budget)

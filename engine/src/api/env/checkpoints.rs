@@ -112,7 +112,7 @@ impl Env {
     /// own while no batch comes), and an entry the data path is about to change before its
     /// turn is encoded first (copy on write), so the snapshot holds the state as it was at
     /// the barrier while records go on. `0` encodes the whole snapshot at the barrier
-    /// (the interval and regular joins always do, and two-input functions with unaligned
+    /// (the interval and overlap joins always do, and two-input functions with unaligned
     /// checkpoints). Needs [`checkpointing`](Env::checkpointing) first.
     ///
     /// # Examples
