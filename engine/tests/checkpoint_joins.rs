@@ -200,7 +200,19 @@ fn an_interval_join_recovers_exactly_once_on_one_to_three_shards() {
             &want,
             &format!("restarted, {shards} shards"),
         );
+        // The buffers copied on write one key a step.
+        assert_same(
+            &after_restart(interval_job, shards, |e| e.snapshot_step(1)),
+            &want,
+            &format!("restarted, {shards} shards, steps of one key"),
+        );
     }
+    // Whole snapshots at the barrier.
+    assert_same(
+        &after_restart(interval_job, 2, |e| e.snapshot_step(0)),
+        &want,
+        "restarted, 2 shards, whole snapshots",
+    );
 }
 
 #[test]
@@ -710,6 +722,11 @@ fn a_left_outer_overlap_join_recovers_exactly_once_and_rescales() {
     assert!(want.iter().any(|l| l.ends_with(" -")) && want.iter().any(|l| !l.ends_with(" -")));
     assert_same(&uninterrupted(overlap_job, 2), &want, "uninterrupted");
     assert_same(&after_restart(overlap_job, 2, no_types), &want, "restarted");
+    assert_same(
+        &after_restart(overlap_job, 2, |e| e.snapshot_step(1)),
+        &want,
+        "restarted, steps of one key",
+    );
     assert_same(
         &after_resume(overlap_job, 3, 2, no_types),
         &want,

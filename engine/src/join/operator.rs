@@ -14,14 +14,14 @@ use std::rc::Rc;
 
 use super::buffer::Interval;
 use super::gauge::JoinStateGauge;
-use super::state::{JoinCodecs, JoinState};
-use crate::checkpoint::format::FINAL_EPOCH;
+use super::state::{JoinCodecs, JoinState, LEFT_SECTION, RIGHT_SECTION};
+use crate::checkpoint::format::{SnapshotBuilder, FINAL_EPOCH};
 use crate::checkpoint::registry::restore_view;
 use crate::error::{Result, SpateError, UserError};
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::operators::align::{two_input_fields, HeldInputs, TwoInputOp};
 use crate::operators::co_process::{TwoInputWired, TwoInputs};
-use crate::operators::unary::Participant;
+use crate::operators::unary::{drive_staged_snapshots, Participant, StagedSnapshots};
 use crate::operators::{Batch, Counter, OpInfo, Output, OutputTag, SideOutputs};
 use crate::state::hash_key;
 use crate::time::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
@@ -107,6 +107,12 @@ pub(crate) struct JoinOp<S, K, A, B, O, FA, FB> {
     held: HeldInputs<A, B>,
     /// With checkpoints: where snapshots go, and the codecs that write them.
     participant: Option<(Participant, JoinCodecs<K, A, B>)>,
+    /// The snapshot (and its epoch) whose buffers are still being copied.
+    staged: Option<(u64, SnapshotBuilder)>,
+    /// Keys per copy-on-write step (0: whole snapshots at the barrier).
+    step: usize,
+    /// Both inputs ended.
+    ended: bool,
 }
 
 impl<S, K, A, B, O, FA, FB> JoinOp<S, K, A, B, O, FA, FB>
@@ -130,6 +136,9 @@ where
             }
         }
         self.publish();
+        if self.staged.is_some() {
+            self.snapshot_step(self.step)?;
+        }
         Ok(())
     }
 
@@ -155,12 +164,56 @@ where
         })
     }
 
-    fn snapshot(&mut self, epoch: u64) {
-        if let Some((p, codecs)) = &self.participant {
-            let mut b = p.builder(epoch, self.info.shard);
+    /// Snapshots the buffers at barrier `epoch`: whole (step 0, the final snapshot), or
+    /// begun copy-on-write, to be finished in steps. A snapshot still in steps is finished
+    /// first.
+    fn snapshot(&mut self, epoch: u64) -> Result<()> {
+        self.finish_staged()?;
+        let Some((p, codecs)) = &self.participant else {
+            return Ok(());
+        };
+        let mut b = p.builder(epoch, self.info.shard);
+        if self.step == 0 || epoch == FINAL_EPOCH {
             self.state.snapshot(codecs, &mut b);
             p.hand_in_builder(epoch, b);
+        } else if self.state.begin_copy(codecs, b.max_parallelism()) {
+            self.staged = Some((epoch, b));
+        } else {
+            return Err(self.failed("a snapshot began while the previous one was in progress"));
         }
+        Ok(())
+    }
+
+    fn failed(&self, why: impl std::fmt::Display) -> SpateError {
+        SpateError::Config(format!(
+            "operator '{}' cannot snapshot its state: {why}",
+            self.info.name
+        ))
+    }
+
+    /// Copies up to `budget` more keys of the snapshot in steps; hands it in once complete.
+    #[cold]
+    fn snapshot_step(&mut self, budget: usize) -> Result<()> {
+        if self.staged.is_none() {
+            return Ok(());
+        }
+        let Some((left, right)) = self.state.copy_step(budget).map_err(|e| self.failed(e))? else {
+            return Ok(());
+        };
+        if let (Some((epoch, mut b)), Some((p, _))) = (self.staged.take(), &self.participant) {
+            b.add(LEFT_SECTION, left);
+            b.add(RIGHT_SECTION, right);
+            p.hand_in_builder(epoch, b);
+        }
+        Ok(())
+    }
+
+    /// Finishes a snapshot still in steps at once (a barrier or the end came).
+    fn finish_staged(&mut self) -> Result<()> {
+        while self.staged.is_some() {
+            self.snapshot_step(usize::MAX)?;
+        }
+        Ok(())
     }
 }
 
@@ -269,6 +322,9 @@ where
             self.state
                 .advance(w, |k, e| spec.unmatched_left(k, &e.value, e.iv, &mut em))
                 .map_err(|e| info.user_error(e))?;
+            if self.staged.is_some() {
+                self.snapshot_step(self.step)?;
+            }
         }
         let w = self.next_output_watermark();
         self.out.progress(w, status)?;
@@ -279,12 +335,13 @@ where
 
     /// Snapshots (when taking part in checkpoints), then forwards barrier `e`.
     fn forward_barrier(&mut self, e: u64) -> Result<()> {
-        self.snapshot(e);
+        self.snapshot(e)?;
         self.out.barrier(e)
     }
 
     fn all_ended(&mut self) -> Result<()> {
-        self.snapshot(FINAL_EPOCH);
+        self.ended = true;
+        self.snapshot(FINAL_EPOCH)?;
         self.out.end()?;
         self.sides.end()
     }
@@ -421,6 +478,12 @@ where
             _ => None,
         };
         let held = HeldInputs::wire(cx, this.live, participant.as_ref().map(|(p, _)| p))?;
+        // Snapshots in steps only with aligned checkpoints: an unaligned one completes the
+        // operator's snapshot with the in-flight data at once.
+        let step = match &participant {
+            Some((p, _)) if !p.shared().unaligned => p.shared().snapshot_step,
+            _ => 0,
+        };
         let op = Rc::new(RefCell::new(JoinOp {
             state: this.state,
             spec: this.spec,
@@ -440,11 +503,41 @@ where
             },
             held,
             participant,
+            staged: None,
+            step,
+            ended: false,
         }));
+        if step > 0 {
+            drive_staged_snapshots(op.clone(), cx);
+        }
         Ok(Box::new(TwoInputWired {
             op,
             node: cx.node,
             _t: PhantomData::<fn(A, B)>,
         }))
+    }
+}
+
+impl<S, K, A, B, O, FA, FB> StagedSnapshots for JoinOp<S, K, A, B, O, FA, FB>
+where
+    S: JoinSpec<K, A, B, O>,
+    K: Hash + Eq + 'static,
+    A: Clone + 'static,
+    B: Clone + 'static,
+    O: Clone + 'static,
+    FA: Fn(&A) -> K + 'static,
+    FB: Fn(&B) -> K + 'static,
+{
+    fn input_ended(&self) -> bool {
+        self.ended
+    }
+    fn staged(&self) -> bool {
+        self.staged.is_some()
+    }
+    fn step_size(&self) -> usize {
+        self.step
+    }
+    fn step_staged(&mut self, budget: usize) -> Result<()> {
+        self.snapshot_step(budget)
     }
 }

@@ -26,6 +26,9 @@ use crate::checkpoint::{DecodeError, StateData, StateWriter};
 use crate::state::hash_key;
 use crate::time::{Timestamp, MAX_WATERMARK};
 
+mod cow;
+use cow::{before_change, write_slot, JoinCopy};
+
 /// No eviction scheduled.
 const NONE: Timestamp = Timestamp::MAX;
 
@@ -35,6 +38,9 @@ const SPARE: usize = 1024;
 struct KeySlot<K, A, B> {
     key: K,
     hash: u64,
+    /// The mark of the snapshot that holds this key's records already (or the one current
+    /// when the key came): see `cow`.
+    mark: u32,
     /// The watermark at which this key's next eviction is due ([`NONE`]: not scheduled).
     due: Timestamp,
     left: IntervalBuffer<A>,
@@ -55,6 +61,10 @@ pub(crate) struct JoinState<K, A, B> {
     spare: (Vec<IntervalBuffer<A>>, Vec<IntervalBuffer<B>>),
     /// Keys rescheduled by the eviction under way.
     later: Vec<(Timestamp, u64)>,
+    /// The mark of the newest snapshot (copy-on-write).
+    mark: u32,
+    /// The snapshot in progress, if any.
+    copy: Copying<K, A, B>,
 }
 
 fn schedule(queue: &mut DueQueue, due: &mut Timestamp, hash: u64, t: Timestamp) {
@@ -77,14 +87,24 @@ fn count_down(unmatched: &mut Option<BTreeMap<Timestamp, u32>>, start: Timestamp
 
 type Spare<A, B> = (Vec<IntervalBuffer<A>>, Vec<IntervalBuffer<B>>);
 
+/// The copy-on-write snapshot in progress, if any.
+type Copying<K, A, B> = Option<Box<JoinCopy<K, A, B>>>;
+
+/// The slot of `key`, copied first into a snapshot in progress that does not hold it
+/// yet, or a new one (with the current mark: not part of that snapshot).
 fn slot<'a, K: Eq, A, B>(
     table: &'a mut HashTable<KeySlot<K, A, B>>,
     spare: &mut Spare<A, B>,
+    (copy, mark): (&mut Copying<K, A, B>, u32),
     key: K,
     hash: u64,
 ) -> &'a mut KeySlot<K, A, B> {
     match table.find_entry(hash, |s| s.key == key) {
-        Ok(e) => e.into_mut(),
+        Ok(e) => {
+            let s = e.into_mut();
+            before_change(copy, mark, s);
+            s
+        }
         Err(absent) => absent
             .into_table()
             .insert_unique(
@@ -92,6 +112,7 @@ fn slot<'a, K: Eq, A, B>(
                 KeySlot {
                     key,
                     hash,
+                    mark,
                     due: NONE,
                     left: spare.0.pop().unwrap_or_default(),
                     right: spare.1.pop().unwrap_or_default(),
@@ -123,6 +144,8 @@ impl<K: Eq, A, B> JoinState<K, A, B> {
             unmatched: left_outer.then(BTreeMap::new),
             spare: (Vec::new(), Vec::new()),
             later: Vec::new(),
+            mark: 0,
+            copy: None,
         }
     }
 
@@ -154,7 +177,8 @@ impl<K: Eq, A, B> JoinState<K, A, B> {
         value: A,
         mut pair: impl FnMut(&K, &A, &Entry<B>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let s = slot(&mut self.table, &mut self.spare, key, hash);
+        let cow = (&mut self.copy, self.mark);
+        let s = slot(&mut self.table, &mut self.spare, cow, key, hash);
         let mut matched = false;
         s.right.probe(iv, |r| {
             matched = true;
@@ -180,7 +204,8 @@ impl<K: Eq, A, B> JoinState<K, A, B> {
         value: B,
         mut pair: impl FnMut(&K, &Entry<A>, &B) -> Result<(), E>,
     ) -> Result<(), E> {
-        let s = slot(&mut self.table, &mut self.spare, key, hash);
+        let cow = (&mut self.copy, self.mark);
+        let s = slot(&mut self.table, &mut self.spare, cow, key, hash);
         let unmatched = &mut self.unmatched;
         s.left.probe(iv, |l| {
             if !l.matched {
@@ -226,6 +251,7 @@ impl<K: Eq, A, B> JoinState<K, A, B> {
                 continue; // stale: the key was rescheduled or is gone
             };
             let s = occ.get_mut();
+            before_change(&mut self.copy, self.mark, s);
             s.due = NONE;
             let (key, counts) = (&s.key, &mut self.unmatched);
             let mut gone = 0;
@@ -268,6 +294,11 @@ impl<K: Eq, A, B> JoinState<K, A, B> {
         self.records = 0;
         if let Some(m) = &mut self.unmatched {
             m.clear();
+        }
+        if self.copy.is_some() {
+            for s in self.table.iter_mut() {
+                before_change(&mut self.copy, self.mark, s);
+            }
         }
         for mut s in self.table.drain() {
             for e in s.left.drain() {
@@ -349,16 +380,7 @@ impl<K: Eq + std::hash::Hash, A, B> JoinState<K, A, B> {
         let mut left = StateWriter::new(b.max_parallelism());
         let mut right = StateWriter::new(b.max_parallelism());
         for s in self.table.iter() {
-            for e in s.left.iter() {
-                left.entry(s.hash, |o| {
-                    encode_entry(&s.key, e, c.key.encode, c.left.encode, o)
-                });
-            }
-            for e in s.right.iter() {
-                right.entry(s.hash, |o| {
-                    encode_entry(&s.key, e, c.key.encode, c.right.encode, o)
-                });
-            }
+            write_slot(c, s, &mut left, &mut right);
         }
         b.add(LEFT_SECTION, left);
         b.add(RIGHT_SECTION, right);
@@ -374,7 +396,8 @@ impl<K: Eq + std::hash::Hash, A, B> JoinState<K, A, B> {
         for bytes in view.sections.get(LEFT_SECTION).into_iter().flatten() {
             let (key, iv, matched, value) = decode_entry(bytes, c.key.decode, c.left.decode)?;
             let hash = hash_key(&key);
-            let s = slot(&mut self.table, &mut self.spare, key, hash);
+            let cow = (&mut self.copy, self.mark);
+            let s = slot(&mut self.table, &mut self.spare, cow, key, hash);
             s.left.insert(iv, matched, value);
             self.records += 1;
             schedule(
@@ -390,7 +413,8 @@ impl<K: Eq + std::hash::Hash, A, B> JoinState<K, A, B> {
         for bytes in view.sections.get(RIGHT_SECTION).into_iter().flatten() {
             let (key, iv, matched, value) = decode_entry(bytes, c.key.decode, c.right.decode)?;
             let hash = hash_key(&key);
-            let s = slot(&mut self.table, &mut self.spare, key, hash);
+            let cow = (&mut self.copy, self.mark);
+            let s = slot(&mut self.table, &mut self.spare, cow, key, hash);
             s.right.insert(iv, matched, value);
             self.records += 1;
             schedule(

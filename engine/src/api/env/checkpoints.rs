@@ -105,15 +105,14 @@ impl Env {
     /// How many state entries an operator with copy-on-write snapshots encodes per step
     /// after a barrier (default
     /// [`DEFAULT_SNAPSHOT_STEP`](crate::checkpoint::DEFAULT_SNAPSHOT_STEP)). Such an
-    /// operator (the window operators, keyed `reduce`, and keyed process, co-process and
-    /// broadcast-process functions for their heap state handles) only freezes its key list
-    /// and timers at the barrier;
+    /// operator (every keyed operator: windows, `reduce`, joins, and keyed process,
+    /// co-process and broadcast-process functions for their heap state handles) only
+    /// freezes its key list and timers at the barrier;
     /// its entries are then encoded a step at a time between batches (and by a task of its
     /// own while no batch comes), and an entry the data path is about to change before its
     /// turn is encoded first (copy on write), so the snapshot holds the state as it was at
     /// the barrier while records go on. `0` encodes the whole snapshot at the barrier
-    /// (the interval and overlap joins always do, and two-input functions with unaligned
-    /// checkpoints). Needs [`checkpointing`](Env::checkpointing) first.
+    /// (two-input operators always do with unaligned checkpoints). Needs [`checkpointing`](Env::checkpointing) first.
     ///
     /// # Examples
     ///
