@@ -30,6 +30,7 @@ use super::unary::Participant;
 use super::{Batch, OpInfo, Output, SideOutputs};
 use crate::checkpoint::format::SnapshotBuilder;
 use crate::checkpoint::format::FINAL_EPOCH;
+use crate::checkpoint::registry::restore_view;
 use crate::checkpoint::store::Restored;
 use crate::checkpoint::types::Codec;
 use crate::checkpoint::StateRegistry;
@@ -252,9 +253,10 @@ pub trait BroadcastProcessFunction<I, B, O>: Clone + Send + 'static {
         ctx: &mut ProcessContext<'_, O>,
     ) -> Result<(), UserError>;
 
-    /// For checkpoints: an empty body declares that the function's own fields hold nothing
-    /// that must survive a recovery (as in Flink, where they are not checkpointed); the
-    /// broadcast state is saved by the operator once its key and value types are
+    /// For checkpoints: registers the function's operator list state
+    /// ([`StateRegistry::register_list`], [`StateRegistry::register_union_list`]), or with
+    /// an empty body declares that its own fields hold nothing that must survive a recovery;
+    /// the broadcast state is saved by the operator once its key and value types are
     /// registered with [`Env::state_type`](crate::Env::state_type). Non-keyed functions
     /// have no keyed state to register. The default declares nothing, and a job with
     /// checkpoints refuses to start with it.
@@ -280,12 +282,23 @@ pub(crate) struct BroadcastOp<P: BroadcastProcessFunction<I, B, O>, I, B, O> {
 }
 
 impl<P: BroadcastProcessFunction<I, B, O>, I, B, O: Clone> BroadcastOp<P, I, B, O> {
-    fn snapshot(&mut self, epoch: u64) {
-        if let Some((p, codecs)) = &self.participant {
-            let mut b = p.builder(epoch, self.info.shard);
-            self.state.snapshot(self.info.shard, codecs, &mut b);
-            p.hand_in_builder(epoch, b);
-        }
+    /// The function's operator lists and (shard 0) the broadcast state.
+    fn snapshot(&mut self, epoch: u64) -> Result<()> {
+        let Some((p, codecs)) = &self.participant else {
+            return Ok(());
+        };
+        let mut b = p.builder(epoch, self.info.shard);
+        let mut reg = StateRegistry::snapshot(&mut b);
+        self.f.state(&mut reg);
+        reg.finish().map_err(|why| {
+            SpateError::Config(format!(
+                "operator '{}' cannot snapshot its state: {why}",
+                self.info.name
+            ))
+        })?;
+        self.state.snapshot(self.info.shard, codecs, &mut b);
+        p.hand_in_builder(epoch, b);
+        Ok(())
     }
 }
 
@@ -327,12 +340,12 @@ impl<P: BroadcastProcessFunction<I, B, O>, I, B, O: Clone> TwoInputOp for Broadc
 
     /// Snapshots the broadcast state (when taking part in checkpoints), then forwards `e`.
     fn forward_barrier(&mut self, e: u64) -> Result<()> {
-        self.snapshot(e);
+        self.snapshot(e)?;
         self.out.barrier(e)
     }
 
     fn all_ended(&mut self) -> Result<()> {
-        self.snapshot(FINAL_EPOCH);
+        self.snapshot(FINAL_EPOCH)?;
         self.out.end()?;
         self.sides.end()
     }
@@ -369,13 +382,7 @@ where
     }
 
     fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
-        if non_keyed_role(|reg| self.f.state(reg), "BroadcastProcessFunction")? {
-            return Err(
-                "its BroadcastProcessFunction registers operator list state, which \
-                        broadcast-process operators do not snapshot yet"
-                    .into(),
-            );
-        }
+        non_keyed_role(|reg| self.f.state(reg), "BroadcastProcessFunction")?;
         match &self.codecs {
             Some(Ok(_)) => Ok(()),
             Some(Err(why)) => Err(why.clone()),
@@ -389,16 +396,26 @@ where
             _ => None,
         };
         let mut state = BroadcastState::default();
+        let mut f = self.f.clone();
         if let (Some(r), Some(c)) = (cx.cfg.restored(), &codecs) {
-            state = BroadcastState::restore(r, cx.node, c).map_err(|why| {
+            let failed = |why: String| {
                 SpateError::Config(format!(
                     "cannot restore node {} from checkpoint {}: {why}",
                     cx.node, r.manifest.epoch
                 ))
-            })?;
+            };
+            state = BroadcastState::restore(r, cx.node, c).map_err(failed)?;
+            // The function's operator lists.
+            restore_view(r, cx.node, cx.shard, cx.cfg.shards, cx.cfg.max_parallelism)
+                .and_then(|v| {
+                    let mut reg = StateRegistry::restore(&v);
+                    f.state(&mut reg);
+                    reg.finish()
+                })
+                .map_err(failed)?;
         }
         Ok(Box::new(BroadcastShard::<P, I, B, O> {
-            f: self.f.clone(),
+            f,
             live: [cx.input_live(0), cx.input_live(1)],
             state,
             codecs,
