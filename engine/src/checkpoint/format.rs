@@ -85,6 +85,9 @@ pub(crate) struct SnapshotBuilder {
     sections: u32,
     /// Where file-backed (mmap) state exports its segments, and the files it added.
     pub(crate) files: Option<crate::state::mmap::checkpointing::FilesOut>,
+    /// Names of the state handles whose copy-on-write snapshot into this file is not
+    /// finished yet (see `StateRegistry`).
+    pub(crate) copying: Vec<String>,
 }
 
 /// Where the section count sits: after magic, version, epoch and four `u32` fields.
@@ -115,6 +118,7 @@ impl SnapshotBuilder {
             out: buf,
             sections: 0,
             files: None,
+            copying: Vec::new(),
         }
     }
 

@@ -28,19 +28,20 @@ pub trait CheckpointedState {
     fn mmap_store(&mut self) -> Option<crate::state::mmap::MmapSlot<'_>> {
         None
     }
-    /// Starts a copy-on-write snapshot into entries of `max_parallelism` key groups:
-    /// the handle freezes what it needs (its key list) and from then on writes each entry,
-    /// as it was at the barrier, before its first change, and the rest in
-    /// [`copy_on_write_step`](Self::copy_on_write_step)s. `false` (the default) when the
-    /// handle cannot: it is then written whole by `snapshot_state` at the barrier. The
-    /// built-in heap handles can.
-    fn begin_copy_on_write(&mut self, _max_parallelism: usize) -> bool {
+    /// Starts a copy-on-write snapshot into entries of `max_parallelism` key groups, known
+    /// as `id` until it is finished: the handle freezes what it needs (its key list) and
+    /// from then on writes each entry, as it was at the barrier, before its first change,
+    /// and the rest in [`copy_on_write_step`](Self::copy_on_write_step)s. `false` (the
+    /// default) when the handle cannot: it is then written whole by `snapshot_state` at the
+    /// barrier. The built-in heap handles can.
+    fn begin_copy_on_write(&mut self, _max_parallelism: usize, _id: u64) -> bool {
         false
     }
-    /// `true` while a snapshot begun by [`begin_copy_on_write`](Self::begin_copy_on_write)
-    /// is not finished.
-    fn copying_on_write(&self) -> bool {
-        false
+    /// The `id` of the snapshot begun by [`begin_copy_on_write`](Self::begin_copy_on_write)
+    /// while it is not finished (the registry checks with it that the handle registered
+    /// under a name is the one whose snapshot it began).
+    fn copy_on_write_id(&self) -> Option<u64> {
+        None
     }
     /// Writes up to `*budget` more entries of the snapshot in progress (counting them off
     /// the budget); returns every entry of it once it is complete (the same entries as
@@ -73,18 +74,16 @@ enum Mode<'a> {
     /// Binds file-backed handles to their working directory (on each shard, at open).
     Bind(&'a crate::state::mmap::BindCx),
     Snapshot(&'a mut SnapshotBuilder),
-    /// Begins a snapshot: handles that can copy on write start to (counted in `pending`),
-    /// the others are written into `b` at once.
+    /// Begins a snapshot: handles that can copy on write start to (their names listed in
+    /// `b.copying`), the others are written into `b` at once.
     Begin {
         b: &'a mut SnapshotBuilder,
-        pending: usize,
     },
     /// Steps the copy-on-write snapshots in progress by up to `budget` entries in all;
-    /// those that complete are written into `b`, the others counted in `pending`.
+    /// those that complete are written into `b` (and leave `b.copying`).
     Step {
         b: &'a mut SnapshotBuilder,
         budget: usize,
-        pending: usize,
     },
     Restore(&'a RestoreView),
 }
@@ -156,16 +155,12 @@ impl<'a> StateRegistry<'a> {
 
     /// Begins a copy-on-write snapshot into `b` (see [`Mode::Begin`]).
     pub(crate) fn begin(b: &'a mut SnapshotBuilder) -> Self {
-        Self::with(Mode::Begin { b, pending: 0 })
+        Self::with(Mode::Begin { b })
     }
 
     /// Steps the snapshot begun into `b` (see [`Mode::Step`]).
     pub(crate) fn step(b: &'a mut SnapshotBuilder, budget: usize) -> Self {
-        Self::with(Mode::Step {
-            b,
-            budget,
-            pending: 0,
-        })
+        Self::with(Mode::Step { b, budget })
     }
 
     /// `true` when the handles are being restored (a function that derives figures from
@@ -177,8 +172,8 @@ impl<'a> StateRegistry<'a> {
     /// After [`begin`](Self::begin) or [`step`](Self::step): how many handles' snapshots
     /// are not complete yet.
     pub(crate) fn pending(&self) -> usize {
-        match self.mode {
-            Mode::Begin { pending, .. } | Mode::Step { pending, .. } => pending,
+        match &self.mode {
+            Mode::Begin { b, .. } | Mode::Step { b, .. } => b.copying.len(),
             _ => 0,
         }
     }
@@ -355,21 +350,20 @@ impl<'a> StateRegistry<'a> {
                 state.snapshot_with(&mut w, key.encode, &value.0);
                 b.add(name, w);
             }
-            Mode::Begin { b, pending } => {
-                if state.begin_copy_with(b.max_parallelism(), key.encode, value.0) {
-                    *pending += 1;
+            Mode::Begin { b, .. } => {
+                let id = copy_id(name);
+                if state.begin_copy_with(b.max_parallelism(), id, key.encode, value.0) {
+                    b.copying.push(name.to_string());
                 } else {
-                    self.error = Some(format!(
-                        "state '{name}': a snapshot began while the previous one was in progress"
-                    ));
+                    self.error = Some(in_progress(name));
                 }
             }
-            Mode::Step { b, budget, pending } => match state.copy_step(budget) {
-                Ok(Some(w)) => b.add(name, w),
-                Ok(None) if state.copying() => *pending += 1,
-                Ok(None) => {}
-                Err(e) => self.error = Some(format!("state '{name}': {e}")),
-            },
+            Mode::Step { b, budget, .. } => {
+                if let Err(e) = step_copy(b, name, state.copy_id(), |n| state.copy_step(n), budget)
+                {
+                    self.error = Some(e);
+                }
+            }
             Mode::Restore(v) => {
                 for e in v.sections.get(name).into_iter().flatten() {
                     if let Err(err) = state.restore_with(e, key.decode, &value.1) {
@@ -402,26 +396,21 @@ impl<'a> StateRegistry<'a> {
                 handle.snapshot_state(&mut w);
                 b.add(name, w);
             }
-            Mode::Begin { b, pending } => {
-                if handle.copying_on_write() {
-                    self.error = Some(format!(
-                        "state '{name}': a snapshot began while the previous one was in progress"
-                    ));
-                } else if handle.begin_copy_on_write(b.max_parallelism()) {
-                    *pending += 1;
+            Mode::Begin { b, .. } => {
+                if handle.copy_on_write_id().is_some() {
+                    self.error = Some(in_progress(name));
+                } else if handle.begin_copy_on_write(b.max_parallelism(), copy_id(name)) {
+                    b.copying.push(name.to_string());
                 } else {
                     let mut w = StateWriter::new(b.max_parallelism());
                     handle.snapshot_state(&mut w);
                     b.add(name, w);
                 }
             }
-            Mode::Step { b, budget, pending } => {
-                if handle.copying_on_write() {
-                    match handle.copy_on_write_step(budget) {
-                        Ok(Some(w)) => b.add(name, w),
-                        Ok(None) => *pending += 1,
-                        Err(e) => self.error = Some(format!("state '{name}': {e}")),
-                    }
+            Mode::Step { b, budget, .. } => {
+                let id = handle.copy_on_write_id();
+                if let Err(e) = step_copy(b, name, id, |n| handle.copy_on_write_step(n), budget) {
+                    self.error = Some(e);
                 }
             }
             Mode::Restore(v) => {
@@ -481,6 +470,13 @@ impl<'a> StateRegistry<'a> {
         if let Some(e) = self.error {
             return Err(e);
         }
+        if let Mode::Step { b, .. } = &self.mode {
+            if let Some(n) = b.copying.iter().find(|n| !self.names.contains(n)) {
+                return Err(format!(
+                    "state '{n}' is no longer registered while its snapshot is being copied"
+                ));
+            }
+        }
         if let Mode::Restore(v) = &self.mode {
             for name in v.sections.keys().chain(v.mmap.keys()) {
                 if !name.starts_with("spate/") && !self.names.iter().any(|n| n == name) {
@@ -501,6 +497,43 @@ impl<'a> StateRegistry<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// The identity of the copy-on-write snapshot of the state registered as `name`.
+fn copy_id(name: &str) -> u64 {
+    crate::state::hash_key(&name)
+}
+
+fn in_progress(name: &str) -> String {
+    format!("state '{name}': a snapshot began while the previous one was in progress")
+}
+
+/// One step of the copy-on-write snapshot of the state registered as `name`, whose handle
+/// holds the snapshot `id` (if any): written into `b` once complete. An error when the
+/// handle under `name` is not the one whose snapshot began (replaced or moved meanwhile):
+/// its section would be missing or another state's.
+fn step_copy(
+    b: &mut SnapshotBuilder,
+    name: &str,
+    id: Option<u64>,
+    step: impl FnOnce(&mut usize) -> Result<Option<StateWriter>, String>,
+    budget: &mut usize,
+) -> Result<(), String> {
+    let began = b.copying.iter().any(|n| n == name);
+    match (began, id) {
+        (true, Some(id)) if id == copy_id(name) => {
+            if let Some(w) = step(budget).map_err(|e| format!("state '{name}': {e}"))? {
+                b.add(name, w);
+                b.copying.retain(|n| n != name);
+            }
+            Ok(())
+        }
+        (false, None) => Ok(()),
+        _ => Err(format!(
+            "state '{name}': its handle was replaced or moved while its snapshot was being \
+             copied (keep each handle in its field until the snapshot is complete)"
+        )),
     }
 }
 
@@ -713,6 +746,83 @@ mod tests {
             got.sort_unstable();
             want.sort_unstable();
             prop_assert_eq!(got, want, "no element lost or duplicated");
+        }
+    }
+
+    /// A handle replaced, moved to another name or no longer registered while its
+    /// copy-on-write snapshot is in progress fails the snapshot (its section would be
+    /// missing or another state's); kept in place, the snapshot completes.
+    #[test]
+    fn a_handle_replaced_or_moved_during_its_snapshot_is_an_error() {
+        let header = SnapshotHeader {
+            epoch: 1,
+            operator: 7,
+            shard: 0,
+            shards: 1,
+            max_parallelism: MAXP as u32,
+        };
+        let filled = || {
+            let mut v = ValueState::<u32, i64>::new();
+            for k in 0..10u32 {
+                v.update(&FixedKey::new(k, 0), i64::from(k));
+            }
+            v
+        };
+        let step = |b: &mut SnapshotBuilder,
+                    a: &mut ValueState<u32, i64>,
+                    c: &mut ValueState<u32, i64>| {
+            let mut reg = StateRegistry::step(b, 3);
+            reg.register("a", a);
+            reg.register("c", c);
+            let pending = reg.pending();
+            reg.finish().map(|_| pending)
+        };
+        for case in 0..4 {
+            let (mut a, mut c) = (filled(), filled());
+            let mut b = SnapshotBuilder::new(header.clone());
+            let mut reg = StateRegistry::begin(&mut b);
+            reg.register("a", &mut a);
+            reg.register("c", &mut c);
+            assert_eq!(reg.pending(), 2);
+            reg.finish().unwrap();
+            assert_eq!(
+                step(&mut b, &mut a, &mut c),
+                Ok(2),
+                "one step is not enough"
+            );
+            let r = match case {
+                0 => (0..10)
+                    .map(|_| step(&mut b, &mut a, &mut c))
+                    .find(|r| r != &Ok(2) && r != &Ok(1)),
+                1 => {
+                    a = filled();
+                    Some(step(&mut b, &mut a, &mut c))
+                }
+                2 => {
+                    std::mem::swap(&mut a, &mut c);
+                    Some(step(&mut b, &mut a, &mut c))
+                }
+                _ => {
+                    let mut reg = StateRegistry::step(&mut b, 3);
+                    reg.register("a", &mut a);
+                    Some(reg.finish().map(|_| 0))
+                }
+            };
+            match case {
+                0 => {
+                    assert_eq!(r, Some(Ok(0)), "kept in place: complete");
+                    assert_eq!(parse(&b.finish()).unwrap().sections.len(), 2);
+                }
+                _ => {
+                    let e = r.unwrap().unwrap_err();
+                    let want = if case == 3 {
+                        "no longer registered"
+                    } else {
+                        "replaced or moved"
+                    };
+                    assert!(e.contains(want), "case {case}: {e}");
+                }
+            }
         }
     }
 

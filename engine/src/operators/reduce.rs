@@ -133,7 +133,7 @@ where
         let v = v.encode;
         let fresh = self
             .state
-            .begin_copy_with(b.max_parallelism(), k.encode, move |acc, o| {
+            .begin_copy_with(b.max_parallelism(), 0, k.encode, move |acc, o| {
                 acc.as_ref().encode_with(o, v)
             });
         if !fresh {

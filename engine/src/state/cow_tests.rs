@@ -115,7 +115,7 @@ fn finish(
     budget: usize,
 ) -> Result<(), TestCaseError> {
     let Some(e) = expected else {
-        prop_assert!(!h.copying_on_write());
+        prop_assert!(h.copy_on_write_id().is_none());
         return Ok(());
     };
     let mut left = budget;
@@ -124,14 +124,14 @@ fn finish(
         .map_err(TestCaseError::fail)?
     {
         Some(w) => {
-            prop_assert!(!h.copying_on_write());
+            prop_assert!(h.copy_on_write_id().is_none());
             prop_assert_eq!(&entries(w), &*e);
             *expected = None;
         }
         None => {
             prop_assert!(budget != usize::MAX, "a whole budget finishes it");
             prop_assert_eq!(left, 0, "unfinished with budget left");
-            prop_assert!(h.copying_on_write());
+            prop_assert!(h.copy_on_write_id().is_some());
         }
     }
     Ok(())
@@ -160,8 +160,9 @@ proptest! {
                     for (handle, e) in h.all().into_iter().zip(expected.iter_mut()) {
                         finish(handle, e, usize::MAX)?;
                         *e = Some(whole(handle));
-                        prop_assert!(handle.begin_copy_on_write(16));
-                        prop_assert!(!handle.begin_copy_on_write(16), "one at a time");
+                        prop_assert!(handle.begin_copy_on_write(16, 7));
+                        prop_assert!(!handle.begin_copy_on_write(16, 8), "one at a time");
+                        prop_assert_eq!(handle.copy_on_write_id(), Some(7));
                     }
                 }
                 Action::Burst(k, dt) => {

@@ -84,6 +84,7 @@ impl<K: Hash + Eq + Clone, V> ValueState<K, V> {
     pub(crate) fn begin_copy_with(
         &mut self,
         max_parallelism: usize,
+        id: u64,
         key: fn(&K, &mut Vec<u8>),
         value: impl Fn(&V, &mut Vec<u8>) + Send + 'static,
     ) -> bool
@@ -93,6 +94,7 @@ impl<K: Hash + Eq + Clone, V> ValueState<K, V> {
     {
         self.table.begin_copy(
             max_parallelism,
+            id,
             CopySlot::Boxed(Box::new(move |s, o| {
                 key(&s.key, o);
                 s.touched.encode(o);
@@ -101,9 +103,9 @@ impl<K: Hash + Eq + Clone, V> ValueState<K, V> {
         )
     }
 
-    /// Like [`CheckpointedState::copying_on_write`].
-    pub(crate) fn copying(&self) -> bool {
-        self.table.copying()
+    /// Like [`CheckpointedState::copy_on_write_id`].
+    pub(crate) fn copy_id(&self) -> Option<u64> {
+        self.table.copy_id()
     }
 
     /// Like [`CheckpointedState::copy_on_write_step`].
@@ -142,12 +144,12 @@ where
     fn snapshot_state(&self, w: &mut StateWriter) {
         snapshot_table(&self.table, w, encode_slot);
     }
-    fn begin_copy_on_write(&mut self, max_parallelism: usize) -> bool {
+    fn begin_copy_on_write(&mut self, max_parallelism: usize, id: u64) -> bool {
         self.table
-            .begin_copy(max_parallelism, CopySlot::Fn(encode_slot))
+            .begin_copy(max_parallelism, id, CopySlot::Fn(encode_slot))
     }
-    fn copying_on_write(&self) -> bool {
-        self.table.copying()
+    fn copy_on_write_id(&self) -> Option<u64> {
+        self.table.copy_id()
     }
     fn copy_on_write_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
         self.table.copy_step(budget)
@@ -169,12 +171,12 @@ where
     fn snapshot_state(&self, w: &mut StateWriter) {
         snapshot_table(&self.table, w, encode_slot);
     }
-    fn begin_copy_on_write(&mut self, max_parallelism: usize) -> bool {
+    fn begin_copy_on_write(&mut self, max_parallelism: usize, id: u64) -> bool {
         self.table
-            .begin_copy(max_parallelism, CopySlot::Fn(encode_slot))
+            .begin_copy(max_parallelism, id, CopySlot::Fn(encode_slot))
     }
-    fn copying_on_write(&self) -> bool {
-        self.table.copying()
+    fn copy_on_write_id(&self) -> Option<u64> {
+        self.table.copy_id()
     }
     fn copy_on_write_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
         self.table.copy_step(budget)
@@ -197,12 +199,12 @@ where
     fn snapshot_state(&self, w: &mut StateWriter) {
         snapshot_table(&self.table, w, encode_map_slot);
     }
-    fn begin_copy_on_write(&mut self, max_parallelism: usize) -> bool {
+    fn begin_copy_on_write(&mut self, max_parallelism: usize, id: u64) -> bool {
         self.table
-            .begin_copy(max_parallelism, CopySlot::Fn(encode_map_slot))
+            .begin_copy(max_parallelism, id, CopySlot::Fn(encode_map_slot))
     }
-    fn copying_on_write(&self) -> bool {
-        self.table.copying()
+    fn copy_on_write_id(&self) -> Option<u64> {
+        self.table.copy_id()
     }
     fn copy_on_write_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
         self.table.copy_step(budget)
@@ -234,12 +236,12 @@ where
     fn snapshot_state(&self, w: &mut StateWriter) {
         snapshot_table(&self.table, w, encode_slot);
     }
-    fn begin_copy_on_write(&mut self, max_parallelism: usize) -> bool {
+    fn begin_copy_on_write(&mut self, max_parallelism: usize, id: u64) -> bool {
         self.table
-            .begin_copy(max_parallelism, CopySlot::Fn(encode_slot))
+            .begin_copy(max_parallelism, id, CopySlot::Fn(encode_slot))
     }
-    fn copying_on_write(&self) -> bool {
-        self.table.copying()
+    fn copy_on_write_id(&self) -> Option<u64> {
+        self.table.copy_id()
     }
     fn copy_on_write_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
         self.table.copy_step(budget)

@@ -52,6 +52,8 @@ impl<K, V> CopySlot<K, V> {
 
 /// A snapshot of the table in progress (copy-on-write).
 struct TableCopy<K, V> {
+    /// Who began it (the registry's identity of the state name it is registered under).
+    id: u64,
     /// The keys of the table at the barrier, with their hashes.
     frozen: Vec<(u64, K)>,
     /// The next of `frozen` the steps look at.
@@ -220,15 +222,21 @@ impl<K: Hash + Eq + Clone, V> KeyedTable<K, V> {
         });
     }
 
-    /// Starts a copy-on-write snapshot: freezes the key list; the entries are encoded by
-    /// `encode` into a writer for `max_parallelism` key groups. `false` (and nothing done)
-    /// when one is in progress already.
-    pub(crate) fn begin_copy(&mut self, max_parallelism: usize, encode: CopySlot<K, V>) -> bool {
+    /// Starts a copy-on-write snapshot, known as `id`: freezes the key list; the entries
+    /// are encoded by `encode` into a writer for `max_parallelism` key groups. `false` (and
+    /// nothing done) when one is in progress already.
+    pub(crate) fn begin_copy(
+        &mut self,
+        max_parallelism: usize,
+        id: u64,
+        encode: CopySlot<K, V>,
+    ) -> bool {
         if self.copy.is_some() {
             return false;
         }
         self.mark = self.mark.wrapping_add(1);
         self.copy = Some(Box::new(TableCopy {
+            id,
             frozen: self
                 .table
                 .iter()
@@ -241,9 +249,9 @@ impl<K: Hash + Eq + Clone, V> KeyedTable<K, V> {
         true
     }
 
-    /// `true` while a copy-on-write snapshot is in progress.
-    pub(crate) fn copying(&self) -> bool {
-        self.copy.is_some()
+    /// The identity given to the copy-on-write snapshot in progress, if any.
+    pub(crate) fn copy_id(&self) -> Option<u64> {
+        self.copy.as_ref().map(|c| c.id)
     }
 
     /// Looks at up to `*budget` more frozen keys (taking them off the budget), encoding

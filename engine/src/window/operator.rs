@@ -401,7 +401,7 @@ where
         let mut keys = std::mem::take(&mut self.keys);
         let r = match keys.find_entry(hash_key(key), |e| e.key == *key) {
             Ok(mut entry) => {
-                if self.copy.is_some() {
+                if self.copy.is_some() && entry.get().mark != self.mark {
                     self.copy_slot(entry.get_mut());
                 }
                 let r = self.run_timer(domain, t, w, entry.get_mut(), cx);
@@ -474,7 +474,7 @@ where
             let hash = hash_key(&key);
             let mut entry = match keys.find_entry(hash, |e| e.key == key) {
                 Ok(mut e) => {
-                    if self.copy.is_some() {
+                    if self.copy.is_some() && e.get().mark != self.mark {
                         self.copy_slot(e.get_mut());
                     }
                     e
