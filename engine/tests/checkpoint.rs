@@ -137,6 +137,23 @@ fn snapshots_in_steps_and_whole_ones_recover_exactly_once() {
     restart_recovers(2, Some(0));
 }
 
+/// Batches of 64, checkpoints every 20 ms into `chk`, two restarts allowed; `step`: the
+/// entries per snapshot step (`None`: the default).
+fn restarting(shards: usize, chk: &Path, step: Option<usize>) -> Env {
+    let env = Env::new()
+        .shards(shards)
+        .batch_size(64)
+        .checkpointing(chk, Duration::from_millis(20))
+        .restart_strategy(RestartStrategy::FixedDelay {
+            attempts: 2,
+            delay: Duration::from_millis(10),
+        });
+    match step {
+        Some(n) => env.snapshot_step(n),
+        None => env,
+    }
+}
+
 /// The job fails once after a checkpoint; a restart strategy brings it back; `step`: the
 /// entries per snapshot step (`None`: the default).
 fn restart_recovers(shards: usize, step: Option<usize>) {
@@ -144,17 +161,7 @@ fn restart_recovers(shards: usize, step: Option<usize>) {
     let tmp = tempfile::tempdir().unwrap();
     let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
     let failed = Arc::new(AtomicBool::new(false));
-    let mut env = Env::new()
-        .shards(shards)
-        .batch_size(64)
-        .checkpointing(&chk, Duration::from_millis(20))
-        .restart_strategy(RestartStrategy::FixedDelay {
-            attempts: 2,
-            delay: Duration::from_millis(10),
-        });
-    if let Some(n) = step {
-        env = env.snapshot_step(n);
-    }
+    let env = restarting(shards, &chk, step);
     build(&env, &out, Some((1_000, failed.clone(), chk.clone())));
     env.execute().unwrap();
     assert!(failed.load(Ordering::SeqCst), "the failure was injected");
@@ -402,19 +409,9 @@ fn a_keyed_co_process_function_recovers_exactly_once() {
         let tmp = tempfile::tempdir().unwrap();
         let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
         let failed = Arc::new(AtomicBool::new(false));
-        let mut env = Env::new()
-            .shards(shards)
-            .batch_size(64)
-            .checkpointing(&chk, Duration::from_millis(20))
+        let env = restarting(shards, &chk, step)
             .state_type::<(u64, i64)>()
-            .unaligned_checkpoints(unaligned)
-            .restart_strategy(RestartStrategy::FixedDelay {
-                attempts: 2,
-                delay: Duration::from_millis(10),
-            });
-        if let Some(n) = step {
-            env = env.snapshot_step(n);
-        }
+            .unaligned_checkpoints(unaligned);
         two_inputs(&env, &out, Some((failed.clone(), chk.clone())));
         env.execute().unwrap();
         assert!(failed.load(Ordering::SeqCst), "the failure was injected");
@@ -589,19 +586,9 @@ fn a_keyed_sum_recovers_exactly_once() {
         let tmp = tempfile::tempdir().unwrap();
         let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
         let failed = Arc::new(AtomicBool::new(false));
-        let mut env = Env::new()
-            .shards(shards)
-            .batch_size(64)
-            .checkpointing(&chk, Duration::from_millis(20))
+        let env = restarting(shards, &chk, step)
             .state_type::<u64>()
-            .state_type::<(u64, u64)>()
-            .restart_strategy(RestartStrategy::FixedDelay {
-                attempts: 2,
-                delay: Duration::from_millis(10),
-            });
-        if let Some(n) = step {
-            env = env.snapshot_step(n);
-        }
+            .state_type::<(u64, u64)>();
         summing(&env, &out, Some((failed.clone(), chk.clone())));
         env.execute().unwrap();
         assert!(failed.load(Ordering::SeqCst), "the failure was injected");

@@ -21,7 +21,9 @@ use crate::error::{Result, SpateError, UserError};
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::operators::align::{two_input_fields, HeldInputs, TwoInputOp};
 use crate::operators::co_process::{TwoInputWired, TwoInputs};
-use crate::operators::unary::{drive_staged_snapshots, Participant, StagedSnapshots};
+use crate::operators::unary::{
+    drive_staged_snapshots, staged_snapshot_fields, Participant, StagedSnapshots,
+};
 use crate::operators::{Batch, Counter, OpInfo, Output, OutputTag, SideOutputs};
 use crate::state::hash_key;
 use crate::time::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
@@ -136,9 +138,7 @@ where
             }
         }
         self.publish();
-        if self.staged.is_some() {
-            self.snapshot_step(self.step)?;
-        }
+        self.step_after_work()?;
         Ok(())
     }
 
@@ -204,14 +204,6 @@ where
             b.add(LEFT_SECTION, left);
             b.add(RIGHT_SECTION, right);
             p.hand_in_builder(epoch, b);
-        }
-        Ok(())
-    }
-
-    /// Finishes a snapshot still in steps at once (a barrier or the end came).
-    fn finish_staged(&mut self) -> Result<()> {
-        while self.staged.is_some() {
-            self.snapshot_step(usize::MAX)?;
         }
         Ok(())
     }
@@ -322,9 +314,7 @@ where
             self.state
                 .advance(w, |k, e| spec.unmatched_left(k, &e.value, e.iv, &mut em))
                 .map_err(|e| info.user_error(e))?;
-            if self.staged.is_some() {
-                self.snapshot_step(self.step)?;
-            }
+            self.step_after_work()?;
         }
         let w = self.next_output_watermark();
         self.out.progress(w, status)?;
@@ -521,23 +511,12 @@ where
 impl<S, K, A, B, O, FA, FB> StagedSnapshots for JoinOp<S, K, A, B, O, FA, FB>
 where
     S: JoinSpec<K, A, B, O>,
-    K: Hash + Eq + 'static,
+    K: Hash + Eq,
     A: Clone + 'static,
     B: Clone + 'static,
     O: Clone + 'static,
-    FA: Fn(&A) -> K + 'static,
-    FB: Fn(&B) -> K + 'static,
+    FA: Fn(&A) -> K,
+    FB: Fn(&B) -> K,
 {
-    fn input_ended(&self) -> bool {
-        self.ended
-    }
-    fn staged(&self) -> bool {
-        self.staged.is_some()
-    }
-    fn step_size(&self) -> usize {
-        self.step
-    }
-    fn step_staged(&mut self, budget: usize) -> Result<()> {
-        self.snapshot_step(budget)
-    }
+    staged_snapshot_fields!();
 }

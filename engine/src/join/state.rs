@@ -428,6 +428,19 @@ impl<K: Eq + std::hash::Hash, A, B> JoinState<K, A, B> {
     }
 }
 
+/// Codecs of a `u8`-keyed join of `i64` records, for tests.
+#[cfg(test)]
+fn test_codecs() -> JoinCodecs<u8, i64, i64> {
+    let mut t = crate::checkpoint::types::StateTypes::default();
+    t.register::<u8>();
+    t.register::<i64>();
+    JoinCodecs {
+        key: t.get().unwrap(),
+        left: t.get().unwrap(),
+        right: t.get().unwrap(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,7 +592,6 @@ mod tests {
         use crate::checkpoint::manifest::Manifest;
         use crate::checkpoint::registry::restore_view;
         use crate::checkpoint::store::Restored;
-        use crate::checkpoint::types::StateTypes;
         use crate::state::{key_group, shard_for_key_group};
 
         const MAXP: usize = 16;
@@ -588,16 +600,7 @@ mod tests {
             shard_for_key_group(key_group(hash_key(&k), MAXP), MAXP, shards)
         }
 
-        fn codecs() -> JoinCodecs<u8, i64, i64> {
-            let mut t = StateTypes::default();
-            t.register::<u8>();
-            t.register::<i64>();
-            JoinCodecs {
-                key: t.get().unwrap(),
-                left: t.get().unwrap(),
-                right: t.get().unwrap(),
-            }
-        }
+        use super::super::test_codecs as codecs;
 
         /// Every buffered row per key and side: `(start, end, matched, value)` in order.
         type Rows = BTreeMap<(u8, u8), Vec<(i64, i64, bool, i64)>>;

@@ -11,9 +11,11 @@ use std::sync::Arc;
 
 use super::align::{two_input_fields, HeldInputs, TwoInputOp};
 use super::co_process::{TwoInputWired, TwoInputs};
-use super::keyed_process::{restore_timers, snapshot_timers, KeyedContext};
+use super::keyed_process::{
+    begin_keyed_snapshot, restore_timers, step_keyed_snapshot, KeyedContext,
+};
 use super::timer_driver::{drive_processing_timers, ProcessingTimers};
-use super::unary::{drive_staged_snapshots, Participant, StagedSnapshots};
+use super::unary::{drive_staged_snapshots, staged_snapshot_fields, Participant, StagedSnapshots};
 use super::{Batch, OpInfo, Output, SideOutputs};
 use crate::checkpoint::format::{SnapshotBuilder, FINAL_EPOCH};
 use crate::checkpoint::registry::{restore_view, KeyCodec};
@@ -143,15 +145,8 @@ where
         };
         let mut b = p.file_builder(epoch, self.info.shard);
         let whole = self.step == 0 || epoch == FINAL_EPOCH;
-        let mut reg = if whole {
-            StateRegistry::snapshot(&mut b)
-        } else {
-            StateRegistry::begin(&mut b)
-        };
-        self.f.state(&mut reg);
-        let pending = reg.pending();
-        reg.finish()
-            .and_then(|_| snapshot_timers(&self.timers, self.key_codec.as_ref(), &mut b))
+        let (f, kc) = (&mut self.f, self.key_codec.as_ref());
+        let pending = begin_keyed_snapshot(&mut b, whole, |reg| f.state(reg), &self.timers, kc)
             .map_err(|why| self.failed(why))?;
         if pending > 0 {
             self.staged = Some((epoch, b));
@@ -168,32 +163,12 @@ where
         let Some((epoch, b)) = self.staged.as_mut() else {
             return Ok(());
         };
-        let epoch = *epoch;
-        let mut reg = StateRegistry::step(b, budget);
-        self.f.state(&mut reg);
-        let pending = reg.pending();
-        reg.finish().map_err(|why| self.failed(why))?;
-        if pending == 0 {
+        let (epoch, f) = (*epoch, &mut self.f);
+        let pending = step_keyed_snapshot(b, budget, |reg| f.state(reg));
+        if pending.map_err(|why| self.failed(why))? == 0 {
             if let (Some((_, b)), Some(p)) = (self.staged.take(), &self.participant) {
                 p.hand_in_builder(epoch, b);
             }
-        }
-        Ok(())
-    }
-
-    /// Finishes a snapshot still in steps at once (a barrier or the end came).
-    fn finish_staged(&mut self) -> Result<()> {
-        while self.staged.is_some() {
-            self.snapshot_step(usize::MAX)?;
-        }
-        Ok(())
-    }
-
-    /// A step after the data path's work, while a snapshot is in steps.
-    #[inline]
-    fn step_after_work(&mut self) -> Result<()> {
-        if self.staged.is_some() {
-            self.snapshot_step(self.step)?;
         }
         Ok(())
     }
@@ -425,22 +400,7 @@ impl<P, K, A, B, O, FA, FB> StagedSnapshots for KeyedCoProcessOp<P, K, A, B, O, 
 where
     P: KeyedCoProcessFunction<K, A, B, O>,
     K: Hash + Eq + Clone + Send + 'static,
-    A: 'static,
-    B: 'static,
     O: Clone + 'static,
-    FA: 'static,
-    FB: 'static,
 {
-    fn input_ended(&self) -> bool {
-        self.ended
-    }
-    fn staged(&self) -> bool {
-        self.staged.is_some()
-    }
-    fn step_size(&self) -> usize {
-        self.step
-    }
-    fn step_staged(&mut self, budget: usize) -> Result<()> {
-        self.snapshot_step(budget)
-    }
+    staged_snapshot_fields!();
 }

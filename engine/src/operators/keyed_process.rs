@@ -168,6 +168,42 @@ impl<P: Clone, KF: Clone, K: Hash + Eq + Clone, I, O> Clone for KeyedProcess<P, 
     }
 }
 
+/// Takes a keyed function's snapshot at a barrier into `b`: what its `state` registers
+/// (whole when `whole`, else copy-on-write for the handles that can), then its timers.
+/// Returns how many handles are still copying (0: `b` is complete).
+pub(crate) fn begin_keyed_snapshot<K: Hash + Eq + Clone>(
+    b: &mut SnapshotBuilder,
+    whole: bool,
+    state: impl FnOnce(&mut StateRegistry<'_>),
+    timers: &TimerService<K>,
+    key_codec: Option<&KeyCodec<K>>,
+) -> std::result::Result<usize, String> {
+    let mut reg = if whole {
+        StateRegistry::snapshot(b)
+    } else {
+        StateRegistry::begin(b)
+    };
+    state(&mut reg);
+    let pending = reg.pending();
+    reg.finish()?;
+    snapshot_timers(timers, key_codec, b)?;
+    Ok(pending)
+}
+
+/// Copies up to `budget` more entries of a keyed function's snapshot in `b`; returns how
+/// many handles are still copying.
+pub(crate) fn step_keyed_snapshot(
+    b: &mut SnapshotBuilder,
+    budget: usize,
+    state: impl FnOnce(&mut StateRegistry<'_>),
+) -> std::result::Result<usize, String> {
+    let mut reg = StateRegistry::step(b, budget);
+    state(&mut reg);
+    let pending = reg.pending();
+    reg.finish()?;
+    Ok(pending)
+}
+
 pub(crate) const EVENT_TIMERS: &str = "spate/timers/event";
 pub(crate) const PROCESSING_TIMERS: &str = "spate/timers/processing";
 
@@ -341,12 +377,8 @@ where
         &mut self,
         mut b: SnapshotBuilder,
     ) -> std::result::Result<Option<SnapshotBuilder>, String> {
-        let mut reg = StateRegistry::begin(&mut b);
-        self.f.state(&mut reg);
-        let pending = reg.pending();
-        reg.finish()?;
-        snapshot_timers(&self.timers, self.key_codec.as_ref(), &mut b)?;
-        if pending == 0 {
+        let (f, kc) = (&mut self.f, self.key_codec.as_ref());
+        if begin_keyed_snapshot(&mut b, false, |reg| f.state(reg), &self.timers, kc)? == 0 {
             return Ok(Some(b));
         }
         self.staged = Some(b);
@@ -358,14 +390,10 @@ where
         budget: usize,
     ) -> std::result::Result<Option<SnapshotBuilder>, String> {
         let b = self.staged.as_mut().ok_or("no snapshot in progress")?;
-        let mut reg = StateRegistry::step(b, budget);
-        self.f.state(&mut reg);
-        let pending = reg.pending();
-        reg.finish()?;
-        Ok(if pending == 0 {
-            self.staged.take()
-        } else {
-            None
+        let f = &mut self.f;
+        Ok(match step_keyed_snapshot(b, budget, |reg| f.state(reg))? {
+            0 => self.staged.take(),
+            _ => None,
         })
     }
 

@@ -310,23 +310,13 @@ impl<U: Unary> UnaryOp<U> {
         }
         Ok(())
     }
-
-    /// Finishes a snapshot still in steps at once (a barrier or the end came).
-    fn finish_staged(&mut self) -> Result<()> {
-        while self.staged.is_some() {
-            self.snapshot_step(usize::MAX)?;
-        }
-        Ok(())
-    }
 }
 
 impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
     #[inline]
     fn on_batch(&mut self, _input: usize, batch: &mut Batch<U::In>) -> Result<()> {
         self.with_cx(|l, cx| l.on_batch(batch, cx))?;
-        if self.staged.is_some() {
-            self.snapshot_step(self.step)?;
-        }
+        self.step_after_work()?;
         Ok(())
     }
 
@@ -339,9 +329,7 @@ impl<U: Unary> OnInput<U::In> for UnaryOp<U> {
             self.out.watermark(wm)?;
             self.sides.watermark(wm)?;
         }
-        if self.staged.is_some() {
-            self.snapshot_step(self.step)?;
-        }
+        self.step_after_work()?;
         Ok(())
     }
 
@@ -481,7 +469,7 @@ impl<O: OnInput<T> + 'static, T: 'static> Wired for OpWired<O, T> {
 }
 
 /// An operator that may finish its snapshots in steps after the barrier (copy-on-write).
-pub(crate) trait StagedSnapshots: 'static {
+pub(crate) trait StagedSnapshots {
     /// Its input ended (no snapshot will be staged any more).
     fn input_ended(&self) -> bool;
     /// A snapshot is in steps.
@@ -490,21 +478,46 @@ pub(crate) trait StagedSnapshots: 'static {
     fn step_size(&self) -> usize;
     /// Takes a step of `budget` entries, handing the snapshot in once complete.
     fn step_staged(&mut self, budget: usize) -> Result<()>;
+    /// Finishes a snapshot still in steps at once (a barrier or the end came).
+    fn finish_staged(&mut self) -> Result<()> {
+        while self.staged() {
+            self.step_staged(usize::MAX)?;
+        }
+        Ok(())
+    }
+    /// A step after the data path's work (a batch, a watermark), while a snapshot is in
+    /// steps.
+    #[inline]
+    fn step_after_work(&mut self) -> Result<()> {
+        if self.staged() {
+            self.step_staged(self.step_size())?;
+        }
+        Ok(())
+    }
 }
 
+/// The [`StagedSnapshots`] methods of an operator with fields `ended`, `staged` (an
+/// `Option`), `step` and a method `snapshot_step(budget)`.
+macro_rules! staged_snapshot_fields {
+    () => {
+        fn input_ended(&self) -> bool {
+            self.ended
+        }
+        fn staged(&self) -> bool {
+            self.staged.is_some()
+        }
+        fn step_size(&self) -> usize {
+            self.step
+        }
+        fn step_staged(&mut self, budget: usize) -> $crate::error::Result<()> {
+            self.snapshot_step(budget)
+        }
+    };
+}
+pub(crate) use staged_snapshot_fields;
+
 impl<U: Unary> StagedSnapshots for UnaryOp<U> {
-    fn input_ended(&self) -> bool {
-        self.ended
-    }
-    fn staged(&self) -> bool {
-        self.staged.is_some()
-    }
-    fn step_size(&self) -> usize {
-        self.step
-    }
-    fn step_staged(&mut self, budget: usize) -> Result<()> {
-        self.snapshot_step(budget)
-    }
+    staged_snapshot_fields!();
 }
 
 /// Finishes `op`'s snapshots in steps whether batches come or not: while one is in steps,
@@ -512,7 +525,10 @@ impl<U: Unary> StagedSnapshots for UnaryOp<U> {
 /// large state on an idle input is done at the speed of a whole snapshot, and a busy shard
 /// waits at most that long); looks again every 5 ms otherwise; ends with the operator's
 /// input.
-pub(crate) fn drive_staged_snapshots<S: StagedSnapshots>(op: Rc<RefCell<S>>, cx: &mut ShardBuild) {
+pub(crate) fn drive_staged_snapshots<S: StagedSnapshots + 'static>(
+    op: Rc<RefCell<S>>,
+    cx: &mut ShardBuild,
+) {
     use crate::runtime::task::{sleep, yield_now};
     use std::time::{Duration, Instant};
     let (cancel, node) = (cx.cfg.cancel.clone(), cx.node);

@@ -135,28 +135,39 @@ impl<K: Hash + Eq + Clone, V> ValueState<K, V> {
     }
 }
 
+/// The snapshot methods of a heap handle over a `KeyedTable` whose slots `encode` writes:
+/// whole, copy-on-write, and clearing before a restore.
+macro_rules! table_snapshots {
+    ($encode:expr) => {
+        fn snapshot_state(&self, w: &mut StateWriter) {
+            snapshot_table(&self.table, w, $encode);
+        }
+        fn begin_copy_on_write(&mut self, max_parallelism: usize, id: u64) -> bool {
+            self.table
+                .begin_copy(max_parallelism, id, CopySlot::Fn($encode))
+        }
+        fn copy_on_write_id(&self) -> Option<u64> {
+            self.table.copy_id()
+        }
+        fn copy_on_write_step(
+            &mut self,
+            budget: &mut usize,
+        ) -> Result<Option<StateWriter>, String> {
+            self.table.copy_step(budget)
+        }
+        fn clear_state(&mut self) {
+            self.table.clear_all();
+        }
+    };
+}
+
 impl<K, V> CheckpointedState for ValueState<K, V>
 where
     K: StateData + Hash + Eq + Clone + 'static,
     V: StateData,
 {
     type Key = K;
-    fn snapshot_state(&self, w: &mut StateWriter) {
-        snapshot_table(&self.table, w, encode_slot);
-    }
-    fn begin_copy_on_write(&mut self, max_parallelism: usize, id: u64) -> bool {
-        self.table
-            .begin_copy(max_parallelism, id, CopySlot::Fn(encode_slot))
-    }
-    fn copy_on_write_id(&self) -> Option<u64> {
-        self.table.copy_id()
-    }
-    fn copy_on_write_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
-        self.table.copy_step(budget)
-    }
-    fn clear_state(&mut self) {
-        self.table.clear_all();
-    }
+    table_snapshots!(encode_slot);
     fn restore_entry(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
         restore_slot(&mut self.table, bytes, V::decode)
     }
@@ -168,22 +179,7 @@ where
     V: StateData,
 {
     type Key = K;
-    fn snapshot_state(&self, w: &mut StateWriter) {
-        snapshot_table(&self.table, w, encode_slot);
-    }
-    fn begin_copy_on_write(&mut self, max_parallelism: usize, id: u64) -> bool {
-        self.table
-            .begin_copy(max_parallelism, id, CopySlot::Fn(encode_slot))
-    }
-    fn copy_on_write_id(&self) -> Option<u64> {
-        self.table.copy_id()
-    }
-    fn copy_on_write_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
-        self.table.copy_step(budget)
-    }
-    fn clear_state(&mut self) {
-        self.table.clear_all();
-    }
+    table_snapshots!(encode_slot);
     fn restore_entry(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
         restore_slot(&mut self.table, bytes, Vec::<(V, i64)>::decode)
     }
@@ -196,22 +192,7 @@ where
     UV: StateData,
 {
     type Key = K;
-    fn snapshot_state(&self, w: &mut StateWriter) {
-        snapshot_table(&self.table, w, encode_map_slot);
-    }
-    fn begin_copy_on_write(&mut self, max_parallelism: usize, id: u64) -> bool {
-        self.table
-            .begin_copy(max_parallelism, id, CopySlot::Fn(encode_map_slot))
-    }
-    fn copy_on_write_id(&self) -> Option<u64> {
-        self.table.copy_id()
-    }
-    fn copy_on_write_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
-        self.table.copy_step(budget)
-    }
-    fn clear_state(&mut self) {
-        self.table.clear_all();
-    }
+    table_snapshots!(encode_map_slot);
     fn restore_entry(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
         restore_slot(&mut self.table, bytes, |r| {
             let n = crate::checkpoint::decode_len(r, 1)?;
@@ -233,22 +214,7 @@ where
     V: StateData,
 {
     type Key = K;
-    fn snapshot_state(&self, w: &mut StateWriter) {
-        snapshot_table(&self.table, w, encode_slot);
-    }
-    fn begin_copy_on_write(&mut self, max_parallelism: usize, id: u64) -> bool {
-        self.table
-            .begin_copy(max_parallelism, id, CopySlot::Fn(encode_slot))
-    }
-    fn copy_on_write_id(&self) -> Option<u64> {
-        self.table.copy_id()
-    }
-    fn copy_on_write_step(&mut self, budget: &mut usize) -> Result<Option<StateWriter>, String> {
-        self.table.copy_step(budget)
-    }
-    fn clear_state(&mut self) {
-        self.table.clear_all();
-    }
+    table_snapshots!(encode_slot);
     fn restore_entry(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
         restore_slot(&mut self.table, bytes, Option::<V>::decode)
     }

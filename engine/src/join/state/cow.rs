@@ -127,7 +127,6 @@ mod tests {
     use super::super::{LEFT_SECTION, RIGHT_SECTION};
     use super::*;
     use crate::checkpoint::format::{parse, Entries, SnapshotBuilder, SnapshotHeader};
-    use crate::checkpoint::types::StateTypes;
     use crate::join::buffer::Interval;
     use crate::state::hash_key;
     use crate::time::MAX_WATERMARK;
@@ -135,16 +134,7 @@ mod tests {
 
     type State = JoinState<u8, i64, i64>;
 
-    fn codecs() -> JoinCodecs<u8, i64, i64> {
-        let mut t = StateTypes::default();
-        t.register::<u8>();
-        t.register::<i64>();
-        JoinCodecs {
-            key: t.get().unwrap(),
-            left: t.get().unwrap(),
-            right: t.get().unwrap(),
-        }
-    }
+    use super::super::test_codecs as codecs;
 
     fn builder() -> SnapshotBuilder {
         SnapshotBuilder::new(SnapshotHeader {
