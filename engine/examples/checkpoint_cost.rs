@@ -8,9 +8,11 @@
 //! With `--job windowed`: generator (event time: 1,000 records per ms) → `key_by` over 100 k
 //! keys → sliding windows of 10 s every 1 s counting by slices (`aggregate(Count)`) → a
 //! discarding sink; the snapshot then holds each key's slice accumulators and timers.
+//! With `--job generic`: the same input in tumbling windows of 1 s counted by the generic
+//! window operator (`without_slicing`): per key, its windows' accumulators and timers.
 //!
 //! ```text
-//! cargo run --release --example checkpoint_cost -- [--job keyed|windowed] [--records N]
+//! cargo run --release --example checkpoint_cost -- [--job keyed|windowed|generic] [--records N]
 //!     [--shards S] [--runs R] [--interval-ms MS] [--once with|without] [--snapshot-step N]
 //! ```
 //!
@@ -70,11 +72,19 @@ fn cpu_time() -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// Which job runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Job {
+    Keyed,
+    Windowed,
+    Generic,
+}
+
 /// Runs the job once.
 fn run(
     records: u64,
     shards: usize,
-    windowed: bool,
+    job: Job,
     ckpt: Option<(&std::path::Path, u64)>,
     step: Option<usize>,
 ) -> Run {
@@ -85,22 +95,31 @@ fn run(
             env = env.snapshot_step(n);
         }
     }
-    if windowed {
+    if job != Job::Keyed {
         // Event time from the sequence number: 1,000 records per millisecond.
-        env.generate(Some(records), |s| {
-            (
-                s.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 100_000,
-                s as i64 / 1_000,
+        let keyed = env
+            .generate(Some(records), |s| {
+                (
+                    s.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 100_000,
+                    s as i64 / 1_000,
+                )
+            })
+            .assign_timestamps_and_watermarks(
+                WatermarkStrategy::for_monotonous_timestamps()
+                    .with_timestamp_assigner(|r: &(u64, i64)| r.1),
             )
-        })
-        .assign_timestamps_and_watermarks(
-            WatermarkStrategy::for_monotonous_timestamps()
-                .with_timestamp_assigner(|r: &(u64, i64)| r.1),
-        )
-        .key_by(|r: &(u64, i64)| r.0)
-        .window(spate::window::SlidingWindows::of(10_000, 1_000))
-        .aggregate(spate::window::Count)
-        .add_sink("discard", Discard);
+            .key_by(|r: &(u64, i64)| r.0);
+        let counts = if job == Job::Windowed {
+            keyed
+                .window(spate::window::SlidingWindows::of(10_000, 1_000))
+                .aggregate(spate::window::Count)
+        } else {
+            keyed
+                .window(spate::window::TumblingWindows::of(1_000))
+                .without_slicing()
+                .aggregate(spate::window::Count)
+        };
+        counts.add_sink("discard", Discard);
     } else {
         env.generate(Some(records), |s| {
             s.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 100_000
@@ -136,7 +155,7 @@ fn main() {
     let mut shards = 2usize;
     let mut runs = 3usize;
     let mut interval = 1_000u64;
-    let mut windowed = false;
+    let mut job = Job::Keyed;
     let mut once = None;
     let mut step = None;
     let mut args = std::env::args().skip(1);
@@ -153,11 +172,12 @@ fn main() {
             continue;
         }
         if a == "--job" {
-            windowed = match args.next().as_deref() {
-                Some("windowed") => true,
-                Some("keyed") => false,
+            job = match args.next().as_deref() {
+                Some("windowed") => Job::Windowed,
+                Some("generic") => Job::Generic,
+                Some("keyed") => Job::Keyed,
                 other => {
-                    eprintln!("--job keyed|windowed, not {other:?}");
+                    eprintln!("--job keyed|windowed|generic, not {other:?}");
                     std::process::exit(2)
                 }
             };
@@ -182,13 +202,7 @@ fn main() {
     if let Some(with) = once {
         let dir = std::env::temp_dir().join(format!("spate-ckpt-cost-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let r = run(
-            records,
-            shards,
-            windowed,
-            with.then_some((&dir, interval)),
-            step,
-        );
+        let r = run(records, shards, job, with.then_some((&dir, interval)), step);
         let _ = std::fs::remove_dir_all(&dir);
         let ms: Vec<String> = r
             .checkpoints
@@ -210,10 +224,10 @@ fn main() {
     let mut stats = Vec::new();
     let mut ckpts = Vec::new();
     for i in 0..runs {
-        let b = run(records, shards, windowed, None, None);
+        let b = run(records, shards, job, None, None);
         let dir = std::env::temp_dir().join(format!("spate-ckpt-cost-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let w = run(records, shards, windowed, Some((&dir, interval)), step);
+        let w = run(records, shards, job, Some((&dir, interval)), step);
         stats.push(checkpoint_stats(&dir));
         let _ = std::fs::remove_dir_all(&dir);
         let ms: Vec<String> = w
@@ -235,7 +249,11 @@ fn main() {
         base.push(b);
         with.push(w);
     }
-    let job = if windowed { "windowed" } else { "keyed" };
+    let job = match job {
+        Job::Keyed => "keyed",
+        Job::Windowed => "windowed",
+        Job::Generic => "generic",
+    };
     println!(
         "job {job}, records {records}, shards {shards}, runs {runs} (median), interval {interval} ms"
     );

@@ -104,7 +104,7 @@ pub(crate) struct WindowOp<
     /// The mark of the newest snapshot (copy-on-write).
     mark: u32,
     /// The snapshot in progress, if any.
-    copy: Option<Box<cow::WindowCopy<K>>>,
+    copy: Option<Box<cow::WindowCopy<K, A::W>>>,
     _t: PhantomData<fn(T) -> O>,
 }
 

@@ -15,12 +15,17 @@ use crate::window::function::Contents;
 use crate::window::snapshot::{self as snap, WindowCodecs};
 use crate::window::trigger::Trigger;
 
-/// A snapshot in progress: the keys at the barrier, the entries so far, and the file they
-/// go into (its timer sections written at the barrier).
-pub(super) struct WindowCopy<K> {
+/// A snapshot in progress: the keys and timers at the barrier, the entries so far, and the
+/// file they go into.
+pub(super) struct WindowCopy<K, W> {
     frozen: Vec<(u64, K)>,
     pos: usize,
     out: StateWriter,
+    /// The timers at the barrier (0: event time, 1: processing time), encoded in steps
+    /// once every key is.
+    timers: Vec<(u8, Timestamp, K, W)>,
+    tpos: usize,
+    tout: [StateWriter; 2],
     builder: SnapshotBuilder,
 }
 
@@ -88,22 +93,30 @@ where
         self.snapshot_timers(b)
     }
 
-    /// Writes the timers and freezes the key list; the windows follow in steps.
-    pub(super) fn begin_copy(&mut self, mut b: SnapshotBuilder) -> Result<(), String> {
+    /// Freezes the key list and the timers; the windows and timers are encoded in steps.
+    pub(super) fn begin_copy(&mut self, b: SnapshotBuilder) -> Result<(), String> {
         if self.copy.is_some() {
             return Err("a snapshot began while the previous one was in progress".into());
         }
-        self.snapshot_timers(&mut b)?;
+        snap::found(&self.codecs)?;
         self.mark = self.mark.wrapping_add(1);
         let frozen = self
             .keys
             .iter()
             .map(|s| (hash_key(&s.key), s.key.clone()))
             .collect();
+        let mut timers = Vec::new();
+        for (d, q) in [(0u8, &self.timers.event), (1, &self.timers.processing)] {
+            timers.extend(q.iter().map(|(ts, (k, w))| (d, *ts, k.clone(), w.clone())));
+        }
+        let mp = b.max_parallelism();
         self.copy = Some(Box::new(WindowCopy {
             frozen,
             pos: 0,
-            out: StateWriter::new(b.max_parallelism()),
+            out: StateWriter::new(mp),
+            timers,
+            tpos: 0,
+            tout: [StateWriter::new(mp), StateWriter::new(mp)],
             builder: b,
         }));
         Ok(())
@@ -123,8 +136,21 @@ where
                 }
             }
         }
+        let left = budget - (end - copy.pos);
         copy.pos = end;
         if end < copy.frozen.len() {
+            return Ok(None);
+        }
+        let tend = copy.timers.len().min(copy.tpos.saturating_add(left));
+        for (d, ts, k, w) in &copy.timers[copy.tpos..tend] {
+            copy.tout[usize::from(*d)].entry(hash_key(k), |o| {
+                ts.encode(o);
+                (c.key.encode)(k, o);
+                (c.window.encode)(w, o);
+            });
+        }
+        copy.tpos = tend;
+        if tend < copy.timers.len() {
             return Ok(None);
         }
         let Some(copy) = self.copy.take() else {
@@ -137,7 +163,10 @@ where
             ));
         }
         let mut b = copy.builder;
+        let [event, processing] = copy.tout;
         b.add(WINDOW_STATE, copy.out);
+        b.add(EVENT_TIMERS, event);
+        b.add(PROCESSING_TIMERS, processing);
         Ok(Some(b))
     }
 
