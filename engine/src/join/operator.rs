@@ -15,14 +15,14 @@ use std::rc::Rc;
 use super::buffer::Interval;
 use super::gauge::JoinStateGauge;
 use super::state::{JoinCodecs, JoinState, LEFT_SECTION, RIGHT_SECTION};
-use crate::checkpoint::format::{SnapshotBuilder, FINAL_EPOCH};
+use crate::checkpoint::format::FINAL_EPOCH;
 use crate::checkpoint::registry::restore_view;
 use crate::error::{Result, SpateError, UserError};
 use crate::graph::{Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
 use crate::operators::align::{two_input_fields, HeldInputs, TwoInputOp};
 use crate::operators::co_process::{TwoInputWired, TwoInputs};
 use crate::operators::unary::{
-    drive_staged_snapshots, staged_snapshot_fields, Participant, StagedSnapshots,
+    drive_staged_snapshots, staged_snapshot_fields, Participant, StagedFile, StagedSnapshots,
 };
 use crate::operators::{Batch, Counter, OpInfo, Output, OutputTag, SideOutputs};
 use crate::state::hash_key;
@@ -109,10 +109,8 @@ pub(crate) struct JoinOp<S, K, A, B, O, FA, FB> {
     held: HeldInputs<A, B>,
     /// With checkpoints: where snapshots go, and the codecs that write them.
     participant: Option<(Participant, JoinCodecs<K, A, B>)>,
-    /// The snapshot (and its epoch) whose buffers are still being copied.
-    staged: Option<(u64, SnapshotBuilder)>,
-    /// Keys per copy-on-write step (0: whole snapshots at the barrier).
-    step: usize,
+    /// The snapshot whose buffers are still being copied, and the keys per step.
+    staged: StagedFile,
     /// Both inputs ended.
     ended: bool,
 }
@@ -173,14 +171,13 @@ where
             return Ok(());
         };
         let mut b = p.builder(epoch, self.info.shard);
-        if self.step == 0 || epoch == FINAL_EPOCH {
+        let whole = self.staged.whole(epoch);
+        if whole {
             self.state.snapshot(codecs, &mut b);
-            p.hand_in_builder(epoch, b);
-        } else if self.state.begin_copy(codecs, b.max_parallelism()) {
-            self.staged = Some((epoch, b));
-        } else {
+        } else if !self.state.begin_copy(codecs, b.max_parallelism()) {
             return Err(self.failed("a snapshot began while the previous one was in progress"));
         }
+        self.staged.hand_in_or_hold(p, epoch, b, !whole);
         Ok(())
     }
 
@@ -194,18 +191,18 @@ where
     /// Copies up to `budget` more keys of the snapshot in steps; hands it in once complete.
     #[cold]
     fn snapshot_step(&mut self, budget: usize) -> Result<()> {
-        if self.staged.is_none() {
-            return Ok(());
-        }
-        let Some((left, right)) = self.state.copy_step(budget).map_err(|e| self.failed(e))? else {
-            return Ok(());
-        };
-        if let (Some((epoch, mut b)), Some((p, _))) = (self.staged.take(), &self.participant) {
-            b.add(LEFT_SECTION, left);
-            b.add(RIGHT_SECTION, right);
-            p.hand_in_builder(epoch, b);
-        }
-        Ok(())
+        let state = &mut self.state;
+        let r = self
+            .staged
+            .step(self.participant.as_ref().map(|(p, _)| p), |b| {
+                let Some((left, right)) = state.copy_step(budget)? else {
+                    return Ok(false);
+                };
+                b.add(LEFT_SECTION, left);
+                b.add(RIGHT_SECTION, right);
+                Ok(true)
+            });
+        r.map_err(|e| self.failed(e))
     }
 }
 
@@ -468,12 +465,8 @@ where
             _ => None,
         };
         let held = HeldInputs::wire(cx, this.live, participant.as_ref().map(|(p, _)| p))?;
-        // Snapshots in steps only with aligned checkpoints: an unaligned one completes the
-        // operator's snapshot with the in-flight data at once.
-        let step = match &participant {
-            Some((p, _)) if !p.shared().unaligned => p.shared().snapshot_step,
-            _ => 0,
-        };
+        let staged = StagedFile::two_inputs(participant.as_ref().map(|(p, _)| p));
+        let step = staged.step;
         let op = Rc::new(RefCell::new(JoinOp {
             state: this.state,
             spec: this.spec,
@@ -493,8 +486,7 @@ where
             },
             held,
             participant,
-            staged: None,
-            step,
+            staged,
             ended: false,
         }));
         if step > 0 {

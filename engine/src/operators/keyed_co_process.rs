@@ -15,9 +15,11 @@ use super::keyed_process::{
     begin_keyed_snapshot, restore_timers, step_keyed_snapshot, KeyedContext,
 };
 use super::timer_driver::{drive_processing_timers, ProcessingTimers};
-use super::unary::{drive_staged_snapshots, staged_snapshot_fields, Participant, StagedSnapshots};
+use super::unary::{
+    drive_staged_snapshots, staged_snapshot_fields, Participant, StagedFile, StagedSnapshots,
+};
 use super::{Batch, OpInfo, Output, SideOutputs};
-use crate::checkpoint::format::{SnapshotBuilder, FINAL_EPOCH};
+use crate::checkpoint::format::FINAL_EPOCH;
 use crate::checkpoint::registry::{restore_view, KeyCodec};
 use crate::checkpoint::StateRegistry;
 use crate::error::{Result, UserError};
@@ -72,10 +74,8 @@ pub(crate) struct KeyedCoProcessOp<P, K, A, B, O, FA, FB> {
     held: HeldInputs<A, B>,
     participant: Option<Participant>,
     key_codec: Option<KeyCodec<K>>,
-    /// The snapshot (and its epoch) whose heap handles are still being copied.
-    staged: Option<(u64, SnapshotBuilder)>,
-    /// Entries per copy-on-write step (0: whole snapshots at the barrier).
-    step: usize,
+    /// The snapshot whose heap handles are still being copied, and the step size.
+    staged: StagedFile,
     _t: PhantomData<fn(A, B)>,
 }
 
@@ -144,14 +144,12 @@ where
             return Ok(());
         };
         let mut b = p.file_builder(epoch, self.info.shard);
-        let whole = self.step == 0 || epoch == FINAL_EPOCH;
+        let whole = self.staged.whole(epoch);
         let (f, kc) = (&mut self.f, self.key_codec.as_ref());
         let pending = begin_keyed_snapshot(&mut b, whole, |reg| f.state(reg), &self.timers, kc)
             .map_err(|why| self.failed(why))?;
-        if pending > 0 {
-            self.staged = Some((epoch, b));
-        } else if let Some(p) = &self.participant {
-            p.hand_in_builder(epoch, b);
+        if let Some(p) = &self.participant {
+            self.staged.hand_in_or_hold(p, epoch, b, pending > 0);
         }
         Ok(())
     }
@@ -160,17 +158,11 @@ where
     /// complete.
     #[cold]
     fn snapshot_step(&mut self, budget: usize) -> Result<()> {
-        let Some((epoch, b)) = self.staged.as_mut() else {
-            return Ok(());
-        };
-        let (epoch, f) = (*epoch, &mut self.f);
-        let pending = step_keyed_snapshot(b, budget, |reg| f.state(reg));
-        if pending.map_err(|why| self.failed(why))? == 0 {
-            if let (Some((_, b)), Some(p)) = (self.staged.take(), &self.participant) {
-                p.hand_in_builder(epoch, b);
-            }
-        }
-        Ok(())
+        let f = &mut self.f;
+        let r = self.staged.step(self.participant.as_ref(), |b| {
+            Ok(step_keyed_snapshot(b, budget, |reg| f.state(reg))? == 0)
+        });
+        r.map_err(|why| self.failed(why))
     }
 }
 
@@ -357,12 +349,8 @@ where
         let sides = cx.side_outputs(outputs.split_off(1))?;
         let participant = cx.snapshots.as_ref().map(|s| Participant::new(s, cx.node));
         let held = HeldInputs::wire(cx, this.live, participant.as_ref())?;
-        // Snapshots in steps only with aligned checkpoints: an unaligned one completes the
-        // operator's snapshot with the in-flight data at once.
-        let step = match &participant {
-            Some(p) if !p.shared().unaligned => p.shared().snapshot_step,
-            _ => 0,
-        };
+        let staged = StagedFile::two_inputs(participant.as_ref());
+        let step = staged.step;
         let op = Rc::new(RefCell::new(KeyedCoProcessOp {
             f: this.f,
             key_a: this.key_a,
@@ -380,8 +368,7 @@ where
             held,
             participant,
             key_codec: this.key_codec,
-            staged: None,
-            step,
+            staged,
             _t: PhantomData::<fn(A, B)>,
         }));
         drive_processing_timers(op.clone(), cx);

@@ -496,8 +496,8 @@ pub(crate) trait StagedSnapshots {
     }
 }
 
-/// The [`StagedSnapshots`] methods of an operator with fields `ended`, `staged` (an
-/// `Option`), `step` and a method `snapshot_step(budget)`.
+/// The [`StagedSnapshots`] methods of a two-input operator with fields `ended` and
+/// `staged` (a [`StagedFile`]) and a method `snapshot_step(budget)`.
 macro_rules! staged_snapshot_fields {
     () => {
         fn input_ended(&self) -> bool {
@@ -507,7 +507,7 @@ macro_rules! staged_snapshot_fields {
             self.staged.is_some()
         }
         fn step_size(&self) -> usize {
-            self.step
+            self.staged.step
         }
         fn step_staged(&mut self, budget: usize) -> $crate::error::Result<()> {
             self.snapshot_step(budget)
@@ -517,7 +517,83 @@ macro_rules! staged_snapshot_fields {
 pub(crate) use staged_snapshot_fields;
 
 impl<U: Unary> StagedSnapshots for UnaryOp<U> {
-    staged_snapshot_fields!();
+    fn input_ended(&self) -> bool {
+        self.ended
+    }
+    fn staged(&self) -> bool {
+        self.staged.is_some()
+    }
+    fn step_size(&self) -> usize {
+        self.step
+    }
+    fn step_staged(&mut self, budget: usize) -> Result<()> {
+        self.snapshot_step(budget)
+    }
+}
+
+/// A two-input operator's snapshot file while its copy-on-write steps are not done (its
+/// epoch with it), and the entries per step; handed in through `hand_in_builder` once
+/// complete.
+pub(crate) struct StagedFile {
+    held: Option<(u64, SnapshotBuilder)>,
+    /// Entries per step (0: whole snapshots at the barrier).
+    pub(crate) step: usize,
+}
+
+impl StagedFile {
+    /// For a two-input operator taking part through `p`: snapshots in steps only with
+    /// aligned checkpoints (an unaligned one completes the operator's snapshot with the
+    /// in-flight data at once).
+    pub(crate) fn two_inputs(p: Option<&Participant>) -> Self {
+        let step = match p {
+            Some(p) if !p.shared().unaligned => p.shared().snapshot_step,
+            _ => 0,
+        };
+        StagedFile { held: None, step }
+    }
+
+    /// A file is held.
+    pub(crate) fn is_some(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// Whether the snapshot at barrier `epoch` is taken whole.
+    pub(crate) fn whole(&self, epoch: u64) -> bool {
+        self.step == 0 || epoch == FINAL_EPOCH
+    }
+
+    /// Hands `b`, the snapshot of `epoch`, in through `p`, or holds it while `copying`.
+    pub(crate) fn hand_in_or_hold(
+        &mut self,
+        p: &Participant,
+        epoch: u64,
+        b: SnapshotBuilder,
+        copying: bool,
+    ) {
+        if copying {
+            self.held = Some((epoch, b));
+        } else {
+            p.hand_in_builder(epoch, b);
+        }
+    }
+
+    /// Runs `step` on the held file (`true`: the file is complete), handing it in through
+    /// `p` once complete.
+    pub(crate) fn step(
+        &mut self,
+        p: Option<&Participant>,
+        step: impl FnOnce(&mut SnapshotBuilder) -> std::result::Result<bool, String>,
+    ) -> std::result::Result<(), String> {
+        let Some((_, b)) = self.held.as_mut() else {
+            return Ok(());
+        };
+        if step(b)? {
+            if let (Some((epoch, b)), Some(p)) = (self.held.take(), p) {
+                p.hand_in_builder(epoch, b);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Finishes `op`'s snapshots in steps whether batches come or not: while one is in steps,
