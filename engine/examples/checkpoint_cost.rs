@@ -14,7 +14,11 @@
 //! ```text
 //! cargo run --release --example checkpoint_cost -- [--job keyed|windowed|generic] [--records N]
 //!     [--shards S] [--runs R] [--interval-ms MS] [--once with|without] [--snapshot-step N]
+//!     [--incremental N]
 //! ```
+//!
+//! `--incremental N`: incremental snapshots, at most N deltas in a row
+//! (`Env::incremental_checkpoints`; default 0: every snapshot full).
 //!
 //! `--snapshot-step N`: entries per step of copy-on-write snapshots (`Env::snapshot_step`;
 //! `0`: the whole snapshot at the barrier).
@@ -87,6 +91,7 @@ fn run(
     job: Job,
     ckpt: Option<(&std::path::Path, u64)>,
     step: Option<usize>,
+    incremental: usize,
 ) -> Run {
     let mut env = Env::new().shards(shards);
     if let Some((dir, ms)) = ckpt {
@@ -94,6 +99,7 @@ fn run(
         if let Some(n) = step {
             env = env.snapshot_step(n);
         }
+        env = env.incremental_checkpoints(incremental);
     }
     if job != Job::Keyed {
         // Event time from the sequence number: 1,000 records per millisecond.
@@ -158,6 +164,7 @@ fn main() {
     let mut job = Job::Keyed;
     let mut once = None;
     let mut step = None;
+    let mut incremental = 0;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--once" {
@@ -193,6 +200,7 @@ fn main() {
             "--runs" => runs = v as usize,
             "--interval-ms" => interval = v,
             "--snapshot-step" => step = Some(v as usize),
+            "--incremental" => incremental = v as usize,
             _ => {
                 eprintln!("unknown argument {a}");
                 std::process::exit(2)
@@ -202,7 +210,8 @@ fn main() {
     if let Some(with) = once {
         let dir = std::env::temp_dir().join(format!("spate-ckpt-cost-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let r = run(records, shards, job, with.then_some((&dir, interval)), step);
+        let ckpt = with.then_some((dir.as_path(), interval));
+        let r = run(records, shards, job, ckpt, step, incremental);
         let _ = std::fs::remove_dir_all(&dir);
         let ms: Vec<String> = r
             .checkpoints
@@ -210,11 +219,17 @@ fn main() {
             .map(|c| format!("{}", c.duration.as_millis()))
             .collect();
         println!(
-            "{:.2} M records/s, {:.1} ns CPU/record, {} checkpoints, trigger → manifest ms [{}]",
+            "{:.2} M records/s, {:.1} ns CPU/record, {} checkpoints, trigger → manifest ms [{}], \
+             MB listed [{}]",
             r.rate / 1e6,
             r.cpu_ns,
             r.checkpoints.len(),
-            ms.join(" ")
+            ms.join(" "),
+            r.checkpoints
+                .iter()
+                .map(|c| format!("{:.1}", c.bytes as f64 / 1e6))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         return;
     }
@@ -224,10 +239,17 @@ fn main() {
     let mut stats = Vec::new();
     let mut ckpts = Vec::new();
     for i in 0..runs {
-        let b = run(records, shards, job, None, None);
+        let b = run(records, shards, job, None, None, 0);
         let dir = std::env::temp_dir().join(format!("spate-ckpt-cost-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let w = run(records, shards, job, Some((&dir, interval)), step);
+        let w = run(
+            records,
+            shards,
+            job,
+            Some((&dir, interval)),
+            step,
+            incremental,
+        );
         stats.push(checkpoint_stats(&dir));
         let _ = std::fs::remove_dir_all(&dir);
         let ms: Vec<String> = w

@@ -24,7 +24,9 @@ const RECORDS: u64 = 4_000;
 const BATCH: usize = 64;
 
 type Rec = (u64, i64);
-type Fail = Option<(Arc<AtomicBool>, PathBuf)>;
+/// Fail once, after `ready(dir)` holds for the checkpoint directory `dir`.
+type Fail = Option<(Arc<AtomicBool>, PathBuf, Ready)>;
+type Ready = fn(&Path) -> bool;
 
 /// Record `seq`'s timestamp: in order, with a 1 s pause every 500 records (sessions end
 /// there); a few records are late (never the first of a source batch of 64).
@@ -42,14 +44,14 @@ fn timestamp(seq: u64) -> i64 {
 /// (it reports itself idle meanwhile: the shard goes on and writes the checkpoint).
 #[derive(Clone)]
 struct Paced {
-    wait_for: Option<PathBuf>,
+    wait_for: Option<(PathBuf, Ready)>,
 }
 
 struct PacedSplit {
     next: u64,
     end: u64,
     last: Option<std::time::Instant>,
-    wait_for: Option<PathBuf>,
+    wait_for: Option<(PathBuf, Ready)>,
 }
 
 impl SourceSplit<u64> for PacedSplit {
@@ -63,8 +65,8 @@ impl SourceSplit<u64> for PacedSplit {
         {
             return Ok(SourceStatus::Idle);
         }
-        if let Some(dir) = &self.wait_for {
-            if self.next >= 1_000 && !has_checkpoint(dir) {
+        if let Some((dir, ready)) = &self.wait_for {
+            if self.next >= 1_000 && !ready(dir) {
                 return Ok(SourceStatus::Idle);
             }
         }
@@ -103,11 +105,11 @@ impl Source<u64> for Paced {
 
 /// The source, failing once (a panic) after a checkpoint exists when `fail`.
 fn source(env: &Env, fail: Fail) -> DataStream<Rec> {
-    let wait_for = fail.as_ref().map(|(_, dir)| dir.clone());
+    let wait_for = fail.as_ref().map(|(_, dir, ready)| (dir.clone(), *ready));
     env.add_source("paced", Paced { wait_for })
         .map(move |seq| {
-            if let Some((failed, dir)) = &fail {
-                if seq >= 1_000 && !failed.load(Ordering::SeqCst) && has_checkpoint(dir) {
+            if let Some((failed, dir, ready)) = &fail {
+                if seq >= 1_000 && !failed.load(Ordering::SeqCst) && ready(dir) {
                     failed.store(true, Ordering::SeqCst);
                     panic!("injected failure");
                 }
@@ -132,6 +134,9 @@ enum Job {
     Tumbling,
     /// Sliding count by slices.
     Sliding,
+    /// Sliding count by slices over long windows (3 s: a slice outlives many checkpoints,
+    /// so a restore from incremental snapshots needs their full snapshot, not only deltas).
+    LongSliding,
     /// Session windows with a process function over the elements.
     Session,
     /// Tumbling windows with allowed lateness and a late side output, by the generic window
@@ -172,6 +177,10 @@ fn build(job: Job, env: &Env, out: &Path, fail: Fail) {
             .window(SlidingWindows::of(300, 100))
             .aggregate(Count)
             .map(|n| format!("sliding {n}")),
+        Job::LongSliding => s
+            .window(SlidingWindows::of(3_000, 100))
+            .aggregate(Count)
+            .map(|n| format!("long {n}")),
         Job::Session => s.window(SessionWindows::with_gap(100)).process(
             |k: &u64, els: &[Rec], cx: &mut WindowContext<'_, TimeWindow, String>| {
                 let sum: u64 = els.iter().map(|r| r.0).sum();
@@ -260,34 +269,58 @@ fn restarts(job: Job, expected: &[String]) {
 }
 
 fn restarts_with(job: Job, expected: &[String], step: Option<usize>) {
+    restarts_in(job, expected, &|e| e, step, has_checkpoint)
+}
+
+/// With a restart strategy on 1, 2 and 3 shards, the env set up by `cfg`, failing once
+/// `ready` holds for the checkpoint directory.
+fn restarts_in(
+    job: Job,
+    expected: &[String],
+    cfg: &dyn Fn(Env) -> Env,
+    step: Option<usize>,
+    ready: Ready,
+) {
     for shards in 1..=3 {
         let tmp = tempfile::tempdir().unwrap();
         let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
         let failed = Arc::new(AtomicBool::new(false));
-        let e = env_with(shards, Some(&chk), step).restart_strategy(RestartStrategy::FixedDelay {
-            attempts: 2,
-            delay: Duration::from_millis(10),
-        });
-        build(job, &e, &out, Some((failed.clone(), chk.clone())));
+        let e =
+            cfg(env_with(shards, Some(&chk), step)).restart_strategy(RestartStrategy::FixedDelay {
+                attempts: 2,
+                delay: Duration::from_millis(10),
+            });
+        build(job, &e, &out, Some((failed.clone(), chk.clone(), ready)));
         e.execute().unwrap();
         assert!(failed.load(Ordering::SeqCst), "the failure was injected");
         assert_same(
             &published(&out),
             expected,
-            &format!("{job:?}, restart on {shards} shards"),
+            &format!("{job:?}, restart on {shards} shards, step {step:?}"),
         );
     }
 }
 
 /// The job fails on `n` shards; a new job on `m` shards resumes from the directory.
 fn resumes(job: Job, expected: &[String], n: usize, m: usize) {
+    resumes_in(job, expected, n, m, &|e| e, has_checkpoint)
+}
+
+fn resumes_in(
+    job: Job,
+    expected: &[String],
+    n: usize,
+    m: usize,
+    cfg: &dyn Fn(Env) -> Env,
+    ready: Ready,
+) {
     let tmp = tempfile::tempdir().unwrap();
     let (chk, out) = (tmp.path().join("chk"), tmp.path().join("out"));
     let failed = Arc::new(AtomicBool::new(false));
-    let e = env(n, Some(&chk));
-    build(job, &e, &out, Some((failed.clone(), chk.clone())));
+    let e = cfg(env(n, Some(&chk)));
+    build(job, &e, &out, Some((failed.clone(), chk.clone(), ready)));
     assert!(e.execute().is_err(), "{job:?}: the injected failure");
-    let e = env(m, Some(&chk));
+    let e = cfg(env(m, Some(&chk)));
     build(job, &e, &out, None);
     e.execute().unwrap();
     assert_same(
@@ -332,6 +365,49 @@ fn windows_recover_exactly_once_with_whole_snapshots_and_one_key_steps() {
         for step in [0, 1] {
             restarts_with(job, &expected, Some(step));
         }
+    }
+}
+
+/// The newest complete checkpoint of `dir` holds a delta over a chain of at least a full
+/// snapshot and a delta (a chain directory with two files or more).
+fn has_delta_checkpoint(dir: &Path) -> bool {
+    let Some(newest) = std::fs::read_dir(dir).ok().and_then(|rd| {
+        rd.filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.join("_manifest").is_file())
+            .max()
+    }) else {
+        return false;
+    };
+    std::fs::read_dir(newest).is_ok_and(|rd| {
+        rd.filter_map(|e| e.ok()).any(|e| {
+            e.file_name().to_string_lossy().starts_with("chain-")
+                && std::fs::read_dir(e.path()).is_ok_and(|f| f.count() >= 2)
+        })
+    })
+}
+
+/// Incremental snapshots of the sliced window operator: restored from a full snapshot and
+/// its deltas (the failure waits for a checkpoint with a chain of two files or more), in
+/// steps of the default size and of one key and whole at the barrier, on 1–3 shards, and
+/// by a new job on another shard count; and with a full snapshot every third checkpoint.
+#[test]
+fn sliced_windows_recover_exactly_once_from_incremental_snapshots() {
+    let chains: &dyn Fn(Env) -> Env = &|e| e.incremental_checkpoints(100);
+    for job in [Job::LongSliding, Job::LatenessSliced] {
+        let expected = reference(job);
+        for step in [None, Some(1), Some(0)] {
+            restarts_in(job, &expected, chains, step, has_delta_checkpoint);
+        }
+        resumes_in(job, &expected, 2, 3, chains, has_delta_checkpoint);
+        resumes_in(job, &expected, 3, 1, chains, has_delta_checkpoint);
+        restarts_in(
+            job,
+            &expected,
+            &|e| e.incremental_checkpoints(2),
+            None,
+            has_checkpoint,
+        );
     }
 }
 

@@ -88,6 +88,9 @@ pub(crate) struct SnapshotBuilder {
     /// Names of the state handles whose copy-on-write snapshot into this file is not
     /// finished yet (see `StateRegistry`).
     pub(crate) copying: Vec<String>,
+    /// Whether the snapshot may be a delta over a chain of earlier files (incremental
+    /// snapshots, `checkpoint/chain.rs`); `None`: it is full.
+    pub(crate) chain: Option<super::chain::ChainCx>,
 }
 
 /// Where the section count sits: after magic, version, epoch and four `u32` fields.
@@ -119,6 +122,7 @@ impl SnapshotBuilder {
             sections: 0,
             files: None,
             copying: Vec::new(),
+            chain: None,
         }
     }
 
@@ -239,11 +243,14 @@ pub(crate) fn file_crc(bytes: &[u8]) -> u32 {
         return crc32(bytes);
     };
     let t = &bytes[at..];
-    let mut h = crc32fast::Hasher::new_with_initial_len(
-        u32::from_le_bytes([t[0], t[1], t[2], t[3]]),
-        at as u64,
-    );
-    h.update(t);
+    crc_from_trailer([t[0], t[1], t[2], t[3]], at as u64)
+}
+
+/// The CRC-32 of a whole file made by [`SnapshotBuilder::finish`] from its trailer `t`
+/// alone, `at` being the length before the trailer (see [`file_crc`]).
+pub(crate) fn crc_from_trailer(t: [u8; 4], at: u64) -> u32 {
+    let mut h = crc32fast::Hasher::new_with_initial_len(u32::from_le_bytes(t), at);
+    h.update(&t);
     h.finalize()
 }
 

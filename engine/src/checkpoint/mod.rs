@@ -16,6 +16,7 @@
 //! through which user functions expose their state handles. The runtime does the I/O and
 //! the threads.
 
+pub(crate) mod chain;
 mod codec;
 pub(crate) mod crc;
 pub(crate) mod format;

@@ -61,6 +61,11 @@ pub(crate) struct RestoreView {
     pub(crate) mmap: HashMap<String, Vec<Vec<u8>>>,
     /// Operator list state, by section: one list of entries per old shard, in shard order.
     pub(crate) lists: HashMap<String, Vec<Vec<Vec<u8>>>>,
+    /// The earlier snapshot files incremental snapshots build on (`checkpoint/chain.rs`),
+    /// as sections filtered like `sections`: per old shard, its chain's base then its
+    /// deltas in order, to apply before `sections` (an old shard's keys are its own, so
+    /// only the order within one old shard's files matters).
+    pub(crate) layers: Vec<HashMap<String, Vec<Vec<u8>>>>,
     /// The checkpoint's directory (file-backed handles' segments are under it).
     pub(crate) dir: std::path::PathBuf,
     pub(crate) shard: usize,
@@ -579,16 +584,61 @@ pub(crate) fn restore_view(
                 all.extend(entries.iter().map(|(_, b)| b.clone()));
                 continue;
             }
-            let mine = view.sections.entry(name.clone()).or_default();
-            for (kg, bytes) in entries {
-                if crate::state::shard_for_key_group(*kg as usize, max_parallelism, shards) == shard
-                {
-                    mine.push(bytes.clone());
+            if name == super::chain::CHAIN {
+                for (_, bytes) in entries {
+                    chain_layers(&mut view, &f.header, bytes)?;
                 }
+                continue;
             }
+            let mut mine = view.sections.remove(name).unwrap_or_default();
+            keep_mine(&mut mine, entries, &view);
+            view.sections.insert(name.clone(), mine);
         }
     }
     Ok(view)
+}
+
+/// Appends the entries of key groups `v`'s shard owns.
+fn keep_mine(mine: &mut Vec<Vec<u8>>, entries: &super::format::Entries, v: &RestoreView) {
+    for (kg, bytes) in entries {
+        if crate::state::shard_for_key_group(*kg as usize, v.max_parallelism, v.shards) == v.shard {
+            mine.push(bytes.clone());
+        }
+    }
+}
+
+/// Reads the files a delta's chain section names (verified: the manifest's checksums
+/// were checked, and each file's own) and appends them to `v.layers`, oldest first.
+fn chain_layers(
+    v: &mut RestoreView,
+    of: &super::format::SnapshotHeader,
+    names: &[u8],
+) -> Result<(), String> {
+    let mut last = None;
+    for name in super::chain::decode_names(names)? {
+        let path = v.dir.join(&name);
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let f = super::format::parse(&bytes).map_err(|e| format!("{}: {e}", name.display()))?;
+        let h = &f.header;
+        if (h.operator, h.shard, h.shards) != (of.operator, of.shard, of.shards)
+            || h.epoch >= of.epoch
+            || last.is_some_and(|l| h.epoch <= l)
+        {
+            return Err(format!(
+                "{} is not an earlier snapshot of the same operator instance",
+                name.display()
+            ));
+        }
+        last = Some(h.epoch);
+        let mut layer: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+        for (section, entries) in &f.sections {
+            if section != super::chain::CHAIN {
+                keep_mine(layer.entry(section.clone()).or_default(), entries, v);
+            }
+        }
+        v.layers.push(layer);
+    }
+    Ok(())
 }
 
 /// Encodes and decodes the key type of a keyed operator's timers; learnt from the first

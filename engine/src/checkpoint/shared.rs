@@ -74,6 +74,12 @@ pub struct CheckpointConfig {
     /// at the barrier instead. See
     /// [`Env::snapshot_step`](crate::Env::snapshot_step).
     pub snapshot_step: usize,
+    /// Incremental snapshots: an operator that can (the sliced window operator) writes at
+    /// most this many snapshots in a row that hold only what changed since its previous
+    /// one, the checkpoint linking the earlier files they build on, then a full one. `0`:
+    /// every snapshot is full. See
+    /// [`Env::incremental_checkpoints`](crate::Env::incremental_checkpoints).
+    pub incremental: usize,
 }
 
 /// State entries encoded per step of a copy-on-write snapshot, by default.
@@ -94,6 +100,7 @@ impl CheckpointConfig {
             savepoint_on_finish: None,
             unaligned: false,
             snapshot_step: DEFAULT_SNAPSHOT_STEP,
+            incremental: 0,
         }
     }
 }
@@ -134,6 +141,11 @@ pub(crate) struct CheckpointShared {
     pub(crate) unaligned: bool,
     /// Entries per step of a copy-on-write snapshot (0: whole snapshots at the barrier).
     pub(crate) snapshot_step: usize,
+    /// Deltas in a row at most of incremental snapshots (0: off).
+    pub(crate) incremental: usize,
+    /// The newest epoch whose checkpoint is complete (0: none): a delta builds only on
+    /// the snapshot of a complete checkpoint.
+    last_complete: AtomicU64,
     /// The newest epoch taken for a savepoint: aligned even when `unaligned` is on.
     savepoint_epoch: AtomicU64,
     /// The first epoch this run triggers (one more than any epoch of the directory).
@@ -172,6 +184,8 @@ impl CheckpointShared {
             savepoints: Mutex::new(Vec::new()),
             unaligned: cfg.unaligned,
             snapshot_step: cfg.snapshot_step,
+            incremental: cfg.incremental,
+            last_complete: AtomicU64::new(0),
             savepoint_epoch: AtomicU64::new(0),
             first_epoch: AtomicU64::new(1),
             completed: Mutex::new(Vec::new()),
@@ -223,6 +237,20 @@ impl CheckpointShared {
     /// The checkpoints completed so far.
     pub(crate) fn completed(&self) -> Vec<CompletedCheckpoint> {
         self.completed.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// What an incremental snapshot of `epoch` may build on (`None`: it is full).
+    pub(crate) fn chain_cx(&self, epoch: u64) -> Option<super::chain::ChainCx> {
+        (self.incremental > 0).then(|| super::chain::ChainCx {
+            max_deltas: self.incremental,
+            last_complete: self.last_complete.load(Ordering::Acquire),
+            savepoint: self.savepoint_epoch.load(Ordering::Acquire) == epoch,
+        })
+    }
+
+    /// Epoch `epoch`'s checkpoint is complete (its manifest is in place).
+    pub(crate) fn completed_epoch(&self, epoch: u64) {
+        self.last_complete.fetch_max(epoch, Ordering::AcqRel);
     }
 
     pub(crate) fn trigger(&self, epoch: u64) {

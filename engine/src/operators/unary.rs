@@ -152,6 +152,7 @@ impl Participant {
             rel: format!("mmap-n{}-s{}", self.node, shard),
             files: Default::default(),
         });
+        b.chain = self.snaps.shared.chain_cx(epoch);
         b
     }
 

@@ -169,6 +169,7 @@ fn act(shared: &CheckpointShared, plan: &CoordinatorPlan, p: &mut Pending, d: De
             let bytes = m.files.iter().map(|f| f.size).sum();
             match commit(shared, &m, plan.retain) {
                 Ok(()) => {
+                    shared.completed_epoch(epoch);
                     let duration = match p.triggered {
                         Some((e, at)) if e == epoch => at.elapsed(),
                         _ => Duration::ZERO,

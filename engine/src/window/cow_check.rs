@@ -58,16 +58,16 @@ pub(crate) fn events() -> impl Strategy<Value = Vec<Ev>> {
 }
 
 /// One instance of an operator with its output.
-struct Inst<U> {
-    op: U,
+pub(crate) struct Inst<U> {
+    pub(crate) op: U,
     out: Output<u64>,
-    log: Records,
+    pub(crate) log: Records,
     sides: SideOutputs,
     wm: Timestamp,
 }
 
 impl<U: Unary<In = u64, Out = u64>> Inst<U> {
-    fn new(op: U) -> Self {
+    pub(crate) fn new(op: U) -> Self {
         let log = Rc::new(RefCell::new(Vec::new()));
         Inst {
             op,
@@ -78,7 +78,7 @@ impl<U: Unary<In = u64, Out = u64>> Inst<U> {
         }
     }
 
-    fn run(&mut self, ev: &Ev) {
+    pub(crate) fn run(&mut self, ev: &Ev) {
         let info = OpInfo {
             name: Arc::from("w"),
             shard: 0,
@@ -108,14 +108,14 @@ impl<U: Unary<In = u64, Out = u64>> Inst<U> {
         self.out.flush().expect("flush");
     }
 
-    fn whole_snapshot(&mut self) -> Vec<u8> {
+    pub(crate) fn whole_snapshot(&mut self) -> Vec<u8> {
         let mut b = builder();
         self.op.snapshot(&mut b).expect("snapshot");
         b.finish()
     }
 }
 
-fn builder() -> SnapshotBuilder {
+pub(crate) fn builder() -> SnapshotBuilder {
     SnapshotBuilder::new(SnapshotHeader {
         epoch: 1,
         operator: 3,
@@ -127,7 +127,7 @@ fn builder() -> SnapshotBuilder {
 
 /// Per section (by name): its entries sorted (readers keep the key groups they own
 /// whatever the order, and find sections by name).
-fn entries(file: &[u8]) -> Vec<(String, Entries)> {
+pub(crate) fn entries(file: &[u8]) -> Vec<(String, Entries)> {
     let f = parse(file).expect("a valid snapshot file");
     let mut s: Vec<(String, Entries)> = f
         .sections

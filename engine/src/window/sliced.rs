@@ -25,9 +25,12 @@ use std::marker::PhantomData;
 use hashbrown::HashTable;
 
 use super::function::{Contents, WindowContext};
-use super::sliced_snapshot::{encode_slot, CowSnapshot, KeySlices, SLICES};
+use super::sliced_snapshot::{
+    apply_delta, encode_entry, write_dropped, CowSnapshot, KeySlices, DELTA, DROPPED, FRESH, SLICES,
+};
 use super::snapshot::{self as snap, DynCodec};
 use super::types::{TimeWindow, Window};
+use crate::checkpoint::chain::SnapshotChain;
 use crate::checkpoint::format::{prefetch, SnapshotBuilder};
 use crate::checkpoint::registry::{KeyCodec, RestoreView};
 use crate::checkpoint::types::Codec;
@@ -122,6 +125,11 @@ pub(crate) struct SlicedWindowOp<K, T, O, KF, W, C: Contents<K, T, W, O>> {
     codecs: Option<std::result::Result<(Codec<K>, DynCodec<C::Acc>), String>>,
     /// The snapshot in steps after a barrier (copy-on-write), and its buffers.
     cow: CowSnapshot<K, C::Acc>,
+    /// Incremental snapshots: the files the next delta builds on.
+    chain: SnapshotChain,
+    /// Keys dropped since the last snapshot, kept for the next delta (only with
+    /// incremental snapshots on).
+    dropped: Option<Vec<K>>,
     _t: PhantomData<fn(T, W) -> O>,
 }
 
@@ -147,6 +155,8 @@ where
             timers: TimerService::new(),
             codecs: None,
             cow: CowSnapshot::new(),
+            chain: SnapshotChain::default(),
+            dropped: None,
             _t: PhantomData,
         }
     }
@@ -166,6 +176,7 @@ where
             self.late_tag.clone(),
         );
         op.codecs = self.codecs.clone();
+        op.dropped = self.dropped.as_ref().map(|_| Vec::new());
         op
     }
 }
@@ -269,6 +280,7 @@ where
                             slices: VecDeque::new(),
                             next_fire: None,
                             mark: self.cow.mark,
+                            touched: FRESH,
                         },
                         |e| hash_key(&e.key),
                     )
@@ -278,13 +290,18 @@ where
             let i = slot.slices.iter().rposition(|(s, _)| *s <= p);
             let contents = &mut self.contents;
             let (idx, new_front) = match i {
-                Some(i) if slot.slices[i].0 == p => (i, false),
+                Some(i) if slot.slices[i].0 == p => {
+                    slot.touch_at(i);
+                    (i, false)
+                }
                 Some(i) => {
                     slot.slices.insert(i + 1, (p, contents.create()));
+                    slot.touch_insert(i + 1);
                     (i + 1, false)
                 }
                 None => {
                     slot.slices.push_front((p, contents.create()));
+                    slot.touch_insert(0);
                     (0, true)
                 }
             };
@@ -345,9 +362,13 @@ where
                 break;
             }
         }
+        slot.touch_front();
         match slot.slices.front() {
             None => {
-                entry.remove();
+                let (gone, _) = entry.remove();
+                if let Some(d) = &mut self.dropped {
+                    d.push(gone.key);
+                }
             }
             Some((p, _)) if lateness > 0 && Some(*p) != before => {
                 let c = cleanup_time(geo.last_end(*p) - 1, lateness);
@@ -394,6 +415,8 @@ where
                         .unwrap_or_default()),
                 },
             );
+            let incremental = cfg.checkpoint.as_ref().is_some_and(|c| c.incremental > 0);
+            self.dropped = incremental.then(Vec::new);
         }
         Ok(())
     }
@@ -403,38 +426,16 @@ where
     }
 
     fn snapshot(&mut self, b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
-        let (k, a) = snap::found(&self.codecs)?;
-        // Encoded straight into the file, in key-group order.
-        let mut slots: Vec<(u32, &KeySlices<K, C::Acc>)> = self
-            .keys
-            .iter()
-            .map(|s| (b.key_group(hash_key(&s.key)), s))
-            .collect();
-        let touch = |slot: &&KeySlices<K, C::Acc>, near: bool| {
-            if near {
-                let (front, _) = slot.slices.as_slices();
-                prefetch(front.as_ptr());
-                prefetch(front.as_ptr().wrapping_add(4));
-            } else {
-                prefetch(*slot);
-            }
-        };
-        b.add_encoded(SLICES, &mut slots, touch, |slot, o| {
-            encode_slot(k, a, slot, o)
-        });
-        let kc = KeyCodec {
-            encode: k.encode,
-            decode: k.decode,
-        };
-        snapshot_timers(&self.timers, Some(&kc), b)
+        let delta = self.chain.begin(b);
+        self.whole_snapshot(b, delta)
     }
 
     fn begin_snapshot(
         &mut self,
-        b: SnapshotBuilder,
+        mut b: SnapshotBuilder,
     ) -> std::result::Result<Option<SnapshotBuilder>, String> {
-        let codecs = snap::found(&self.codecs)?.clone();
-        self.cow.begin(b, codecs, &self.keys, &self.timers);
+        let delta = self.chain.begin(&mut b);
+        self.begin_in_steps(b, delta)?;
         Ok(None)
     }
 
@@ -451,8 +452,100 @@ where
 
     fn restore(&mut self, v: &RestoreView) -> std::result::Result<(), String> {
         let (k, a) = snap::found(&self.codecs)?.clone();
+        // The chain's files first (a full snapshot, then deltas), then the epoch's own.
+        for layer in v.layers.iter().chain([&v.sections]) {
+            self.restore_layer(layer, &k, &a)?;
+        }
+        let kc = KeyCodec {
+            encode: k.encode,
+            decode: k.decode,
+        };
+        restore_timers(&mut self.timers, Some(&kc), v)
+    }
+}
+
+type Sections = std::collections::HashMap<String, Vec<Vec<u8>>>;
+
+impl<K, T, O, KF, W, C> SlicedWindowOp<K, T, O, KF, W, C>
+where
+    K: Hash + Eq + Clone + Send + 'static,
+    T: Clone + Send + 'static,
+    O: Clone + 'static,
+    KF: Fn(&T) -> K + Clone + Send + 'static,
+    W: Window,
+    C: Contents<K, T, W, O>,
+    C::Acc: Clone,
+{
+    /// Begins a snapshot in steps (copy-on-write): full, or with `delta` the keys dropped
+    /// and the changed keys' deltas since the previous snapshot.
+    fn begin_in_steps(
+        &mut self,
+        b: SnapshotBuilder,
+        delta: bool,
+    ) -> std::result::Result<(), String> {
+        let codecs = snap::found(&self.codecs)?.clone();
+        if !delta {
+            self.dropped.iter_mut().for_each(Vec::clear);
+        }
+        let dropped = self.dropped.as_mut().filter(|_| delta);
+        self.cow
+            .begin(b, codecs, &mut self.keys, &self.timers, dropped);
+        Ok(())
+    }
+
+    /// Writes the snapshot at the barrier: every key's entry, or with `delta` the keys
+    /// dropped and the changed keys' deltas since the previous snapshot; then the timers.
+    fn whole_snapshot(
+        &mut self,
+        b: &mut SnapshotBuilder,
+        delta: bool,
+    ) -> std::result::Result<(), String> {
+        let (k, a) = snap::found(&self.codecs)?;
+        match self.dropped.as_mut() {
+            Some(d) if delta => write_dropped(b, k, d),
+            Some(d) => d.clear(),
+            None => {}
+        }
+        // Encoded straight into the file, in key-group order.
+        let mut slots: Vec<(u32, &KeySlices<K, C::Acc>)> = self
+            .keys
+            .iter()
+            .filter(|s| !delta || s.touched != 0)
+            .map(|s| (b.key_group(hash_key(&s.key)), s))
+            .collect();
+        let touch = |slot: &&KeySlices<K, C::Acc>, near: bool| {
+            if near {
+                let (front, _) = slot.slices.as_slices();
+                prefetch(front.as_ptr());
+                prefetch(front.as_ptr().wrapping_add(4));
+            } else {
+                prefetch(*slot);
+            }
+        };
+        let name = if delta { DELTA } else { SLICES };
+        b.add_encoded(name, &mut slots, touch, |slot, o| {
+            encode_entry(delta, k, a, slot, o)
+        });
+        drop(slots);
+        self.keys.iter_mut().for_each(|s| s.touched = 0);
+        let kc = KeyCodec {
+            encode: k.encode,
+            decode: k.decode,
+        };
+        snapshot_timers(&self.timers, Some(&kc), b)
+    }
+
+    /// Applies one layer of a restore: a full snapshot's entries, or a delta's dropped
+    /// keys and changes.
+    fn restore_layer(
+        &mut self,
+        layer: &Sections,
+        k: &crate::checkpoint::types::Codec<K>,
+        a: &DynCodec<C::Acc>,
+    ) -> std::result::Result<(), String> {
         let err = |e: crate::checkpoint::DecodeError| format!("sliced window state: {e}");
-        for e in v.sections.get(SLICES).into_iter().flatten() {
+        let mark = self.cow.mark;
+        for e in layer.get(SLICES).into_iter().flatten() {
             let r = &mut &e[..];
             let key = (k.decode)(r).map_err(err)?;
             let slices = snap::decode_list(r, 8, &|r: &mut &[u8]| {
@@ -468,15 +561,22 @@ where
                 key,
                 slices: slices.into(),
                 next_fire,
-                mark: self.cow.mark,
+                mark,
+                touched: FRESH,
             };
             self.keys.insert_unique(hash, slot, |e| hash_key(&e.key));
         }
-        let kc = KeyCodec {
-            encode: k.encode,
-            decode: k.decode,
-        };
-        restore_timers(&mut self.timers, Some(&kc), v)
+        for e in layer.get(DROPPED).into_iter().flatten() {
+            let r = &mut &e[..];
+            let key = (k.decode)(r).map_err(err)?;
+            if let Ok(entry) = self.keys.find_entry(hash_key(&key), |e| e.key == key) {
+                entry.remove();
+            }
+        }
+        for e in layer.get(DELTA).into_iter().flatten() {
+            apply_delta(&mut self.keys, e, k, a, mark).map_err(err)?;
+        }
+        Ok(())
     }
 }
 
@@ -511,3 +611,5 @@ mod tests {
 
 #[cfg(test)]
 mod cow_tests;
+#[cfg(test)]
+mod delta_tests;

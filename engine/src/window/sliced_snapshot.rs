@@ -21,7 +21,7 @@ use hashbrown::HashTable;
 use super::snapshot::DynCodec;
 use crate::checkpoint::format::SnapshotBuilder;
 use crate::checkpoint::types::Codec;
-use crate::checkpoint::StateData;
+use crate::checkpoint::{DecodeError, StateData};
 use crate::operators::keyed_process::{EVENT_TIMERS, PROCESSING_TIMERS};
 use crate::state::hash_key;
 use crate::time::{TimerService, Timestamp};
@@ -37,10 +37,52 @@ pub(super) struct KeySlices<K, Acc> {
     /// The mark of the snapshot that holds this key's entry already, or that began before
     /// the key was created (see the module doc).
     pub(super) mark: u32,
+    /// What changed since the key's entry was last written into a snapshot (for
+    /// incremental snapshots): 0 nothing, [`FRESH`] everything (the key is new), otherwise
+    /// `1 + n`: at most the last `n` slices differ, and the front or the next firing may.
+    pub(super) touched: u32,
 }
 
-/// The section of the slices.
+/// [`KeySlices::touched`] of a key created since its entry was last written.
+pub(super) const FRESH: u32 = u32::MAX;
+
+impl<K, Acc> KeySlices<K, Acc> {
+    /// The slice at `idx` changed in place.
+    #[inline]
+    pub(super) fn touch_at(&mut self, idx: usize) {
+        if self.touched != FRESH {
+            let n = (self.slices.len() - idx) as u32;
+            self.touched = self.touched.max(n + 1);
+        }
+    }
+
+    /// A slice was inserted at `idx`: the changed slices before it are one further from
+    /// the back now.
+    #[inline]
+    pub(super) fn touch_insert(&mut self, idx: usize) {
+        if self.touched != FRESH {
+            let n = self.touched.saturating_sub(1);
+            let n = if n > 0 { n + 1 } else { 0 };
+            self.touched = n.max((self.slices.len() - idx) as u32) + 1;
+        }
+    }
+
+    /// Slices were dropped from the front, or the next firing changed.
+    #[inline]
+    pub(super) fn touch_front(&mut self) {
+        if self.touched != FRESH {
+            let n = self.touched.saturating_sub(1);
+            self.touched = n.min(self.slices.len() as u32) + 1;
+        }
+    }
+}
+
+/// The section of the slices (a full snapshot: every key's entry).
 pub(super) const SLICES: &str = "spate/window/slices";
+/// The section of the keys' changes since the previous snapshot (an incremental one).
+pub(super) const DELTA: &str = "spate/window/slices-delta";
+/// The section of the keys dropped since the previous snapshot (an incremental one).
+pub(super) const DROPPED: &str = "spate/window/slices-dropped";
 
 /// Encodes one key's entry of the slices section.
 #[inline]
@@ -59,6 +101,121 @@ pub(super) fn encode_slot<K, Acc>(
     slot.next_fire.encode(o);
 }
 
+/// Encodes one key's entry of the delta section: the key, the start of its first slice
+/// (those before it are gone), the start from which its slices are replaced, those
+/// slices, and the next firing.
+#[inline]
+pub(super) fn encode_delta<K, Acc>(
+    k: &Codec<K>,
+    a: &DynCodec<Acc>,
+    slot: &KeySlices<K, Acc>,
+    o: &mut Vec<u8>,
+) {
+    let len = slot.slices.len();
+    let n = if slot.touched == FRESH {
+        len
+    } else {
+        (slot.touched.saturating_sub(1) as usize).min(len)
+    };
+    (k.encode)(&slot.key, o);
+    let front = slot.slices.front().map_or(Timestamp::MAX, |s| s.0);
+    front.encode(o);
+    let from = match slot.slices.get(len - n) {
+        _ if slot.touched == FRESH => Timestamp::MIN,
+        Some(s) => s.0,
+        None => Timestamp::MAX,
+    };
+    from.encode(o);
+    (n as u64).encode(o);
+    for (p, acc) in slot.slices.range(len - n..) {
+        p.encode(o);
+        (a.enc)(acc, o);
+    }
+    slot.next_fire.encode(o);
+}
+
+/// Encodes a key's entry, full or a delta.
+#[inline]
+pub(super) fn encode_entry<K, Acc>(
+    delta: bool,
+    k: &Codec<K>,
+    a: &DynCodec<Acc>,
+    slot: &KeySlices<K, Acc>,
+    o: &mut Vec<u8>,
+) {
+    if delta {
+        encode_delta(k, a, slot, o)
+    } else {
+        encode_slot(k, a, slot, o)
+    }
+}
+
+/// Writes the section of the keys dropped since the previous snapshot (emptying `dropped`).
+pub(super) fn write_dropped<K: std::hash::Hash>(
+    b: &mut SnapshotBuilder,
+    k: &Codec<K>,
+    dropped: &mut Vec<K>,
+) {
+    b.begin_section(DROPPED, dropped.len());
+    for key in dropped.drain(..) {
+        b.entry(b.key_group(hash_key(&key)), |o| (k.encode)(&key, o));
+    }
+}
+
+/// Applies one entry of a delta section (see [`encode_delta`]) to `keys`.
+pub(super) fn apply_delta<K: std::hash::Hash + Eq, Acc>(
+    keys: &mut HashTable<KeySlices<K, Acc>>,
+    mut r: &[u8],
+    k: &Codec<K>,
+    a: &DynCodec<Acc>,
+    mark: u32,
+) -> Result<(), DecodeError> {
+    let r = &mut r;
+    let key = (k.decode)(r)?;
+    let front = Timestamp::decode(r)?;
+    let from = Timestamp::decode(r)?;
+    let tail = super::snapshot::decode_list(r, 8, &|r: &mut &[u8]| {
+        Ok((Timestamp::decode(r)?, (a.dec)(r)?))
+    })?;
+    let next_fire = Option::<Timestamp>::decode(r)?;
+    if !r.is_empty() {
+        return Err(DecodeError("trailing bytes after a slices delta".into()));
+    }
+    let hash = hash_key(&key);
+    let mut entry = match keys.find_entry(hash, |e| e.key == key) {
+        Ok(e) => e,
+        Err(absent) => absent.into_table().insert_unique(
+            hash,
+            KeySlices {
+                key,
+                slices: VecDeque::new(),
+                next_fire: None,
+                mark,
+                touched: FRESH,
+            },
+            |e| hash_key(&e.key),
+        ),
+    };
+    let slot = entry.get_mut();
+    while slot.slices.front().is_some_and(|s| s.0 < front) {
+        slot.slices.pop_front();
+    }
+    while slot.slices.back().is_some_and(|s| s.0 >= from) {
+        slot.slices.pop_back();
+    }
+    for (p, acc) in tail {
+        if p < from || slot.slices.back().is_some_and(|s| s.0 >= p) {
+            return Err(DecodeError("slices of a delta out of order".into()));
+        }
+        slot.slices.push_back((p, acc));
+    }
+    slot.next_fire = next_fire;
+    if slot.slices.is_empty() {
+        entry.remove();
+    }
+    Ok(())
+}
+
 /// Where a snapshot in steps has got to.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Phase {
@@ -73,6 +230,8 @@ enum Phase {
 pub(super) struct CowSnapshot<K, Acc> {
     /// A snapshot is in steps.
     pub(super) active: bool,
+    /// It is incremental: it writes the changed keys' deltas.
+    delta: bool,
     /// The mark of the snapshot in steps (or of the last one).
     pub(super) mark: u32,
     b: Option<SnapshotBuilder>,
@@ -93,6 +252,7 @@ impl<K, Acc> CowSnapshot<K, Acc> {
     pub(super) fn new() -> Self {
         CowSnapshot {
             active: false,
+            delta: false,
             mark: 0,
             b: None,
             codecs: None,
@@ -107,18 +267,33 @@ impl<K, Acc> CowSnapshot<K, Acc> {
 
 impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
     /// Freezes the key list and the timers of the operator (the barrier's part) and
-    /// begins the slices' section in `b`.
+    /// begins the slices' section in `b`. An incremental snapshot (`delta`) first writes
+    /// the keys `dropped` since the previous one, and freezes only the keys changed since
+    /// (the others are marked as written: they are not part of it).
     pub(super) fn begin(
         &mut self,
         mut b: SnapshotBuilder,
         codecs: (Codec<K>, DynCodec<Acc>),
-        keys: &HashTable<KeySlices<K, Acc>>,
+        keys: &mut HashTable<KeySlices<K, Acc>>,
         timers: &TimerService<K>,
+        delta: Option<&mut Vec<K>>,
     ) {
         self.mark = self.mark.wrapping_add(1);
         self.keys.clear();
-        self.keys
-            .extend(keys.iter().map(|s| (hash_key(&s.key), s.key.clone())));
+        self.delta = delta.is_some();
+        if let Some(dropped) = delta {
+            write_dropped(&mut b, &codecs.0, dropped);
+            for s in keys.iter_mut() {
+                if s.touched == 0 {
+                    s.mark = self.mark;
+                } else {
+                    self.keys.push((hash_key(&s.key), s.key.clone()));
+                }
+            }
+        } else {
+            self.keys
+                .extend(keys.iter().map(|s| (hash_key(&s.key), s.key.clone())));
+        }
         for (frozen, q) in self
             .timers
             .iter_mut()
@@ -127,7 +302,7 @@ impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
             frozen.clear();
             frozen.extend(q.iter().cloned());
         }
-        b.begin_section(SLICES, keys.len());
+        b.begin_section(if self.delta { DELTA } else { SLICES }, self.keys.len());
         self.phase = Phase::Slices;
         self.next = 0;
         self.written = 0;
@@ -153,8 +328,9 @@ impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
             return;
         };
         let kg = b.key_group(hash);
-        b.entry(kg, |o| encode_slot(k, a, slot, o));
+        b.entry(kg, |o| encode_entry(self.delta, k, a, slot, o));
         slot.mark = self.mark;
+        slot.touched = 0;
         self.written += 1;
     }
 
@@ -176,8 +352,10 @@ impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
                 // A key removed after the barrier had its entry written before: skip it.
                 if let Some(slot) = keys.find_mut(*hash, |e| e.key == *key) {
                     if slot.mark != self.mark {
-                        b.entry(b.key_group(*hash), |o| encode_slot(k, a, slot, o));
+                        let delta = self.delta;
+                        b.entry(b.key_group(*hash), |o| encode_entry(delta, k, a, slot, o));
                         slot.mark = self.mark;
+                        slot.touched = 0;
                         self.written += 1;
                     }
                 }
@@ -239,5 +417,40 @@ mod tests {
     #[test]
     fn a_key_s_slices_fill_one_cache_line() {
         assert_eq!(std::mem::size_of::<super::KeySlices<u64, u64>>(), 64);
+    }
+
+    #[test]
+    fn touched_covers_every_changed_slice() {
+        use super::{KeySlices, FRESH};
+        // Slices at 0..5; the one at index 1 changes, then slices are inserted after it,
+        // before it and at the back, and the front is dropped: the changed slices always
+        // stay within the last `touched - 1`.
+        let mut s = KeySlices {
+            key: 1u64,
+            slices: (0..5).map(|i| (i * 10, 0u64)).collect(),
+            next_fire: None,
+            mark: 0,
+            touched: 0,
+        };
+        s.touch_at(1);
+        assert_eq!(s.touched, 1 + 4);
+        s.slices.insert(3, (25, 0));
+        s.touch_insert(3);
+        assert_eq!(s.touched, 1 + 5, "index 1 is 5 from the back now");
+        s.slices.push_back((50, 0));
+        s.touch_insert(6);
+        assert_eq!(s.touched, 1 + 6);
+        s.slices.pop_front();
+        s.slices.pop_front();
+        s.touch_front();
+        assert_eq!(s.touched, 1 + 5, "clamped to the slices left");
+        s.touched = 0;
+        s.touch_front();
+        assert_eq!(s.touched, 1, "a front change alone");
+        s.touched = FRESH;
+        s.touch_at(0);
+        s.touch_insert(0);
+        s.touch_front();
+        assert_eq!(s.touched, FRESH);
     }
 }

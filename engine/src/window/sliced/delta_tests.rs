@@ -1,0 +1,140 @@
+//! Incremental snapshots of the sliced window operator: a full snapshot then deltas, taken
+//! whole at the barrier or in steps (copy-on-write) while records go on, restored layer by
+//! layer, must give the state a twin held at each barrier (its whole full snapshot).
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::checkpoint::format::parse;
+use crate::window::cow_check::{builder, entries, events, Ev, Inst};
+use crate::window::function::AggregateContents;
+use crate::window::Count;
+
+type Op = SlicedWindowOp<u64, u64, u64, fn(&u64) -> u64, TimeWindow, AggregateContents<Count>>;
+
+fn key_of(v: &u64) -> u64 {
+    v % 1_000
+}
+
+fn op(size: i64, slide: i64, lateness: i64) -> Op {
+    let mut op: Op = SlicedWindowOp::new(
+        key_of as fn(&u64) -> u64,
+        AggregateContents(Count),
+        Slicing::new(size, slide, 0),
+        lateness,
+        None,
+    );
+    let k = snap::need::<u64>(&Default::default(), "key").expect("built in");
+    let a = DynCodec::of(snap::need::<u64>(&Default::default(), "acc").expect("built in"));
+    op.codecs = Some(Ok((k, a)));
+    op.dropped = Some(Vec::new());
+    op
+}
+
+/// Every section of a snapshot file (one shard: every key group is its own).
+fn sections(file: &[u8]) -> HashMap<String, Vec<Vec<u8>>> {
+    parse(file)
+        .expect("a valid snapshot file")
+        .sections
+        .into_iter()
+        .map(|(name, e)| (name, e.into_iter().map(|(_, b)| b).collect()))
+        .collect()
+}
+
+/// A fresh operator restored from `files`: the chain, then the last file.
+fn restored(make: impl Fn() -> Op, files: &[Vec<u8>]) -> Op {
+    let (last, chain) = files.split_last().expect("a file");
+    let v = RestoreView {
+        sections: sections(last),
+        layers: chain.iter().map(|f| sections(f)).collect(),
+        shards: 1,
+        max_parallelism: 8,
+        ..Default::default()
+    };
+    let mut op = make();
+    op.restore(&v).expect("restore");
+    op
+}
+
+/// Runs `evs` through both; `inc` takes a step of `budget` after each event while its
+/// snapshot in steps is not complete, and finishes it at the end.
+fn run(
+    inc: &mut Inst<Op>,
+    twin: &mut Inst<Op>,
+    evs: &[Ev],
+    budget: usize,
+    pending: bool,
+) -> Option<Vec<u8>> {
+    let mut file = None;
+    for ev in evs {
+        inc.run(ev);
+        twin.run(ev);
+        if pending && file.is_none() {
+            file = inc.op.snapshot_step(budget).expect("step");
+        }
+    }
+    while pending && file.is_none() {
+        file = inc.op.snapshot_step(usize::MAX).expect("step");
+    }
+    file.map(SnapshotBuilder::finish)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn a_full_snapshot_and_its_deltas_restore_the_state_at_each_barrier(
+        evs in events(),
+        cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 1..5),
+        budget in 1usize..4,
+        in_steps in any::<bool>(),
+        geometry in prop_oneof![Just((40i64, 10i64)), Just((30, 30)), Just((50, 20))],
+        lateness in prop_oneof![Just(0i64), Just(25)],
+    ) {
+        let (size, slide) = geometry;
+        let make = || op(size, slide, lateness);
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(evs.len() + 1)).collect();
+        cuts.sort_unstable();
+        let (mut inc, mut twin) = (Inst::new(make()), Inst::new(make()));
+        let mut files: Vec<Vec<u8>> = Vec::new();
+        let mut pending = false;
+        let mut at = 0;
+        let mut expected: Vec<Vec<u8>> = Vec::new();
+        for (i, &cut) in cuts.iter().chain([&evs.len()]).enumerate() {
+            if let Some(f) = run(&mut inc, &mut twin, &evs[at..cut], budget, pending) {
+                files.push(f);
+            }
+            at = cut;
+            if i == cuts.len() {
+                break;
+            }
+            // The barrier: the first snapshot is full, the later ones deltas.
+            let delta = i > 0;
+            expected.push(twin.whole_snapshot());
+            if in_steps {
+                inc.op.begin_in_steps(builder(), delta).expect("begin");
+                pending = true;
+            } else {
+                let mut b = builder();
+                inc.op.whole_snapshot(&mut b, delta).expect("snapshot");
+                files.push(b.finish());
+                pending = false;
+            }
+        }
+        prop_assert_eq!(files.len(), expected.len());
+        for (n, want) in expected.iter().enumerate() {
+            let mut back = Inst::new(restored(make, &files[..=n]));
+            prop_assert_eq!(
+                entries(&back.whole_snapshot()),
+                entries(want),
+                "restored from the full snapshot and {} deltas",
+                n
+            );
+        }
+        // Deltas hold less than full snapshots once some keys stay as they were: at least
+        // they never hold a key that did not change.
+        prop_assert_eq!(&*inc.log.borrow(), &*twin.log.borrow(), "same results");
+    }
+}
