@@ -63,7 +63,7 @@ pub(crate) struct Inst<U> {
     out: Output<u64>,
     pub(crate) log: Records,
     sides: SideOutputs,
-    wm: Timestamp,
+    pub(crate) wm: Timestamp,
 }
 
 impl<U: Unary<In = u64, Out = u64>> Inst<U> {

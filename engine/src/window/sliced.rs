@@ -36,7 +36,7 @@ use crate::checkpoint::registry::{KeyCodec, RestoreView};
 use crate::checkpoint::types::Codec;
 use crate::checkpoint::StateData;
 use crate::error::{Result, SpateError};
-use crate::operators::keyed_process::{restore_timers, snapshot_timers};
+use crate::operators::keyed_process::restore_timers;
 use crate::operators::unary::{Unary, UnaryCx};
 use crate::operators::{Batch, OutputTag};
 use crate::state::hash_key;
@@ -456,6 +456,21 @@ where
         for layer in v.layers.iter().chain([&v.sections]) {
             self.restore_layer(layer, &k, &a)?;
         }
+        // Each key's timers, derived: its next firing and, with allowed lateness, the
+        // cleanup of its first slice. (The timers the data path had besides are stale: a
+        // firing moved earlier, a slice dropped; their only effect would be to drop slices
+        // past their cleanup time a little sooner, which changes no result.) Snapshots of
+        // earlier versions hold the timers: those are restored too.
+        let (geo, lateness) = (self.geo, self.lateness);
+        for slot in self.keys.iter() {
+            if let Some(n) = slot.next_fire {
+                self.timers.event.register(n, slot.key.clone());
+            }
+            if let Some((p, _)) = slot.slices.front().filter(|_| lateness > 0) {
+                let c = cleanup_time(geo.last_end(*p) - 1, lateness);
+                self.timers.event.register(c, slot.key.clone());
+            }
+        }
         let kc = KeyCodec {
             encode: k.encode,
             decode: k.decode,
@@ -488,13 +503,13 @@ where
             self.dropped.iter_mut().for_each(Vec::clear);
         }
         let dropped = self.dropped.as_mut().filter(|_| delta);
-        self.cow
-            .begin(b, codecs, &mut self.keys, &self.timers, dropped);
+        self.cow.begin(b, codecs, &mut self.keys, dropped);
         Ok(())
     }
 
     /// Writes the snapshot at the barrier: every key's entry, or with `delta` the keys
-    /// dropped and the changed keys' deltas since the previous snapshot; then the timers.
+    /// dropped and the changed keys' deltas since the previous snapshot. The timers are
+    /// not written: a restore derives them from the keys' entries.
     fn whole_snapshot(
         &mut self,
         b: &mut SnapshotBuilder,
@@ -528,11 +543,7 @@ where
         });
         drop(slots);
         self.keys.iter_mut().for_each(|s| s.touched = 0);
-        let kc = KeyCodec {
-            encode: k.encode,
-            decode: k.decode,
-        };
-        snapshot_timers(&self.timers, Some(&kc), b)
+        Ok(())
     }
 
     /// Applies one layer of a restore: a full snapshot's entries, or a delta's dropped

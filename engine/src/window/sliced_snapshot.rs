@@ -2,7 +2,9 @@
 //! synchronous part the same way: it freezes what it must, and serializes afterwards).
 //!
 //! At a barrier the operator only freezes what would otherwise change under the snapshot:
-//! the list of its keys (in the hash table's order) and its timers. The keys' slices are
+//! the list of its keys (in the hash table's order). Its timers are not written: a restore
+//! derives them from the keys' entries (each key's next firing and, with allowed lateness,
+//! the cleanup of its first slice). The keys' slices are
 //! then encoded a step at a time straight into the snapshot file, while records go on. A
 //! key's slices that the data path is about to change (an element added, a window fired,
 //! slices dropped, the key removed) before a step reached them are encoded into the file
@@ -22,9 +24,8 @@ use super::snapshot::DynCodec;
 use crate::checkpoint::format::SnapshotBuilder;
 use crate::checkpoint::types::Codec;
 use crate::checkpoint::{DecodeError, StateData};
-use crate::operators::keyed_process::{EVENT_TIMERS, PROCESSING_TIMERS};
 use crate::state::hash_key;
-use crate::time::{TimerService, Timestamp};
+use crate::time::Timestamp;
 
 /// One key's slices. 64 bytes for a `u64` key: one cache line (the key's hash is computed
 /// again where needed rather than kept).
@@ -216,15 +217,6 @@ pub(super) fn apply_delta<K: std::hash::Hash + Eq, Acc>(
     Ok(())
 }
 
-/// Where a snapshot in steps has got to.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Phase {
-    /// Encoding the keys' slices.
-    Slices,
-    /// Encoding the frozen timers of one domain (0: event time, 1: processing time).
-    Timers(usize),
-}
-
 /// The snapshot in steps of one sliced window operator instance, and the buffers it
 /// reuses from one checkpoint to the next.
 pub(super) struct CowSnapshot<K, Acc> {
@@ -238,10 +230,7 @@ pub(super) struct CowSnapshot<K, Acc> {
     codecs: Option<(Codec<K>, DynCodec<Acc>)>,
     /// The keys at the barrier with their hashes, in the hash table's order.
     keys: Vec<(u64, K)>,
-    /// The timers at the barrier, per domain.
-    timers: [Vec<(Timestamp, K)>; 2],
-    /// Where the steps are: the phase and the place in its list.
-    phase: Phase,
+    /// Where the steps are in `keys`.
     next: usize,
     /// Entries of the slices' section written so far (by steps and by copies): once every
     /// frozen key's is, the steps skip the rest of the list.
@@ -257,8 +246,6 @@ impl<K, Acc> CowSnapshot<K, Acc> {
             b: None,
             codecs: None,
             keys: Vec::new(),
-            timers: [Vec::new(), Vec::new()],
-            phase: Phase::Slices,
             next: 0,
             written: 0,
         }
@@ -266,7 +253,7 @@ impl<K, Acc> CowSnapshot<K, Acc> {
 }
 
 impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
-    /// Freezes the key list and the timers of the operator (the barrier's part) and
+    /// Freezes the key list of the operator (the barrier's part) and
     /// begins the slices' section in `b`. An incremental snapshot (`delta`) first writes
     /// the keys `dropped` since the previous one, and freezes only the keys changed since
     /// (the others are marked as written: they are not part of it).
@@ -275,7 +262,6 @@ impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
         mut b: SnapshotBuilder,
         codecs: (Codec<K>, DynCodec<Acc>),
         keys: &mut HashTable<KeySlices<K, Acc>>,
-        timers: &TimerService<K>,
         delta: Option<&mut Vec<K>>,
     ) {
         self.mark = self.mark.wrapping_add(1);
@@ -294,16 +280,7 @@ impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
             self.keys
                 .extend(keys.iter().map(|s| (hash_key(&s.key), s.key.clone())));
         }
-        for (frozen, q) in self
-            .timers
-            .iter_mut()
-            .zip([&timers.event, &timers.processing])
-        {
-            frozen.clear();
-            frozen.extend(q.iter().cloned());
-        }
         b.begin_section(if self.delta { DELTA } else { SLICES }, self.keys.len());
-        self.phase = Phase::Slices;
         self.next = 0;
         self.written = 0;
         self.codecs = Some(codecs);
@@ -344,68 +321,37 @@ impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
             return Err("no snapshot in progress".into());
         };
         let mut left = budget;
-        if self.phase == Phase::Slices {
-            // Once every frozen key's entry is written (in a busy job the data path copies
-            // most of them first), the rest of the list needs no lookups.
-            while self.next < self.keys.len() && self.written < self.keys.len() && left > 0 {
-                let (hash, key) = &self.keys[self.next];
-                // A key removed after the barrier had its entry written before: skip it.
-                if let Some(slot) = keys.find_mut(*hash, |e| e.key == *key) {
-                    if slot.mark != self.mark {
-                        let delta = self.delta;
-                        b.entry(b.key_group(*hash), |o| encode_entry(delta, k, a, slot, o));
-                        slot.mark = self.mark;
-                        slot.touched = 0;
-                        self.written += 1;
-                    }
+        // Once every frozen key's entry is written (in a busy job the data path copies most
+        // of them first), the rest of the list needs no lookups.
+        while self.next < self.keys.len() && self.written < self.keys.len() && left > 0 {
+            let (hash, key) = &self.keys[self.next];
+            // A key removed after the barrier had its entry written before: skip it.
+            if let Some(slot) = keys.find_mut(*hash, |e| e.key == *key) {
+                if slot.mark != self.mark {
+                    let delta = self.delta;
+                    b.entry(b.key_group(*hash), |o| encode_entry(delta, k, a, slot, o));
+                    slot.mark = self.mark;
+                    slot.touched = 0;
+                    self.written += 1;
                 }
-                self.next += 1;
-                left -= 1;
             }
-            if self.next < self.keys.len() && self.written < self.keys.len() {
-                return Ok(None);
-            }
-            if self.written != self.keys.len() {
-                // A change of a frozen key that skipped `before_change`: the section would
-                // not hold what its count says. Fail rather than write a bad snapshot.
-                return Err(format!(
-                    "sliced window snapshot: {} of {} keys written (a change after the \
-                     barrier was not copied first)",
-                    self.written,
-                    self.keys.len()
-                ));
-            }
-            self.keys.clear();
-            self.phase = Phase::Timers(0);
-            self.next = 0;
+            self.next += 1;
+            left -= 1;
         }
-        while let Phase::Timers(d) = self.phase {
-            let frozen = &self.timers[d];
-            if self.next == 0 && !frozen.is_empty() {
-                if left == 0 {
-                    return Ok(None);
-                }
-                b.begin_section([EVENT_TIMERS, PROCESSING_TIMERS][d], frozen.len());
-            }
-            while self.next < frozen.len() && left > 0 {
-                let (ts, key) = &frozen[self.next];
-                b.entry(b.key_group(hash_key(key)), |o| {
-                    ts.encode(o);
-                    (k.encode)(key, o);
-                });
-                self.next += 1;
-                left -= 1;
-            }
-            if self.next < frozen.len() {
-                return Ok(None);
-            }
-            self.next = 0;
-            if d == 1 {
-                break;
-            }
-            self.phase = Phase::Timers(1);
+        if self.next < self.keys.len() && self.written < self.keys.len() {
+            return Ok(None);
         }
-        self.timers.iter_mut().for_each(Vec::clear);
+        if self.written != self.keys.len() {
+            // A change of a frozen key that skipped `before_change`: the section would not
+            // hold what its count says. Fail rather than write a bad snapshot.
+            return Err(format!(
+                "sliced window snapshot: {} of {} keys written (a change after the barrier \
+                 was not copied first)",
+                self.written,
+                self.keys.len()
+            ));
+        }
+        self.keys.clear();
         self.active = false;
         self.codecs = None;
         Ok(self.b.take())
