@@ -26,7 +26,8 @@ use hashbrown::HashTable;
 
 use super::function::{Contents, WindowContext};
 use super::sliced_snapshot::{
-    apply_delta, encode_entry, write_dropped, CowSnapshot, KeySlices, DELTA, DROPPED, FRESH, SLICES,
+    apply_delta, encode_entry, write_dropped, CowSnapshot, KeySlices, DROPPED, FRESH, SLICES,
+    SLICES_V1,
 };
 use super::snapshot::{self as snap, DynCodec};
 use super::types::{TimeWindow, Window};
@@ -537,8 +538,7 @@ where
                 prefetch(*slot);
             }
         };
-        let name = if delta { DELTA } else { SLICES };
-        b.add_encoded(name, &mut slots, touch, |slot, o| {
+        b.add_encoded(SLICES, &mut slots, touch, |slot, o| {
             encode_entry(delta, k, a, slot, o)
         });
         drop(slots);
@@ -556,7 +556,8 @@ where
     ) -> std::result::Result<(), String> {
         let err = |e: crate::checkpoint::DecodeError| format!("sliced window state: {e}");
         let mark = self.cow.mark;
-        for e in layer.get(SLICES).into_iter().flatten() {
+        // Written before incremental snapshots: whole, at fixed width.
+        for e in layer.get(SLICES_V1).into_iter().flatten() {
             let r = &mut &e[..];
             let key = (k.decode)(r).map_err(err)?;
             let slices = snap::decode_list(r, 8, &|r: &mut &[u8]| {
@@ -584,7 +585,7 @@ where
                 entry.remove();
             }
         }
-        for e in layer.get(DELTA).into_iter().flatten() {
+        for e in layer.get(SLICES).into_iter().flatten() {
             apply_delta(&mut self.keys, e, k, a, mark).map_err(err)?;
         }
         Ok(())

@@ -78,64 +78,67 @@ impl<K, Acc> KeySlices<K, Acc> {
     }
 }
 
-/// The section of the slices (a full snapshot: every key's entry).
-pub(super) const SLICES: &str = "spate/window/slices";
-/// The section of the keys' changes since the previous snapshot (an incremental one).
-pub(super) const DELTA: &str = "spate/window/slices-delta";
+/// The section of the slices as snapshots before incremental ones wrote it (read only):
+/// per key its slices, whole, at fixed width.
+pub(super) const SLICES_V1: &str = "spate/window/slices";
+/// The section of the slices: every key's entry in a full snapshot, the changed keys' in
+/// an incremental one (see [`encode_entry`]).
+pub(super) const SLICES: &str = "spate/window/slices2";
 /// The section of the keys dropped since the previous snapshot (an incremental one).
 pub(super) const DROPPED: &str = "spate/window/slices-dropped";
 
-/// Encodes one key's entry of the slices section.
+/// Appends `v` as an unsigned LEB128 varint.
 #[inline]
-pub(super) fn encode_slot<K, Acc>(
-    k: &Codec<K>,
-    a: &DynCodec<Acc>,
-    slot: &KeySlices<K, Acc>,
-    o: &mut Vec<u8>,
-) {
-    (k.encode)(&slot.key, o);
-    (slot.slices.len() as u64).encode(o);
-    for (p, acc) in &slot.slices {
-        p.encode(o);
-        (a.enc)(acc, o);
+fn put_varint(mut v: u64, o: &mut Vec<u8>) {
+    while v >= 0x80 {
+        o.push(v as u8 | 0x80);
+        v >>= 7;
     }
-    slot.next_fire.encode(o);
+    o.push(v as u8);
 }
 
-/// Encodes one key's entry of the delta section: the key, the start of its first slice
-/// (those before it are gone), the start from which its slices are replaced, those
-/// slices, and the next firing.
+/// Reads an unsigned LEB128 varint.
 #[inline]
-pub(super) fn encode_delta<K, Acc>(
-    k: &Codec<K>,
-    a: &DynCodec<Acc>,
-    slot: &KeySlices<K, Acc>,
-    o: &mut Vec<u8>,
-) {
-    let len = slot.slices.len();
-    let n = if slot.touched == FRESH {
-        len
-    } else {
-        (slot.touched.saturating_sub(1) as usize).min(len)
-    };
-    (k.encode)(&slot.key, o);
-    let front = slot.slices.front().map_or(Timestamp::MAX, |s| s.0);
-    front.encode(o);
-    let from = match slot.slices.get(len - n) {
-        _ if slot.touched == FRESH => Timestamp::MIN,
-        Some(s) => s.0,
-        None => Timestamp::MAX,
-    };
-    from.encode(o);
-    (n as u64).encode(o);
-    for (p, acc) in slot.slices.range(len - n..) {
-        p.encode(o);
-        (a.enc)(acc, o);
+fn get_varint(r: &mut &[u8]) -> Result<u64, DecodeError> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = r
+            .split_first()
+            .ok_or_else(|| DecodeError("a varint runs past the entry".into()))?;
+        *r = rest;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
     }
-    slot.next_fire.encode(o);
+    Err(DecodeError("a varint longer than 64 bits".into()))
 }
 
-/// Encodes a key's entry, full or a delta.
+/// A signed difference as an unsigned varint value (zigzag: small magnitudes stay small).
+#[inline]
+fn zig(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline]
+fn unzig(u: u64) -> i64 {
+    (u >> 1) as i64 ^ -((u & 1) as i64)
+}
+
+/// The entry has a first slice (its start is the anchor).
+const HAS_FRONT: u8 = 1;
+/// The entry replaces all of the key's slices (a full snapshot's entry, or a new key's).
+const REPLACE: u8 = 2;
+/// The entry has a next firing.
+const HAS_NEXT: u8 = 4;
+
+/// Encodes one key's entry, a full one (`delta == false`: every slice, replacing the key's)
+/// or a delta (the slices that changed since the key's entry was last written): the key ·
+/// flags · count of slices · the start of its first slice (zigzag varint; slices before it
+/// are gone) · each slice: its start minus the previous one's (the first's minus the
+/// first slice's; varint) and its accumulator · the next firing minus the first slice's
+/// start (zigzag varint). A delta's slices replace the key's from the first of them on.
+/// Starts are multiples of the slice length, so the differences take a byte or two.
 #[inline]
 pub(super) fn encode_entry<K, Acc>(
     delta: bool,
@@ -144,13 +147,36 @@ pub(super) fn encode_entry<K, Acc>(
     slot: &KeySlices<K, Acc>,
     o: &mut Vec<u8>,
 ) {
-    if delta {
-        encode_delta(k, a, slot, o)
+    let len = slot.slices.len();
+    let replace = !delta || slot.touched == FRESH;
+    let n = if replace {
+        len
     } else {
-        encode_slot(k, a, slot, o)
+        (slot.touched.saturating_sub(1) as usize).min(len)
+    };
+    let front = slot.slices.front().map(|s| s.0);
+    let anchor = front.unwrap_or(0);
+    let flags = if front.is_some() { HAS_FRONT } else { 0 }
+        | if replace { REPLACE } else { 0 }
+        | if slot.next_fire.is_some() {
+            HAS_NEXT
+        } else {
+            0
+        };
+    (k.encode)(&slot.key, o);
+    o.push(flags);
+    put_varint(n as u64, o);
+    put_varint(zig(anchor), o);
+    let mut prev = anchor;
+    for (p, acc) in slot.slices.range(len - n..) {
+        put_varint(p.wrapping_sub(prev) as u64, o);
+        prev = *p;
+        (a.enc)(acc, o);
+    }
+    if let Some(t) = slot.next_fire {
+        put_varint(zig(t.wrapping_sub(anchor)), o);
     }
 }
-
 /// Writes the section of the keys dropped since the previous snapshot (emptying `dropped`).
 pub(super) fn write_dropped<K: std::hash::Hash>(
     b: &mut SnapshotBuilder,
@@ -163,7 +189,7 @@ pub(super) fn write_dropped<K: std::hash::Hash>(
     }
 }
 
-/// Applies one entry of a delta section (see [`encode_delta`]) to `keys`.
+/// Applies one entry of the slices section (see [`encode_entry`]) to `keys`.
 pub(super) fn apply_delta<K: std::hash::Hash + Eq, Acc>(
     keys: &mut HashTable<KeySlices<K, Acc>>,
     mut r: &[u8],
@@ -173,14 +199,42 @@ pub(super) fn apply_delta<K: std::hash::Hash + Eq, Acc>(
 ) -> Result<(), DecodeError> {
     let r = &mut r;
     let key = (k.decode)(r)?;
-    let front = Timestamp::decode(r)?;
-    let from = Timestamp::decode(r)?;
-    let tail = super::snapshot::decode_list(r, 8, &|r: &mut &[u8]| {
-        Ok((Timestamp::decode(r)?, (a.dec)(r)?))
-    })?;
-    let next_fire = Option::<Timestamp>::decode(r)?;
+    let flags = u8::decode(r)?;
+    if flags & !(HAS_FRONT | REPLACE | HAS_NEXT) != 0 {
+        return Err(DecodeError(format!(
+            "unknown slices entry flags {flags:#x}"
+        )));
+    }
+    let n = get_varint(r)?;
+    let anchor = unzig(get_varint(r)?);
+    let front = if flags & HAS_FRONT != 0 {
+        anchor
+    } else {
+        Timestamp::MAX
+    };
+    // At least 2 bytes a slice (a difference and an accumulator): a bad count fails here
+    // rather than reserving memory for it.
+    if n > r.len() as u64 / 2 {
+        return Err(DecodeError(format!("{n} slices in {} bytes", r.len())));
+    }
+    let mut tail = Vec::with_capacity(n as usize);
+    let mut prev = anchor;
+    for _ in 0..n {
+        prev = prev.wrapping_add(get_varint(r)? as i64);
+        tail.push((prev, (a.dec)(r)?));
+    }
+    let from = match tail.first() {
+        _ if flags & REPLACE != 0 => Timestamp::MIN,
+        Some(s) => s.0,
+        None => Timestamp::MAX,
+    };
+    let next_fire = if flags & HAS_NEXT != 0 {
+        Some(anchor.wrapping_add(unzig(get_varint(r)?)))
+    } else {
+        None
+    };
     if !r.is_empty() {
-        return Err(DecodeError("trailing bytes after a slices delta".into()));
+        return Err(DecodeError("trailing bytes after a slices entry".into()));
     }
     let hash = hash_key(&key);
     let mut entry = match keys.find_entry(hash, |e| e.key == key) {
@@ -280,7 +334,7 @@ impl<K: std::hash::Hash + Eq + Clone, Acc> CowSnapshot<K, Acc> {
             self.keys
                 .extend(keys.iter().map(|s| (hash_key(&s.key), s.key.clone())));
         }
-        b.begin_section(if self.delta { DELTA } else { SLICES }, self.keys.len());
+        b.begin_section(SLICES, self.keys.len());
         self.next = 0;
         self.written = 0;
         self.codecs = Some(codecs);
@@ -363,6 +417,24 @@ mod tests {
     #[test]
     fn a_key_s_slices_fill_one_cache_line() {
         assert_eq!(std::mem::size_of::<super::KeySlices<u64, u64>>(), 64);
+    }
+
+    #[test]
+    fn varints_round_trip_at_every_width() {
+        use super::{get_varint, put_varint, unzig, zig};
+        let mut vals: Vec<u64> = (0..64).flat_map(|b| [1u64 << b, (1u64 << b) - 1]).collect();
+        vals.push(u64::MAX);
+        for v in vals {
+            let mut o = Vec::new();
+            put_varint(v, &mut o);
+            assert_eq!(get_varint(&mut &o[..]).unwrap(), v);
+            assert!(get_varint(&mut &o[..o.len() - 1]).is_err(), "truncated {v}");
+        }
+        for v in [0i64, 1, -1, 1000, -1000, i64::MIN, i64::MAX] {
+            assert_eq!(unzig(zig(v)), v);
+        }
+        assert_eq!(zig(-1), 1);
+        assert!(get_varint(&mut &[0xffu8; 11][..]).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::*;
 use crate::checkpoint::format::parse;
 use crate::window::cow_check::{builder, entries, events, Ev, Inst};
 use crate::window::function::AggregateContents;
+use crate::window::sliced_snapshot::SLICES_V1;
 use crate::window::Count;
 
 type Op = SlicedWindowOp<u64, u64, u64, fn(&u64) -> u64, TimeWindow, AggregateContents<Count>>;
@@ -165,4 +166,28 @@ proptest! {
         }
         prop_assert_eq!(&*inc.log.borrow(), &*twin.log.borrow(), "same results");
     }
+}
+
+/// A snapshot written before incremental snapshots (section `spate/window/slices`, fixed
+/// width) still restores.
+#[test]
+fn the_first_slices_format_still_restores() {
+    use crate::checkpoint::StateData;
+    let mut b = builder();
+    b.begin_section(SLICES_V1, 1);
+    b.entry(0, |o| {
+        5u64.encode(o);
+        2u64.encode(o);
+        for (p, n) in [(0i64, 3u64), (10, 4)] {
+            p.encode(o);
+            n.encode(o);
+        }
+        Some(39i64).encode(o);
+    });
+    let op = restored(|| op(40, 10, 0), &[b.finish()]);
+    let slot = op.keys.iter().next().expect("one key");
+    assert_eq!(slot.key, 5);
+    assert_eq!(Vec::from(slot.slices.clone()), vec![(0, 3), (10, 4)]);
+    assert_eq!(slot.next_fire, Some(39));
+    assert_eq!(op.timers.event.len(), 1, "the next firing's timer, derived");
 }
