@@ -70,7 +70,8 @@ pub(crate) struct SnapshotChain {
 }
 
 /// Whether the snapshot of `epoch` may be a delta (pure): the instance's last snapshot, of
-/// epoch `last`, was the epoch just before and its checkpoint is complete, the chain holds
+/// epoch `last` (an earlier one: the instance snapshots at every barrier it sees, so no
+/// change since is unrecorded), belongs to the newest complete checkpoint, the chain holds
 /// `links` files before it (fewer than `max_deltas`), and the snapshot is neither a
 /// savepoint's nor the final one.
 pub(crate) fn may_delta(cx: Option<&ChainCx>, epoch: u64, last: Option<u64>, links: usize) -> bool {
@@ -134,6 +135,7 @@ impl SnapshotChain {
         let dir = out.epoch_dir.join(&rel);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut names = Vec::with_capacity(links.len());
+        let mut listed = Vec::with_capacity(links.len());
         for l in &links {
             let name = format!("{rel}/{:010}.part", l.epoch);
             let src = if l.epoch == last {
@@ -143,9 +145,14 @@ impl SnapshotChain {
             };
             let dst = out.epoch_dir.join(&name);
             let _ = std::fs::remove_file(&dst); // left by an earlier attempt
-            std::fs::hard_link(&src, &dst)
-                .map_err(|e| format!("linking {}: {e}", src.display()))?;
-            out.files.files.push((
+            if let Err(e) = std::fs::hard_link(&src, &dst) {
+                // Nothing listed: the full snapshot taken instead names no link.
+                for (made, _) in &listed {
+                    let _ = std::fs::remove_file(made);
+                }
+                return Err(format!("linking {}: {e}", src.display()));
+            }
+            listed.push((
                 dst,
                 FileEntry {
                     name: name.clone(),
@@ -155,6 +162,7 @@ impl SnapshotChain {
             ));
             names.push(name);
         }
+        out.files.files.extend(listed);
         out.files.sync.push(dir);
         let mut w = StateWriter::new(max_parallelism);
         w.entry(0, |o| names.encode(o));

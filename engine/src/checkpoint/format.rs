@@ -21,8 +21,13 @@ pub(crate) const MAGIC: &[u8; 8] = b"SPATESNP";
 /// The epoch recorded in the final snapshot of an operator whose input ended; it stands in
 /// for every later epoch of its shard.
 pub(crate) const FINAL_EPOCH: u64 = u64::MAX;
-/// The version written; readers refuse others.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The version written; readers refuse others, except the earlier versions they still read
+/// ([`OLDEST_READ`]). Version 2 (2026-12-06) changed no layout, but what sections mean: the
+/// sliced window operator's slices moved to a new section and its timers are derived, so a
+/// build that reads only version 1 must refuse these files rather than restore them empty.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build reads.
+pub(crate) const OLDEST_READ: u32 = 1;
 
 /// What a snapshot file says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,9 +292,9 @@ fn parse_content(mut input: &[u8]) -> Result<SnapshotFile, DecodeError> {
         return Err(DecodeError("not a Spate snapshot (bad magic)".into()));
     }
     let version = u32::decode(r)?;
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READ..=FORMAT_VERSION).contains(&version) {
         return Err(DecodeError(format!(
-            "format version {version} (this build reads {FORMAT_VERSION})"
+            "format version {version} (this build reads {OLDEST_READ} to {FORMAT_VERSION})"
         )));
     }
     let header = SnapshotHeader {
@@ -437,6 +442,26 @@ mod tests {
         })
         .finish();
         assert_eq!(file_crc(&empty), crc32(&empty));
+    }
+
+    /// Files of version 1 still parse; versions before it or after this build's do not.
+    #[test]
+    fn earlier_versions_read_later_ones_refused() {
+        let with_version = |v: u32| {
+            let mut f = sample();
+            let at = f.len() - 4;
+            f[8..12].copy_from_slice(&v.to_le_bytes());
+            let c = crc32(&f[..at]);
+            f[at..].copy_from_slice(&c.to_le_bytes());
+            parse(&f)
+        };
+        assert_eq!(&sample()[8..12], &FORMAT_VERSION.to_le_bytes());
+        assert!(with_version(1).is_ok());
+        assert!(with_version(FORMAT_VERSION).is_ok());
+        for v in [0, FORMAT_VERSION + 1] {
+            let e = with_version(v).unwrap_err();
+            assert!(e.contains(&format!("format version {v}")), "{e}");
+        }
     }
 
     #[test]

@@ -586,7 +586,7 @@ pub(crate) fn restore_view(
             }
             if name == super::chain::CHAIN {
                 for (_, bytes) in entries {
-                    chain_layers(&mut view, &f.header, bytes)?;
+                    chain_layers(&mut view, &r.parts, &f.header, bytes)?;
                 }
                 continue;
             }
@@ -607,26 +607,32 @@ fn keep_mine(mine: &mut Vec<Vec<u8>>, entries: &super::format::Entries, v: &Rest
     }
 }
 
-/// Reads the files a delta's chain section names (verified: the manifest's checksums
-/// were checked, and each file's own) and appends them to `v.layers`, oldest first.
+/// Appends the files a delta's chain section names (listed in the manifest, so verified
+/// and parsed by the load) to `v.layers`, oldest first: a full snapshot, then deltas.
 fn chain_layers(
     v: &mut RestoreView,
+    parts: &HashMap<String, super::format::SnapshotFile>,
     of: &super::format::SnapshotHeader,
     names: &[u8],
 ) -> Result<(), String> {
     let mut last = None;
     for name in super::chain::decode_names(names)? {
-        let path = v.dir.join(&name);
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let f = super::format::parse(&bytes).map_err(|e| format!("{}: {e}", name.display()))?;
+        let shown = name.display();
+        let f = name
+            .to_str()
+            .and_then(|n| parts.get(n))
+            .ok_or_else(|| format!("{shown}: named by a chain but not in the manifest"))?;
         let h = &f.header;
+        let chained = f.sections.iter().any(|(s, _)| s == super::chain::CHAIN);
         if (h.operator, h.shard, h.shards) != (of.operator, of.shard, of.shards)
             || h.epoch >= of.epoch
             || last.is_some_and(|l| h.epoch <= l)
+            || chained == last.is_none()
         {
             return Err(format!(
-                "{} is not an earlier snapshot of the same operator instance",
-                name.display()
+                "{shown} is not the full snapshot or a later delta of the same operator \
+                 instance before epoch {}",
+                of.epoch
             ));
         }
         last = Some(h.epoch);

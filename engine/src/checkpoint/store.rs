@@ -35,6 +35,9 @@ pub(crate) struct Restored {
     pub(crate) manifest: Manifest,
     /// Parsed snapshot files by operator id.
     pub(crate) files: HashMap<u32, Vec<SnapshotFile>>,
+    /// Parsed files of incremental snapshots' chains (`checkpoint/chain.rs`), by their name
+    /// in the manifest: read once, whatever the number of shards that restore from them.
+    pub(crate) parts: HashMap<String, SnapshotFile>,
     /// The checkpoint's directory (file-backed state restores its segments from it).
     pub(crate) dir: PathBuf,
 }
@@ -235,6 +238,12 @@ pub(crate) fn load_dir(d: &Path, epoch: Option<u64>) -> Result<Restored> {
     let manifest = verify_dir(d, epoch).map_err(bad)?;
     let epoch = manifest.epoch;
     let mut files: HashMap<u32, Vec<SnapshotFile>> = HashMap::new();
+    let mut parts: HashMap<String, SnapshotFile> = HashMap::new();
+    for f in manifest.files.iter().filter(|f| f.name.ends_with(".part")) {
+        let b = fs::read(d.join(&f.name)).map_err(|e| SpateError::io(d.join(&f.name), e))?;
+        let s = parse(&b).map_err(|e| bad(format!("{}: {e}", f.name)))?;
+        parts.insert(f.name.clone(), s);
+    }
     // Only snapshot files are parsed; other listed files (mmap segments, under a
     // sub-directory) were verified above and are read by their state handles.
     for f in manifest.files.iter().filter(|f| f.name.ends_with(".snap")) {
@@ -251,6 +260,7 @@ pub(crate) fn load_dir(d: &Path, epoch: Option<u64>) -> Result<Restored> {
     Ok(Restored {
         manifest,
         files,
+        parts,
         dir: d.to_path_buf(),
     })
 }

@@ -653,6 +653,7 @@ mod tests {
                 let r = Restored {
                     manifest: Manifest { epoch: 1, shards: n, max_parallelism: MAXP, ..Default::default() },
                     files: HashMap::from([(3, files)]),
+                    parts: Default::default(),
                     dir: std::path::PathBuf::new(),
                 };
                 let mut restored_rows = Rows::new();

@@ -581,6 +581,9 @@ where
         for e in layer.get(DROPPED).into_iter().flatten() {
             let r = &mut &e[..];
             let key = (k.decode)(r).map_err(err)?;
+            if !r.is_empty() {
+                return Err("sliced window state: trailing bytes after a dropped key".into());
+            }
             if let Ok(entry) = self.keys.find_entry(hash_key(&key), |e| e.key == key) {
                 entry.remove();
             }

@@ -212,9 +212,9 @@ pub(super) fn apply_delta<K: std::hash::Hash + Eq, Acc>(
     } else {
         Timestamp::MAX
     };
-    // At least 2 bytes a slice (a difference and an accumulator): a bad count fails here
-    // rather than reserving memory for it.
-    if n > r.len() as u64 / 2 {
+    // At least a byte a slice (its start difference; an accumulator may take none): a bad
+    // count fails here rather than reserving memory for it.
+    if n > r.len() as u64 {
         return Err(DecodeError(format!("{n} slices in {} bytes", r.len())));
     }
     let mut tail = Vec::with_capacity(n as usize);
@@ -236,9 +236,19 @@ pub(super) fn apply_delta<K: std::hash::Hash + Eq, Acc>(
     if !r.is_empty() {
         return Err(DecodeError("trailing bytes after a slices entry".into()));
     }
+    if next_fire == Some(Timestamp::MAX) {
+        // No window ends after the largest timestamp (the data path never sets it).
+        return Err(DecodeError("a next firing at the largest timestamp".into()));
+    }
     let hash = hash_key(&key);
     let mut entry = match keys.find_entry(hash, |e| e.key == key) {
         Ok(e) => e,
+        Err(_) if flags & REPLACE == 0 => {
+            // A change of a key no earlier file holds: the chain misses a file.
+            return Err(DecodeError(
+                "a delta changes a key that the snapshots before it do not hold".into(),
+            ));
+        }
         Err(absent) => absent.into_table().insert_unique(
             hash,
             KeySlices {
@@ -417,6 +427,49 @@ mod tests {
     #[test]
     fn a_key_s_slices_fill_one_cache_line() {
         assert_eq!(std::mem::size_of::<super::KeySlices<u64, u64>>(), 64);
+    }
+
+    /// An entry round-trips through `encode_entry` and `apply_delta`, also with an
+    /// accumulator that encodes to no bytes at all (`()`).
+    #[test]
+    fn entries_round_trip_with_an_empty_accumulator() {
+        use super::*;
+        use crate::window::snapshot::{need, DynCodec};
+        let k = need::<u64>(&Default::default(), "key").unwrap();
+        let a = DynCodec::of(need::<()>(&Default::default(), "acc").unwrap());
+        let slot = KeySlices {
+            key: 7u64,
+            slices: [(0i64, ()), (50, ()), (100, ())].into_iter().collect(),
+            next_fire: Some(99),
+            mark: 0,
+            touched: FRESH,
+        };
+        for delta in [false, true] {
+            let mut o = Vec::new();
+            encode_entry(delta, &k, &a, &slot, &mut o);
+            let mut t: HashTable<KeySlices<u64, ()>> = HashTable::new();
+            apply_delta(&mut t, &o, &k, &a, 0).unwrap();
+            let back = t.iter().next().unwrap();
+            assert_eq!(back.slices, slot.slices);
+            assert_eq!(back.next_fire, Some(99));
+        }
+        // A delta (not replacing) of a key no earlier snapshot holds: the chain misses a file.
+        let mut changed = KeySlices { touched: 2, ..slot };
+        changed.slices.truncate(3);
+        let mut o = Vec::new();
+        encode_entry(true, &k, &a, &changed, &mut o);
+        let mut t: HashTable<KeySlices<u64, ()>> = HashTable::new();
+        assert!(apply_delta(&mut t, &o, &k, &a, 0).is_err());
+        // Truncated entries fail, and never panic.
+        let mut o = Vec::new();
+        encode_entry(false, &k, &a, &changed, &mut o);
+        for cut in 0..o.len() {
+            let mut t: HashTable<KeySlices<u64, ()>> = HashTable::new();
+            assert!(
+                apply_delta(&mut t, &o[..cut], &k, &a, 0).is_err(),
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

@@ -168,3 +168,34 @@ fn chain_names_stay_inside_the_checkpoint() {
         assert!(decode_names(&enc(vec![bad])).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_link_that_fails_midway_lists_nothing_and_leaves_no_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let long = |epoch, last_complete| {
+        let mut b = builder(root, epoch, last_complete);
+        b.chain = Some(cx(8, last_complete));
+        b
+    };
+    let mut chain = SnapshotChain::default();
+    assert!(!chain.begin(&mut long(1, 0)));
+    write_snapshot(root, 1);
+    assert!(chain.begin(&mut long(2, 1)));
+    write_snapshot(root, 2);
+    assert!(chain.begin(&mut long(3, 2)));
+    write_snapshot(root, 3);
+    // Epoch 3's link of epoch 2's delta is gone: epoch 4 links the base, then fails.
+    let d3 = CheckpointStore::new(root).epoch_dir(3);
+    std::fs::remove_file(d3.join("chain-n3-s0/0000000002.part")).unwrap();
+    let mut b = long(4, 3);
+    assert!(!chain.begin(&mut b));
+    let (names, entries) = listed(b);
+    assert!(
+        names.is_empty() && entries.is_empty(),
+        "{names:?} {entries:?}"
+    );
+    let d4 = CheckpointStore::new(root).epoch_dir(4).join("chain-n3-s0");
+    let left = std::fs::read_dir(&d4).map(|rd| rd.count()).unwrap_or(0);
+    assert_eq!(left, 0, "no link left behind");
+}

@@ -44,6 +44,7 @@ fn taken_on(n: usize, data: &BTreeMap<u32, i64>) -> Restored {
             ..Default::default()
         },
         files: HashMap::from([(7, files)]),
+        parts: Default::default(),
         dir: Default::default(),
     }
 }
@@ -102,6 +103,7 @@ fn lists_taken_on(old: &[Vec<u64>]) -> Restored {
             ..Default::default()
         },
         files: HashMap::from([(7, files)]),
+        parts: Default::default(),
         dir: Default::default(),
     }
 }
