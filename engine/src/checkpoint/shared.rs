@@ -257,3 +257,33 @@ impl CheckpointShared {
         self.requested.store(epoch, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a barrier tells an incremental snapshot: off without `incremental`, the newest
+    /// complete epoch (never going back), and whether the epoch is a savepoint's.
+    #[test]
+    fn the_chain_context_follows_completions_and_savepoints() {
+        let dir = std::env::temp_dir().join("spate-never-written");
+        let off = CheckpointConfig::new(&dir, Duration::from_secs(1));
+        assert_eq!(CheckpointShared::new(&off, 1, 8, None).0.chain_cx(1), None);
+        let on = CheckpointConfig {
+            incremental: 3,
+            ..off
+        };
+        let (s, _rx) = CheckpointShared::new(&on, 1, 8, None);
+        let cx = s.chain_cx(1).expect("on");
+        assert_eq!(
+            (cx.max_deltas, cx.last_complete, cx.savepoint),
+            (3, 0, false)
+        );
+        s.completed_epoch(4);
+        s.completed_epoch(2);
+        assert_eq!(s.chain_cx(5).map(|c| c.last_complete), Some(4));
+        s.mark_savepoint(5);
+        assert!(s.chain_cx(5).is_some_and(|c| c.savepoint));
+        assert!(s.chain_cx(6).is_some_and(|c| !c.savepoint));
+    }
+}
