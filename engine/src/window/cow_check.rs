@@ -143,7 +143,7 @@ pub(crate) fn entries(file: &[u8]) -> Vec<(String, Entries)> {
 
 /// Runs `evs` through both instances; `steps` takes a step of `budget` after each event
 /// while its snapshot in steps is not complete; then finishes it, as a barrier does.
-fn run_both<U: Unary<In = u64, Out = u64>>(
+pub(crate) fn run_both<U: Unary<In = u64, Out = u64>>(
     whole: &mut Inst<U>,
     steps: &mut Inst<U>,
     evs: &[Ev],

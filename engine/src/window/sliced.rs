@@ -379,119 +379,7 @@ where
         }
         Ok(())
     }
-}
 
-impl<K, T, O, KF, W, C> Unary for SlicedWindowOp<K, T, O, KF, W, C>
-where
-    K: Hash + Eq + Clone + Send + 'static,
-    T: Clone + Send + 'static,
-    O: Clone + 'static,
-    KF: Fn(&T) -> K + Clone + Send + 'static,
-    W: Window,
-    C: Contents<K, T, W, O>,
-    C::Acc: Clone,
-{
-    type In = T;
-    type Out = O;
-
-    fn on_batch(&mut self, batch: &mut Batch<T>, cx: &mut UnaryCx<'_, O>) -> Result<()> {
-        self.add_batch(batch, cx)
-    }
-
-    fn on_watermark(&mut self, wm: Timestamp, cx: &mut UnaryCx<'_, O>) -> Result<bool> {
-        while let Some((t, key)) = self.timers.event.pop_due(wm) {
-            self.on_timer(t, key, cx)?;
-        }
-        Ok(true)
-    }
-
-    fn prepare(&mut self, cfg: &crate::graph::JobConfig) -> Result<()> {
-        if cfg.checkpoint.is_some() {
-            let t = &cfg.state_types;
-            self.codecs = Some(
-                match (snap::need::<K>(t, "key"), self.contents.acc_codec(t)) {
-                    (Ok(k), Ok(a)) => Ok((k, a)),
-                    (k, a) => Err(snap::join_missing(vec![k.map(drop), a.map(drop)])
-                        .err()
-                        .unwrap_or_default()),
-                },
-            );
-            let incremental = cfg.checkpoint.as_ref().is_some_and(|c| c.incremental > 0);
-            self.dropped = incremental.then(Vec::new);
-        }
-        Ok(())
-    }
-
-    fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
-        snap::role(&self.codecs)
-    }
-
-    fn snapshot(&mut self, b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
-        let delta = self.chain.begin(b);
-        self.whole_snapshot(b, delta)
-    }
-
-    fn begin_snapshot(
-        &mut self,
-        mut b: SnapshotBuilder,
-    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
-        let delta = self.chain.begin(&mut b);
-        self.begin_in_steps(b, delta)?;
-        Ok(None)
-    }
-
-    fn snapshot_step(
-        &mut self,
-        budget: usize,
-    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
-        self.cow.step(budget, &mut self.keys)
-    }
-
-    fn snapshots_in_steps(&self) -> bool {
-        true
-    }
-
-    fn restore(&mut self, v: &RestoreView) -> std::result::Result<(), String> {
-        let (k, a) = snap::found(&self.codecs)?.clone();
-        // The chain's files first (a full snapshot, then deltas), then the epoch's own.
-        for layer in v.layers.iter().chain([&v.sections]) {
-            self.restore_layer(layer, &k, &a)?;
-        }
-        // Each key's timers, derived: its next firing and, with allowed lateness, the
-        // cleanup of its first slice. (The timers the data path had besides are stale: a
-        // firing moved earlier, a slice dropped; their only effect would be to drop slices
-        // past their cleanup time a little sooner, which changes no result.) Snapshots of
-        // earlier versions hold the timers: those are restored too.
-        let (geo, lateness) = (self.geo, self.lateness);
-        for slot in self.keys.iter() {
-            if let Some(n) = slot.next_fire {
-                self.timers.event.register(n, slot.key.clone());
-            }
-            if let Some((p, _)) = slot.slices.front().filter(|_| lateness > 0) {
-                let c = cleanup_time(geo.last_end(*p) - 1, lateness);
-                self.timers.event.register(c, slot.key.clone());
-            }
-        }
-        let kc = KeyCodec {
-            encode: k.encode,
-            decode: k.decode,
-        };
-        restore_timers(&mut self.timers, Some(&kc), v)
-    }
-}
-
-type Sections = std::collections::HashMap<String, Vec<Vec<u8>>>;
-
-impl<K, T, O, KF, W, C> SlicedWindowOp<K, T, O, KF, W, C>
-where
-    K: Hash + Eq + Clone + Send + 'static,
-    T: Clone + Send + 'static,
-    O: Clone + 'static,
-    KF: Fn(&T) -> K + Clone + Send + 'static,
-    W: Window,
-    C: Contents<K, T, W, O>,
-    C::Acc: Clone,
-{
     /// Begins a snapshot in steps (copy-on-write): full, or with `delta` the keys dropped
     /// and the changed keys' deltas since the previous snapshot.
     fn begin_in_steps(
@@ -594,6 +482,107 @@ where
         Ok(())
     }
 }
+
+impl<K, T, O, KF, W, C> Unary for SlicedWindowOp<K, T, O, KF, W, C>
+where
+    K: Hash + Eq + Clone + Send + 'static,
+    T: Clone + Send + 'static,
+    O: Clone + 'static,
+    KF: Fn(&T) -> K + Clone + Send + 'static,
+    W: Window,
+    C: Contents<K, T, W, O>,
+    C::Acc: Clone,
+{
+    type In = T;
+    type Out = O;
+
+    fn on_batch(&mut self, batch: &mut Batch<T>, cx: &mut UnaryCx<'_, O>) -> Result<()> {
+        self.add_batch(batch, cx)
+    }
+
+    fn on_watermark(&mut self, wm: Timestamp, cx: &mut UnaryCx<'_, O>) -> Result<bool> {
+        while let Some((t, key)) = self.timers.event.pop_due(wm) {
+            self.on_timer(t, key, cx)?;
+        }
+        Ok(true)
+    }
+
+    fn prepare(&mut self, cfg: &crate::graph::JobConfig) -> Result<()> {
+        if cfg.checkpoint.is_some() {
+            let t = &cfg.state_types;
+            self.codecs = Some(
+                match (snap::need::<K>(t, "key"), self.contents.acc_codec(t)) {
+                    (Ok(k), Ok(a)) => Ok((k, a)),
+                    (k, a) => Err(snap::join_missing(vec![k.map(drop), a.map(drop)])
+                        .err()
+                        .unwrap_or_default()),
+                },
+            );
+            let incremental = cfg.checkpoint.as_ref().is_some_and(|c| c.incremental > 0);
+            self.dropped = incremental.then(Vec::new);
+        }
+        Ok(())
+    }
+
+    fn checkpoint_role(&mut self) -> std::result::Result<bool, String> {
+        snap::role(&self.codecs)
+    }
+
+    fn snapshot(&mut self, b: &mut SnapshotBuilder) -> std::result::Result<(), String> {
+        let delta = self.chain.begin(b);
+        self.whole_snapshot(b, delta)
+    }
+
+    fn begin_snapshot(
+        &mut self,
+        mut b: SnapshotBuilder,
+    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
+        let delta = self.chain.begin(&mut b);
+        self.begin_in_steps(b, delta)?;
+        Ok(None)
+    }
+
+    fn snapshot_step(
+        &mut self,
+        budget: usize,
+    ) -> std::result::Result<Option<SnapshotBuilder>, String> {
+        self.cow.step(budget, &mut self.keys)
+    }
+
+    fn snapshots_in_steps(&self) -> bool {
+        true
+    }
+
+    fn restore(&mut self, v: &RestoreView) -> std::result::Result<(), String> {
+        let (k, a) = snap::found(&self.codecs)?.clone();
+        // The chain's files first (a full snapshot, then deltas), then the epoch's own.
+        for layer in v.layers.iter().chain([&v.sections]) {
+            self.restore_layer(layer, &k, &a)?;
+        }
+        // Each key's timers, derived: its next firing and, with allowed lateness, the
+        // cleanup of its first slice. (The timers the data path had besides are stale: a
+        // firing moved earlier, a slice dropped; their only effect would be to drop slices
+        // past their cleanup time a little sooner, which changes no result.) Snapshots of
+        // earlier versions hold the timers: those are restored too.
+        let (geo, lateness) = (self.geo, self.lateness);
+        for slot in self.keys.iter() {
+            if let Some(n) = slot.next_fire {
+                self.timers.event.register(n, slot.key.clone());
+            }
+            if let Some((p, _)) = slot.slices.front().filter(|_| lateness > 0) {
+                let c = cleanup_time(geo.last_end(*p) - 1, lateness);
+                self.timers.event.register(c, slot.key.clone());
+            }
+        }
+        let kc = KeyCodec {
+            encode: k.encode,
+            decode: k.decode,
+        };
+        restore_timers(&mut self.timers, Some(&kc), v)
+    }
+}
+
+type Sections = std::collections::HashMap<String, Vec<Vec<u8>>>;
 
 #[cfg(test)]
 mod tests {

@@ -8,13 +8,14 @@ use crate::window::cow_check::{events, two_snapshots_in_steps};
 use crate::window::function::AggregateContents;
 use crate::window::Count;
 
-type Op = SlicedWindowOp<u64, u64, u64, fn(&u64) -> u64, TimeWindow, AggregateContents<Count>>;
+pub(super) type Op =
+    SlicedWindowOp<u64, u64, u64, fn(&u64) -> u64, TimeWindow, AggregateContents<Count>>;
 
 fn key_of(v: &u64) -> u64 {
     v % 1_000
 }
 
-fn op(size: i64, slide: i64, lateness: i64) -> Op {
+pub(super) fn op(size: i64, slide: i64, lateness: i64) -> Op {
     let mut op: Op = SlicedWindowOp::new(
         key_of as fn(&u64) -> u64,
         AggregateContents(Count),

@@ -6,30 +6,15 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 
+use super::cow_tests::Op;
 use super::*;
 use crate::checkpoint::format::parse;
-use crate::window::cow_check::{builder, entries, events, Ev, Inst};
-use crate::window::function::AggregateContents;
+use crate::window::cow_check::{builder, entries, events, run_both, Inst};
 use crate::window::sliced_snapshot::SLICES_V1;
-use crate::window::Count;
 
-type Op = SlicedWindowOp<u64, u64, u64, fn(&u64) -> u64, TimeWindow, AggregateContents<Count>>;
-
-fn key_of(v: &u64) -> u64 {
-    v % 1_000
-}
-
+/// The operator of the copy-on-write tests, keeping the keys it drops for deltas.
 fn op(size: i64, slide: i64, lateness: i64) -> Op {
-    let mut op: Op = SlicedWindowOp::new(
-        key_of as fn(&u64) -> u64,
-        AggregateContents(Count),
-        Slicing::new(size, slide, 0),
-        lateness,
-        None,
-    );
-    let k = snap::need::<u64>(&Default::default(), "key").expect("built in");
-    let a = DynCodec::of(snap::need::<u64>(&Default::default(), "acc").expect("built in"));
-    op.codecs = Some(Ok((k, a)));
+    let mut op = super::cow_tests::op(size, slide, lateness);
     op.dropped = Some(Vec::new());
     op
 }
@@ -59,29 +44,6 @@ fn restored(make: impl Fn() -> Op, files: &[Vec<u8>]) -> Op {
     op
 }
 
-/// Runs `evs` through both; `inc` takes a step of `budget` after each event while its
-/// snapshot in steps is not complete, and finishes it at the end.
-fn run(
-    inc: &mut Inst<Op>,
-    twin: &mut Inst<Op>,
-    evs: &[Ev],
-    budget: usize,
-    pending: bool,
-) -> Option<Vec<u8>> {
-    let mut file = None;
-    for ev in evs {
-        inc.run(ev);
-        twin.run(ev);
-        if pending && file.is_none() {
-            file = inc.op.snapshot_step(budget).expect("step");
-        }
-    }
-    while pending && file.is_none() {
-        file = inc.op.snapshot_step(usize::MAX).expect("step");
-    }
-    file.map(SnapshotBuilder::finish)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -104,7 +66,7 @@ proptest! {
         let mut at = 0;
         let mut expected: Vec<Vec<u8>> = Vec::new();
         for (i, &cut) in cuts.iter().chain([&evs.len()]).enumerate() {
-            if let Some(f) = run(&mut inc, &mut twin, &evs[at..cut], budget, pending) {
+            if let Some(f) = run_both(&mut twin, &mut inc, &evs[at..cut], budget, pending) {
                 files.push(f);
             }
             at = cut;
