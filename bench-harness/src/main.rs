@@ -68,7 +68,7 @@ enum Cmd {
     /// Render the latest run of each benchmark in runs.jsonl as a Markdown table.
     Report(report::ReportArgs),
     /// Nexmark: generate its input as CSV, measure the generator, run its queries.
-    Nexmark(nexmark::NexmarkArgs),
+    Nexmark(Box<nexmark::NexmarkArgs>),
     /// Tumbling window join of two generated streams at several key cardinalities.
     WindowJoin(window_joins::JoinArgs),
     /// Regular keyed join of two generated streams at several key cardinalities.

@@ -9,7 +9,7 @@
 //! spate-bench nexmark report   [--runs-file results/nexmark.jsonl]
 //! spate-bench nexmark --query qN --repeat 1 --checkpoint-dir DIR [--checkpoint-interval-ms MS]
 //!                               [--sink-dir DIR] [--savepoint-dir DIR [--savepoint-after-ms MS]]
-//!                               [--restore-from DIR]
+//!                               [--restore-from DIR] [--incremental-checkpoints N]
 //!                               [same flags]
 //! spate-bench nexmark fold     --sink-dir DIR [--out FILE]
 //! ```
@@ -23,6 +23,8 @@
 //! `--savepoint-after-ms`, its state that long after the start, and stops the run there; and
 //! `--restore-from` starts a run from a savepoint (or checkpoint) folder, also on another
 //! `--shards`: the savepoint's sources resume after the events it had read.
+//! `--incremental-checkpoints N` turns on incremental snapshots of sliced window state
+//! (`Env::incremental_checkpoints`: at most N deltas in a row, then a full snapshot).
 //!
 //! `generate` writes `person.csv`, `auction.csv` and `bid.csv` (no header, times in epoch
 //! ms, columns in the reference suite's order) so that other systems can run on the same
@@ -340,7 +342,7 @@ mod tests {
 
     fn parse(args: &[&str]) -> NexmarkArgs {
         match Cli::try_parse_from(args).expect("parses").command {
-            Some(Cmd::Nexmark(a)) => a,
+            Some(Cmd::Nexmark(a)) => *a,
             other => panic!("not a nexmark command: {other:?}"),
         }
     }
@@ -390,6 +392,7 @@ mod tests {
         };
         assert!(err(&["--sink-dir", "s"]).contains("--sink-dir needs --checkpoint-dir"));
         assert!(err(&["--checkpoint-interval-ms", "5"]).contains("needs --checkpoint-dir"));
+        assert!(err(&["--incremental-checkpoints", "4"]).contains("needs --checkpoint-dir"));
         assert!(err(&["--checkpoint-dir", "c"]).contains("--repeat 1"));
         let e = err(&["--checkpoint-dir", "c", "--repeat", "1", "--source", "x"]);
         assert!(e.contains("--source"), "{e}");
@@ -580,8 +583,9 @@ mod tests {
         both == want
     }
 
-    /// Stop-with-savepoint from the command line: q5's run on 2 shards is stopped by a
-    /// savepoint taken in its middle (open windows and pending timers in it), and a run on
+    /// Stop-with-savepoint from the command line: q5's run on 2 shards (with incremental
+    /// snapshots) is stopped by a savepoint taken in its middle (open windows and pending
+    /// timers in it, full snapshots), and a run on
     /// 3 shards goes on from it; the rows the two runs published are those of one
     /// uninterrupted run.
     #[test]
@@ -613,12 +617,21 @@ mod tests {
                 &sp,
                 "--savepoint-after-ms",
                 "300",
+                "--incremental-checkpoints",
+                "2",
             ],
         );
         assert!(
             t.0.join("sp/_manifest").is_file(),
             "the savepoint is written"
         );
+        // Incremental snapshots in the run, but a savepoint is self-contained: full
+        // snapshots, no chain of earlier files.
+        let chained = std::fs::read_dir(t.0.join("sp"))
+            .expect("the savepoint folder")
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with("chain-"));
+        assert!(!chained, "the savepoint links no chain");
         q5(
             "3",
             &[

@@ -75,6 +75,12 @@ pub(super) struct QueryArgs {
     /// Milliseconds between checkpoints (with --checkpoint-dir; default 1000).
     #[arg(long)]
     pub(super) checkpoint_interval_ms: Option<u64>,
+    /// Incremental snapshots (with --checkpoint-dir): window operators that can (sliced
+    /// windows: q5, q7, q8 and the other sliding and tumbling aggregates) write at most this
+    /// many snapshots in a row holding only what changed since the previous checkpoint,
+    /// then a full one (`Env::incremental_checkpoints`; default 0: every snapshot full).
+    #[arg(long)]
+    pub(super) incremental_checkpoints: Option<usize>,
     /// Publish the result rows exactly once into this folder (with --checkpoint-dir):
     /// `part-<epoch>-s<shard>.txt` files of the lines `--output` writes, or changelog
     /// lines `+U<TAB>key<TAB>row` for updating queries; `nexmark fold` reads them back.
@@ -108,6 +114,8 @@ pub(super) struct Checkpoints {
     pub(super) dir: PathBuf,
     /// How often.
     pub(super) interval: Duration,
+    /// Incremental snapshots: deltas in a row at most (0: off).
+    pub(super) incremental: usize,
     /// Where the exactly-once sink publishes, if anywhere.
     pub(super) sink_dir: Option<PathBuf>,
     /// Where the run's final checkpoint is also written as a savepoint, if anywhere.
@@ -130,6 +138,10 @@ impl QueryArgs {
             ensure!(
                 self.checkpoint_interval_ms.is_none(),
                 "--checkpoint-interval-ms needs --checkpoint-dir"
+            );
+            ensure!(
+                self.incremental_checkpoints.is_none(),
+                "--incremental-checkpoints needs --checkpoint-dir"
             );
             ensure!(
                 self.savepoint_dir.is_none() && self.restore_from.is_none(),
@@ -181,6 +193,7 @@ impl QueryArgs {
         Ok(Some(Checkpoints {
             dir: dir.clone(),
             interval: Duration::from_millis(ms),
+            incremental: self.incremental_checkpoints.unwrap_or(0),
             sink_dir: self.sink_dir.clone(),
             savepoint_dir: self.savepoint_dir.clone(),
             savepoint_after: self.savepoint_after_ms.map(Duration::from_millis),
@@ -330,7 +343,8 @@ fn run_once(
             .shards(shards)
             .watermark_interval_ms(watermark_interval_ms);
         if let Some(c) = checkpoints {
-            env = queries::state_types(env.checkpointing(&c.dir, c.interval));
+            env = queries::state_types(env.checkpointing(&c.dir, c.interval))
+                .incremental_checkpoints(c.incremental);
             if let Some(sp) = &c.savepoint_dir {
                 env = env.savepoint_on_finish(sp);
             }
