@@ -39,6 +39,20 @@ pub(crate) struct SnapshotHeader {
     pub(crate) max_parallelism: u32,
 }
 
+#[cfg(test)]
+impl SnapshotHeader {
+    /// The header of epoch 1 of operator `operator` on `shard` of `shards` (tests).
+    pub(crate) fn test(operator: u32, shard: usize, shards: usize, max_parallelism: usize) -> Self {
+        SnapshotHeader {
+            epoch: 1,
+            operator,
+            shard: shard as u32,
+            shards: shards as u32,
+            max_parallelism: max_parallelism as u32,
+        }
+    }
+}
+
 /// Collects the entries of one state handle with their key groups (the "copy" half of a
 /// snapshot: it runs on the shard, synchronously, at the barrier).
 #[derive(Debug, Default)]

@@ -590,19 +590,40 @@ pub(crate) fn restore_view(
                 }
                 continue;
             }
-            let mut mine = view.sections.remove(name).unwrap_or_default();
-            keep_mine(&mut mine, entries, &view);
-            view.sections.insert(name.clone(), mine);
+            let owner = Owner::of(&view);
+            keep_mine(
+                view.sections.entry(name.clone()).or_default(),
+                entries,
+                owner,
+            );
         }
     }
     Ok(view)
 }
 
-/// Appends the entries of key groups `v`'s shard owns.
-fn keep_mine(mine: &mut Vec<Vec<u8>>, entries: &super::format::Entries, v: &RestoreView) {
+/// Appends the entries of the key groups `o`'s shard owns.
+fn keep_mine(mine: &mut Vec<Vec<u8>>, entries: &super::format::Entries, o: Owner) {
     for (kg, bytes) in entries {
-        if crate::state::shard_for_key_group(*kg as usize, v.max_parallelism, v.shards) == v.shard {
+        if crate::state::shard_for_key_group(*kg as usize, o.max_parallelism, o.shards) == o.shard {
             mine.push(bytes.clone());
+        }
+    }
+}
+
+/// The restoring shard, of how many, and the key groups: who owns an entry.
+#[derive(Clone, Copy)]
+struct Owner {
+    shard: usize,
+    shards: usize,
+    max_parallelism: usize,
+}
+
+impl Owner {
+    fn of(v: &RestoreView) -> Self {
+        Owner {
+            shard: v.shard,
+            shards: v.shards,
+            max_parallelism: v.max_parallelism,
         }
     }
 }
@@ -639,7 +660,11 @@ fn chain_layers(
         let mut layer: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
         for (section, entries) in &f.sections {
             if section != super::chain::CHAIN {
-                keep_mine(layer.entry(section.clone()).or_default(), entries, v);
+                keep_mine(
+                    layer.entry(section.clone()).or_default(),
+                    entries,
+                    Owner::of(v),
+                );
             }
         }
         v.layers.push(layer);

@@ -643,10 +643,7 @@ mod tests {
                     }
                 }
                 let files = parts.iter().enumerate().map(|(shard, p)| {
-                    let mut b = SnapshotBuilder::new(SnapshotHeader {
-                        epoch: 1, operator: 3, shard: shard as u32, shards: n as u32,
-                        max_parallelism: MAXP as u32,
-                    });
+                    let mut b = SnapshotBuilder::new(SnapshotHeader::test(3, shard, n, MAXP));
                     p.snapshot(&c, &mut b);
                     parse(&b.finish()).unwrap()
                 }).collect();
@@ -684,13 +681,7 @@ mod tests {
             let c = codecs();
             let mut s = State::new([0, 0], false);
             left(&mut s, 1, Interval::new(0, 5));
-            let mut b = SnapshotBuilder::new(SnapshotHeader {
-                epoch: 1,
-                operator: 3,
-                shard: 0,
-                shards: 1,
-                max_parallelism: MAXP as u32,
-            });
+            let mut b = SnapshotBuilder::new(SnapshotHeader::test(3, 0, 1, MAXP));
             s.snapshot(&c, &mut b);
             let f = parse(&b.finish()).unwrap();
             let mut view = RestoreView::default();

@@ -9,13 +9,7 @@ type Entries = Vec<(u32, Vec<u8>)>;
 
 /// The entries of `w` (through a snapshot file), sorted.
 fn entries(w: StateWriter) -> Entries {
-    let mut b = SnapshotBuilder::new(SnapshotHeader {
-        epoch: 1,
-        operator: 0,
-        shard: 0,
-        shards: 1,
-        max_parallelism: 16,
-    });
+    let mut b = SnapshotBuilder::new(SnapshotHeader::test(0, 0, 1, 16));
     b.add("h", w);
     let mut e = parse(&b.finish()).unwrap().sections.remove(0).1;
     e.sort();

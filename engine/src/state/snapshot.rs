@@ -229,13 +229,7 @@ mod tests {
 
     /// Writes `h` into a snapshot file, parses it back, restores into `into`.
     fn through_a_file<H: CheckpointedState>(h: &H, into: &mut H) {
-        let mut b = SnapshotBuilder::new(SnapshotHeader {
-            epoch: 1,
-            operator: 0,
-            shard: 0,
-            shards: 1,
-            max_parallelism: 16,
-        });
+        let mut b = SnapshotBuilder::new(SnapshotHeader::test(0, 0, 1, 16));
         let mut w = StateWriter::new(16);
         h.snapshot_state(&mut w);
         b.add("h", w);

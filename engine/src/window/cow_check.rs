@@ -116,13 +116,7 @@ impl<U: Unary<In = u64, Out = u64>> Inst<U> {
 }
 
 pub(crate) fn builder() -> SnapshotBuilder {
-    SnapshotBuilder::new(SnapshotHeader {
-        epoch: 1,
-        operator: 3,
-        shard: 0,
-        shards: 1,
-        max_parallelism: 8,
-    })
+    SnapshotBuilder::new(SnapshotHeader::test(3, 0, 1, 8))
 }
 
 /// Per section (by name): its entries sorted (readers keep the key groups they own

@@ -128,9 +128,10 @@ pub(crate) struct SlicedWindowOp<K, T, O, KF, W, C: Contents<K, T, W, O>> {
     cow: CowSnapshot<K, C::Acc>,
     /// Incremental snapshots: the files the next delta builds on.
     chain: SnapshotChain,
-    /// Keys dropped since the last snapshot, kept for the next delta (only with
-    /// incremental snapshots on).
-    dropped: Option<Vec<K>>,
+    /// Keys dropped since the last snapshot, kept for the next delta when `keep_dropped`
+    /// (incremental snapshots on).
+    dropped: Vec<K>,
+    keep_dropped: bool,
     _t: PhantomData<fn(T, W) -> O>,
 }
 
@@ -157,7 +158,8 @@ where
             codecs: None,
             cow: CowSnapshot::new(),
             chain: SnapshotChain::default(),
-            dropped: None,
+            dropped: Vec::new(),
+            keep_dropped: false,
             _t: PhantomData,
         }
     }
@@ -177,7 +179,7 @@ where
             self.late_tag.clone(),
         );
         op.codecs = self.codecs.clone();
-        op.dropped = self.dropped.as_ref().map(|_| Vec::new());
+        op.keep_dropped = self.keep_dropped;
         op
     }
 }
@@ -367,8 +369,8 @@ where
         match slot.slices.front() {
             None => {
                 let (gone, _) = entry.remove();
-                if let Some(d) = &mut self.dropped {
-                    d.push(gone.key);
+                if self.keep_dropped {
+                    self.dropped.push(gone.key);
                 }
             }
             Some((p, _)) if lateness > 0 && Some(*p) != before => {
@@ -388,10 +390,7 @@ where
         delta: bool,
     ) -> std::result::Result<(), String> {
         let codecs = snap::found(&self.codecs)?.clone();
-        if !delta {
-            self.dropped.iter_mut().for_each(Vec::clear);
-        }
-        let dropped = self.dropped.as_mut().filter(|_| delta);
+        let dropped = dropped_for(&mut self.dropped, delta);
         self.cow.begin(b, codecs, &mut self.keys, dropped);
         Ok(())
     }
@@ -405,10 +404,8 @@ where
         delta: bool,
     ) -> std::result::Result<(), String> {
         let (k, a) = snap::found(&self.codecs)?;
-        match self.dropped.as_mut() {
-            Some(d) if delta => write_dropped(b, k, d),
-            Some(d) => d.clear(),
-            None => {}
+        if let Some(d) = dropped_for(&mut self.dropped, delta) {
+            write_dropped(b, k, d);
         }
         // Encoded straight into the file, in key-group order.
         let mut slots: Vec<(u32, &KeySlices<K, C::Acc>)> = self
@@ -519,7 +516,7 @@ where
                 },
             );
             let incremental = cfg.checkpoint.as_ref().is_some_and(|c| c.incremental > 0);
-            self.dropped = incremental.then(Vec::new);
+            self.keep_dropped = incremental;
         }
         Ok(())
     }
@@ -583,6 +580,16 @@ where
 }
 
 type Sections = std::collections::HashMap<String, Vec<Vec<u8>>>;
+
+/// The keys dropped since the previous snapshot, for a delta; a full snapshot forgets them
+/// (`None`).
+fn dropped_for<K>(dropped: &mut Vec<K>, delta: bool) -> Option<&mut Vec<K>> {
+    if !delta {
+        dropped.clear();
+        return None;
+    }
+    Some(dropped)
+}
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use proptest::prelude::*;
 
 use super::*;
-use crate::checkpoint::format::{parse, SnapshotHeader};
+use crate::checkpoint::format::{parse, SnapshotFile, SnapshotHeader};
 use crate::checkpoint::manifest::Manifest;
 use crate::checkpoint::store::Restored;
 use crate::state::{hash_key, key_group, shard_for_key_group, FixedKey, ValueState};
@@ -17,25 +17,8 @@ fn owner(key: u32, shards: usize) -> usize {
 }
 
 /// Snapshots of operator 7 taken on `n` shards, each holding the keys it owns.
-fn taken_on(n: usize, data: &BTreeMap<u32, i64>) -> Restored {
-    let mut files = Vec::new();
-    for shard in 0..n {
-        let mut v = ValueState::<u32, i64>::new();
-        for (k, x) in data.iter().filter(|(k, _)| owner(**k, n) == shard) {
-            v.update(&FixedKey::new(*k, 0), *x);
-        }
-        let mut b = SnapshotBuilder::new(SnapshotHeader {
-            epoch: 1,
-            operator: 7,
-            shard: shard as u32,
-            shards: n as u32,
-            max_parallelism: MAXP as u32,
-        });
-        let mut reg = StateRegistry::snapshot(&mut b);
-        reg.register("v", &mut v);
-        reg.finish().unwrap();
-        files.push(parse(&b.finish()).unwrap());
-    }
+/// The checkpoint of operator 7's `files`, taken on `n` shards.
+fn restored(files: Vec<SnapshotFile>, n: usize) -> Restored {
     Restored {
         manifest: Manifest {
             epoch: 1,
@@ -47,6 +30,22 @@ fn taken_on(n: usize, data: &BTreeMap<u32, i64>) -> Restored {
         parts: Default::default(),
         dir: Default::default(),
     }
+}
+
+fn taken_on(n: usize, data: &BTreeMap<u32, i64>) -> Restored {
+    let mut files = Vec::new();
+    for shard in 0..n {
+        let mut v = ValueState::<u32, i64>::new();
+        for (k, x) in data.iter().filter(|(k, _)| owner(**k, n) == shard) {
+            v.update(&FixedKey::new(*k, 0), *x);
+        }
+        let mut b = SnapshotBuilder::new(SnapshotHeader::test(7, shard, n, MAXP));
+        let mut reg = StateRegistry::snapshot(&mut b);
+        reg.register("v", &mut v);
+        reg.finish().unwrap();
+        files.push(parse(&b.finish()).unwrap());
+    }
+    restored(files, n)
 }
 
 proptest! {
@@ -82,30 +81,14 @@ fn lists_taken_on(old: &[Vec<u64>]) -> Restored {
         let mut split = crate::state::OperatorListState::new();
         split.add_all(items.iter().copied());
         let mut union = split.clone();
-        let mut b = SnapshotBuilder::new(SnapshotHeader {
-            epoch: 1,
-            operator: 7,
-            shard: shard as u32,
-            shards: n as u32,
-            max_parallelism: MAXP as u32,
-        });
+        let mut b = SnapshotBuilder::new(SnapshotHeader::test(7, shard, n, MAXP));
         let mut reg = StateRegistry::snapshot(&mut b);
         reg.register_list("split", &mut split);
         reg.register_union_list("union", &mut union);
         reg.finish().unwrap();
         files.push(parse(&b.finish()).unwrap());
     }
-    Restored {
-        manifest: Manifest {
-            epoch: 1,
-            shards: n,
-            max_parallelism: MAXP,
-            ..Default::default()
-        },
-        files: HashMap::from([(7, files)]),
-        parts: Default::default(),
-        dir: Default::default(),
-    }
+    restored(files, n)
 }
 
 proptest! {
@@ -147,13 +130,7 @@ proptest! {
 /// missing or another state's); kept in place, the snapshot completes.
 #[test]
 fn a_handle_replaced_or_moved_during_its_snapshot_is_an_error() {
-    let header = SnapshotHeader {
-        epoch: 1,
-        operator: 7,
-        shard: 0,
-        shards: 1,
-        max_parallelism: MAXP as u32,
-    };
+    let header = SnapshotHeader::test(7, 0, 1, MAXP);
     let filled = || {
         let mut v = ValueState::<u32, i64>::new();
         for k in 0..10u32 {

@@ -137,13 +137,7 @@ mod tests {
     use super::super::test_codecs as codecs;
 
     fn builder() -> SnapshotBuilder {
-        SnapshotBuilder::new(SnapshotHeader {
-            epoch: 1,
-            operator: 0,
-            shard: 0,
-            shards: 1,
-            max_parallelism: 8,
-        })
+        SnapshotBuilder::new(SnapshotHeader::test(0, 0, 1, 8))
     }
 
     /// Each section's entries, sorted, by section name.

@@ -15,7 +15,7 @@ use crate::window::sliced_snapshot::SLICES_V1;
 /// The operator of the copy-on-write tests, keeping the keys it drops for deltas.
 fn op(size: i64, slide: i64, lateness: i64) -> Op {
     let mut op = super::cow_tests::op(size, slide, lateness);
-    op.dropped = Some(Vec::new());
+    op.keep_dropped = true;
     op
 }
 
