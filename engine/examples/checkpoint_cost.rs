@@ -24,6 +24,12 @@
 //! `0`: the whole snapshot at the barrier).
 //!
 //! `--once` runs one mode once (to profile it alone, e.g. under `perf record`).
+//!
+//! `--paired`: both modes at the same time on one shard each, side by side on two cores
+//! (`Env::cores`), then with the cores swapped, `--runs` times: each pair's ratio of
+//! throughputs is taken under the same load on the machine, which a shared machine varies
+//! by ±20% from one run to the next. The job with checkpoints has its snapshot writer and
+//! coordinator on its own core, as on a machine whose every core runs a shard.
 
 use std::time::{Duration, Instant};
 
@@ -92,8 +98,12 @@ fn run(
     ckpt: Option<(&std::path::Path, u64)>,
     step: Option<usize>,
     incremental: usize,
+    core: Option<usize>,
 ) -> Run {
     let mut env = Env::new().shards(shards);
+    if let Some(c) = core {
+        env = env.cores([c]);
+    }
     if let Some((dir, ms)) = ckpt {
         env = env.checkpointing(dir, Duration::from_millis(ms));
         if let Some(n) = step {
@@ -165,6 +175,7 @@ fn main() {
     let mut once = None;
     let mut step = None;
     let mut incremental = 0;
+    let mut paired = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--once" {
@@ -176,6 +187,10 @@ fn main() {
                     std::process::exit(2)
                 }
             };
+            continue;
+        }
+        if a == "--paired" {
+            paired = true;
             continue;
         }
         if a == "--job" {
@@ -207,11 +222,14 @@ fn main() {
             }
         }
     }
+    if paired {
+        return side_by_side(records, job, interval, step, incremental, runs);
+    }
     if let Some(with) = once {
         let dir = std::env::temp_dir().join(format!("spate-ckpt-cost-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let ckpt = with.then_some((dir.as_path(), interval));
-        let r = run(records, shards, job, ckpt, step, incremental);
+        let r = run(records, shards, job, ckpt, step, incremental, None);
         let _ = std::fs::remove_dir_all(&dir);
         let ms: Vec<String> = r
             .checkpoints
@@ -239,7 +257,7 @@ fn main() {
     let mut stats = Vec::new();
     let mut ckpts = Vec::new();
     for i in 0..runs {
-        let b = run(records, shards, job, None, None, 0);
+        let b = run(records, shards, job, None, None, 0, None);
         let dir = std::env::temp_dir().join(format!("spate-ckpt-cost-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let w = run(
@@ -249,6 +267,7 @@ fn main() {
             Some((&dir, interval)),
             step,
             incremental,
+            None,
         );
         stats.push(checkpoint_stats(&dir));
         let _ = std::fs::remove_dir_all(&dir);
@@ -312,6 +331,76 @@ fn main() {
     for (i, s) in stats.iter().enumerate() {
         println!("run {i}: {s}");
     }
+}
+
+/// `--paired`: each round runs the job without checkpoints on one core and with them on
+/// the other at the same time, then again with the cores swapped.
+fn side_by_side(
+    records: u64,
+    job: Job,
+    interval: u64,
+    step: Option<usize>,
+    incremental: usize,
+    runs: usize,
+) {
+    let cores = Env::allowed_cores();
+    let [a, b, ..] = cores[..] else {
+        eprintln!("--paired needs two cores, this process may use {cores:?}");
+        std::process::exit(2)
+    };
+    let mut ratios = Vec::new();
+    let mut ckpts = Vec::new();
+    for i in 0..runs {
+        for (base_core, with_core) in [(a, b), (b, a)] {
+            let dir = std::env::temp_dir().join(format!("spate-ckpt-pair-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let (base, with) = std::thread::scope(|s| {
+                let base = s.spawn(|| run(records, 1, job, None, None, 0, Some(base_core)));
+                let ckpt = Some((dir.as_path(), interval));
+                let with =
+                    s.spawn(move || run(records, 1, job, ckpt, step, incremental, Some(with_core)));
+                (base.join(), with.join())
+            });
+            let _ = std::fs::remove_dir_all(&dir);
+            let (Ok(base), Ok(with)) = (base, with) else {
+                eprintln!("a job of round {i} panicked");
+                std::process::exit(1)
+            };
+            let r = with.rate / base.rate - 1.0;
+            println!(
+                "round {i}: without on core {base_core} {:.2} M/s, with on core {with_core} {:.2} M/s \
+                 ({:+.1}%), {} checkpoints, MB listed [{}]",
+                base.rate / 1e6,
+                with.rate / 1e6,
+                r * 100.0,
+                with.checkpoints.len(),
+                with.checkpoints
+                    .iter()
+                    .map(|c| format!("{:.1}", c.bytes as f64 / 1e6))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            ratios.push(r);
+            ckpts.extend(with.checkpoints);
+        }
+    }
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let ms = median(
+        ckpts
+            .iter()
+            .map(|c| c.duration.as_secs_f64() * 1e3)
+            .collect(),
+    );
+    println!(
+        "paired, {} pairs: with checkpoints every {interval} ms vs without, median {:+.1}% \
+         (range {:+.1}% … {:+.1}%); {} checkpoints, trigger → manifest median {ms:.0} ms",
+        ratios.len(),
+        median(ratios) * 100.0,
+        lo * 100.0,
+        hi * 100.0,
+        ckpts.len()
+    );
 }
 
 /// Size and count of the checkpoints left in `dir` (retention keeps the last 3).

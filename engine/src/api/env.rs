@@ -31,6 +31,8 @@ pub(crate) struct EnvInner {
     channel_capacity: usize,
     io_memory: usize,
     idle_spin: Duration,
+    /// `Env::cores`: the CPUs to run on (else the starting thread's).
+    cores: Option<Vec<usize>>,
     pub(crate) watermark_interval_ms: i64,
     clock: Arc<dyn Clock>,
     low_latency: bool,
@@ -120,6 +122,7 @@ impl Env {
                 channel_capacity: 16,
                 io_memory: 256 * 1024,
                 idle_spin: Duration::from_micros(50),
+                cores: None,
                 watermark_interval_ms: 200,
                 low_latency: false,
                 embedding: Default::default(),
@@ -136,6 +139,46 @@ impl Env {
     pub fn shards(self, n: usize) -> Self {
         self.inner.borrow_mut().shards = n;
         self
+    }
+
+    /// The CPUs the job runs on, in the order its shards are pinned to them (default:
+    /// every CPU the thread calling `execute` may run on, as
+    /// `std::thread::available_parallelism` counts them, so a process started under
+    /// `taskset` keeps to its CPUs). With more shards than cores the shards are not pinned
+    /// and share the cores; the job's other threads (snapshot writers, the checkpoint
+    /// coordinator) run on them too. A core the calling thread may not run on, a core
+    /// listed twice or an empty list fails the job with [`SpateError::Config`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// // The last CPU this thread may run on (in a container it need not be CPU 0).
+    /// let core = *Env::allowed_cores().last().unwrap();
+    /// let env = Env::new().shards(1).cores([core]);
+    /// let out = env.from_iter(1..=3u32).map(|x| x * 2).collect();
+    /// env.execute().unwrap();
+    /// assert_eq!(out.sorted(), vec![2, 4, 6]);
+    /// let listed_twice = Env::new().shards(1).cores([core, core]);
+    /// listed_twice.from_iter(1..=3u32).collect();
+    /// assert!(matches!(listed_twice.execute(), Err(SpateError::Config(_))));
+    /// ```
+    pub fn cores(self, cpus: impl IntoIterator<Item = usize>) -> Self {
+        self.inner.borrow_mut().cores = Some(cpus.into_iter().collect());
+        self
+    }
+
+    /// The CPUs the calling thread may run on, ascending: the default of [`Env::cores`]
+    /// and what it accepts (empty where the kernel does not say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cores = spate::prelude::Env::allowed_cores();
+    /// assert_eq!(cores.len(), std::thread::available_parallelism().unwrap().get());
+    /// ```
+    pub fn allowed_cores() -> Vec<usize> {
+        crate::runtime::cpus::allowed()
     }
 
     /// Records per batch (default 1,024). Smaller batches lower latency; 1 is allowed.
@@ -356,6 +399,12 @@ impl Env {
                         Some((dir.join(run_name()), *segment_bytes))
                     }
                 },
+                cpus: crate::runtime::cpus::job_cpus(
+                    inner.cores.as_deref(),
+                    &crate::runtime::cpus::allowed(),
+                )
+                .map_err(SpateError::Config)?
+                .into(),
             };
             if let Some((d, _)) = &cfg.state_dir {
                 inner.state_runs.push(d.clone());

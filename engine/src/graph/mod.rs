@@ -48,6 +48,9 @@ pub(crate) struct JobConfig {
     /// Working directory of file-backed state for this run (`StateBackend::Mmap`).
     /// And its segment size.
     pub(crate) state_dir: Option<(std::path::PathBuf, usize)>,
+    /// The CPUs the job runs on (`Env::cores`, else the starting thread's): shards are
+    /// pinned to them in order, the job's other threads confined to them.
+    pub(crate) cpus: Arc<[usize]>,
 }
 
 impl JobConfig {
@@ -254,11 +257,13 @@ pub(crate) fn wire_shard(
         counters: Vec::new(),
         snapshots: None,
     };
-    cx.snapshots = cx
-        .cfg
-        .checkpoint
-        .clone()
-        .map(|c| Rc::new(crate::runtime::ShardSnapshots::new(shard, c)));
+    cx.snapshots = cx.cfg.checkpoint.clone().map(|c| {
+        Rc::new(crate::runtime::ShardSnapshots::new(
+            shard,
+            c,
+            cx.cfg.cpus.clone(),
+        ))
+    });
     let mut instances: Vec<Option<Box<dyn ShardNode>>> = instances.into_iter().map(Some).collect();
     for i in (0..n).rev() {
         let mut outputs: Vec<Vec<Box<dyn Any>>> = (0..=specs[i].side_ports.len())

@@ -614,7 +614,11 @@ mod tests {
             )
         };
         let (shared, _rx) = CheckpointShared::new(&cfg, 1, 16, None);
-        let snaps = Rc::new(crate::runtime::ShardSnapshots::new(0, shared.clone()));
+        let snaps = Rc::new(crate::runtime::ShardSnapshots::new(
+            0,
+            shared.clone(),
+            Vec::new().into(),
+        ));
         let p = Participant::new(&snaps, 1);
         let _idle = Participant::new(&snaps, 2);
         let codec = crate::checkpoint::types::Codec::<u32> {

@@ -53,12 +53,16 @@ pub(crate) fn spawn_coordinator(
     shared: Arc<CheckpointShared>,
     reports: Receiver<ShardReport>,
     plan: CoordinatorPlan,
+    cpus: Arc<[usize]>,
 ) -> Result<CoordinatorHandle> {
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     let thread = std::thread::Builder::new()
         .name("spate-checkpoints".into())
-        .spawn(move || run(shared, reports, plan, s))
+        .spawn(move || {
+            super::cpus::confine(&cpus);
+            run(shared, reports, plan, s)
+        })
         .map_err(|e| {
             SpateError::Runtime(format!("cannot start the checkpoint coordinator: {e}"))
         })?;

@@ -10,6 +10,7 @@
 
 pub(crate) mod channel;
 mod coordinator;
+pub(crate) mod cpus;
 mod lifecycle;
 mod shard;
 mod snapshots;

@@ -50,7 +50,12 @@ pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
         (Some(shared), Some((reports, cplan))) => {
             let retain = cplan.retain;
             let fin = (cplan.operators.clone(), cplan.savepoint_on_finish.clone());
-            match super::coordinator::spawn_coordinator(shared.clone(), reports, cplan) {
+            match super::coordinator::spawn_coordinator(
+                shared.clone(),
+                reports,
+                cplan,
+                cfg.cpus.clone(),
+            ) {
                 Ok(h) => Some((h, shared.clone(), retain, fin)),
                 Err(e) => return (JobState::Done { failed: true }, Err(e)),
             }
@@ -58,9 +63,7 @@ pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
         _ => None,
     };
     let shards = instances.len();
-    let cpus: Vec<usize> = glommio::CpuSet::online()
-        .map(|s| s.iter().map(|l| l.cpu).collect())
-        .unwrap_or_default();
+    let cpus = cfg.cpus.clone();
     let pin = shards <= cpus.len();
     let startup = Arc::new(Barrier::new(shards));
     let startup_failed = Arc::new(AtomicBool::new(false));
@@ -73,11 +76,16 @@ pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
         } else {
             Placement::Unbound
         };
+        let job_cpus = cpus.clone();
         let (specs, cfg) = (specs.clone(), cfg.clone());
         let (barrier, failed) = (startup.clone(), startup_failed.clone());
         let h = std::thread::Builder::new()
             .name(format!("spate-shard-{shard}"))
             .spawn(move || {
+                if !pin {
+                    // More shards than cores: they share the job's cores.
+                    super::cpus::confine(&job_cpus);
+                }
                 let ex = LocalExecutorBuilder::new(placement)
                     .name(&format!("spate-shard-{shard}"))
                     .io_memory(io_memory)

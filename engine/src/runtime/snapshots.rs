@@ -43,10 +43,12 @@ pub(crate) struct ShardSnapshots {
     writer: RefCell<Option<Writer>>,
     /// Buffers of snapshot files already written, for the participants' next snapshots.
     spare: Spare,
+    /// The job's CPUs, where the writer thread runs.
+    cpus: Arc<[usize]>,
 }
 
 impl ShardSnapshots {
-    pub(crate) fn new(shard: usize, shared: Arc<CheckpointShared>) -> Self {
+    pub(crate) fn new(shard: usize, shared: Arc<CheckpointShared>, cpus: Arc<[usize]>) -> Self {
         ShardSnapshots {
             shard,
             shared,
@@ -56,6 +58,7 @@ impl ShardSnapshots {
             dispatched: Cell::new(0),
             writer: RefCell::new(None),
             spare: Spare::default(),
+            cpus,
         }
     }
 
@@ -142,7 +145,8 @@ impl ShardSnapshots {
         let mut writer = self.writer.borrow_mut();
         if writer.is_none() {
             let keep = self.nodes.borrow().len();
-            match Writer::start(self.shard, self.shared.clone(), self.spare.clone(), keep) {
+            let (shared, spare) = (self.shared.clone(), self.spare.clone());
+            match Writer::start(self.shard, shared, spare, keep, self.cpus.clone()) {
                 Ok(w) => *writer = Some(w),
                 Err(e) => {
                     return self.decline(epoch, &parts, format!("no snapshot writer thread: {e}"))

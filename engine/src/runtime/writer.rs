@@ -43,12 +43,14 @@ pub(crate) struct Writer {
 pub(crate) type Spare = Arc<Mutex<Vec<Vec<u8>>>>;
 
 impl Writer {
-    /// Starts the writer thread of `shard`; `keep` bounds the buffers handed back to `spare`.
+    /// Starts the writer thread of `shard` on the job's `cpus`; `keep` bounds the buffers
+    /// handed back to `spare`.
     pub(crate) fn start(
         shard: usize,
         shared: Arc<CheckpointShared>,
         spare: Spare,
         keep: usize,
+        cpus: Arc<[usize]>,
     ) -> std::io::Result<Writer> {
         let (tx, rx) = channel::<Job>();
         let writing = Arc::new(AtomicUsize::new(0));
@@ -56,7 +58,9 @@ impl Writer {
         std::thread::Builder::new()
             .name(format!("spate-snapshot-{shard}"))
             .spawn(move || {
-                unpin();
+                // Spawned by the shard, the thread inherits its pinning to one core, where
+                // it would take turns with the shard: it runs on any of the job's cores.
+                super::cpus::confine(&cpus);
                 let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
                     .name(&format!("spate-snapshot-{shard}"))
                     .io_memory(WRITER_IO_MEMORY)
@@ -127,22 +131,6 @@ pub(crate) fn unsynced_stores(parts: &[(usize, Part)]) -> Exported {
             .flatten()
             .collect(),
         ..Default::default()
-    }
-}
-
-/// Lets the calling thread run on every CPU: a thread spawned by a shard inherits the
-/// shard's pinning to its core, where the writer would take turns with the shard.
-fn unpin() {
-    // SAFETY: a zeroed `cpu_set_t` is a valid empty set; `CPU_SET` writes inside it for
-    // every index below `CPU_SETSIZE`; `sched_setaffinity(0, ..)` only reads the set and
-    // applies to the calling thread (the kernel keeps the CPUs that exist and are allowed;
-    // on failure the thread just stays pinned).
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for cpu in 0..libc::CPU_SETSIZE as usize {
-            libc::CPU_SET(cpu, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
 }
 
@@ -243,27 +231,6 @@ pub(crate) async fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    /// A writer spawned by a pinned shard thread runs on every CPU the process may use.
-    #[test]
-    fn unpin_undoes_an_inherited_pin() {
-        let all = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (pinned, after) = std::thread::spawn(|| {
-            // SAFETY: as in `unpin`, with only CPU 0 in the set.
-            unsafe {
-                let mut set: libc::cpu_set_t = std::mem::zeroed();
-                libc::CPU_SET(0, &mut set);
-                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-            }
-            let pinned = std::thread::available_parallelism().map_or(0, |n| n.get());
-            super::unpin();
-            let after = std::thread::available_parallelism().map_or(0, |n| n.get());
-            (pinned, after)
-        })
-        .join()
-        .unwrap();
-        assert_eq!((pinned, after), (1, all));
-    }
-
     fn executor() -> glommio::LocalExecutor {
         glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .io_memory(super::WRITER_IO_MEMORY)
