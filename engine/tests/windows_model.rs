@@ -156,7 +156,59 @@ fn run(
     shards: usize,
     batch: usize,
 ) -> (Vec<Fired>, Vec<Rec>) {
-    run_with(input, kind, delay, lateness, shards, batch, false)
+    run_with(input, kind, delay, lateness, shards, batch, Via::Process)
+}
+
+/// How the job under test reads and windows its input.
+#[derive(Clone, Copy, PartialEq)]
+enum Via {
+    /// `from_iter`, an assigner after it, window functions given the elements.
+    Process,
+    /// As `Process`, with aggregates (on slices where the window allows).
+    Aggregate,
+    /// As `Process`, read by `from_source` with watermarks per split.
+    PerSplit,
+}
+
+/// The input on the first shard's split, in order (the other splits empty): read through
+/// `Env::from_source`, whose per-split watermarks must then act as an assigner after it.
+#[derive(Clone)]
+struct FirstSplit(Vec<Rec>);
+
+struct Items(std::vec::IntoIter<Rec>);
+
+impl spate::io::SourceSplit<Rec> for Items {
+    fn poll(
+        &mut self,
+        out: &mut spate::io::SourceOutput<'_, Rec>,
+    ) -> Result<spate::io::SourceStatus, SpateError> {
+        while out.remaining() > 0 {
+            match self.0.next() {
+                Some(r) => out.emit(r),
+                None => return Ok(spate::io::SourceStatus::Done),
+            }
+        }
+        Ok(spate::io::SourceStatus::More)
+    }
+    /// As `from_iter`'s: an empty split holds no watermark back.
+    fn is_empty(&self) -> bool {
+        self.0.len() == 0
+    }
+}
+
+impl spate::io::Source<Rec> for FirstSplit {
+    fn split(
+        &mut self,
+        shard: usize,
+        _shards: usize,
+    ) -> Result<Box<dyn spate::io::SourceSplit<Rec>>, SpateError> {
+        let mine = if shard == 0 {
+            self.0.clone()
+        } else {
+            Vec::new()
+        };
+        Ok(Box::new(Items(mine.into_iter())))
+    }
 }
 
 /// The values of a window, sorted: an aggregate whose result does not depend on order.
@@ -190,18 +242,21 @@ fn run_with(
     lateness: i64,
     shards: usize,
     batch: usize,
-    aggregate: bool,
+    via: Via,
 ) -> (Vec<Fired>, Vec<Rec>) {
+    let aggregate = via == Via::Aggregate;
     common::within(Duration::from_secs(60), move || {
         let env = Env::new().shards(shards).batch_size(batch);
-        let keyed = env
-            .from_iter(input)
-            .assign_timestamps_and_watermarks(
-                WatermarkStrategy::for_bounded_out_of_orderness(delay)
-                    .with_timestamp_assigner(|r: &Rec| r.1)
-                    .punctuated(),
-            )
-            .key_by(|r| r.0);
+        let strategy = WatermarkStrategy::for_bounded_out_of_orderness(delay)
+            .with_timestamp_assigner(|r: &Rec| r.1)
+            .punctuated();
+        let stamped = if via == Via::PerSplit {
+            env.from_source("first split", FirstSplit(input), strategy)
+        } else {
+            env.from_iter(input)
+                .assign_timestamps_and_watermarks(strategy)
+        };
+        let keyed = stamped.key_by(|r| r.0);
         let late_tag = OutputTag::<Rec>::new("late");
         let list = |k: &u8, els: &[Rec], ctx: &mut WindowContext<'_, TimeWindow, Fired>| {
             let mut v: Vec<i64> = els.iter().map(|r| r.2).collect();
@@ -274,6 +329,22 @@ proptest! {
         }
     }
 
+    /// Watermarks generated per split (`Env::from_source`) by the one split that has
+    /// records give the same results as an assigner after the source.
+    #[test]
+    fn windows_match_flinks_semantics_with_per_split_watermarks(
+        input in prop::collection::vec((0u8..4, 0i64..300, -20i64..20), 0..80),
+        kind in kinds(),
+        delay in 0i64..40,
+        lateness in prop_oneof![Just(0i64), 0i64..60],
+    ) {
+        let expected = model(&input, kind, delay, lateness);
+        for (shards, batch) in common::configs() {
+            let got = run_with(input.clone(), kind, delay, lateness, shards, batch, Via::PerSplit);
+            prop_assert_eq!(&got, &expected, "{:?}, delay {}, lateness {}, {} shards, batch {}", kind, delay, lateness, shards, batch);
+        }
+    }
+
     /// Tumbling and sliding windows computed on slices give the same results, also when the
     /// size is not a multiple of the slide (slices of gcd(size, slide)).
     #[test]
@@ -289,7 +360,7 @@ proptest! {
     ) {
         let expected = model(&input, kind, delay, lateness);
         for (shards, batch) in common::configs() {
-            let got = run_with(input.clone(), kind, delay, lateness, shards, batch, true);
+            let got = run_with(input.clone(), kind, delay, lateness, shards, batch, Via::Aggregate);
             prop_assert_eq!(&got, &expected, "{:?}, delay {}, lateness {}, {} shards, batch {}", kind, delay, lateness, shards, batch);
         }
     }

@@ -20,8 +20,9 @@ use crate::error::{Result, SpateError};
 use crate::graph::{Instantiate, JobConfig, NodeFactory, NodeId, NodeSpec, SpecSummary};
 use crate::io::{GenerateSource, IterSource, LinesSource};
 use crate::operators::source::{Source, SourceFactory};
+use crate::operators::split_watermarks::FromStrategy;
 use crate::runtime::{run_job, JobState};
-use crate::time::{Clock, SystemClock};
+use crate::time::{Clock, SystemClock, TimestampAssigner, WatermarkGenerator, WatermarkStrategy};
 
 pub(crate) struct EnvInner {
     pub(crate) nodes: Vec<NodeSpec>,
@@ -339,7 +340,76 @@ impl Env {
         let id = self.add_node(
             name.to_string(),
             Vec::new(),
-            Box::new(SourceFactory(source, std::marker::PhantomData::<fn() -> T>)),
+            Box::new(SourceFactory::<S, T>(source, None)),
+        );
+        DataStream::new(self.clone(), id, 0)
+    }
+
+    /// A stream from a custom [`Source`] whose records get their timestamps and watermarks
+    /// per split, as `strategy` says (Flink's `fromSource` with a `WatermarkStrategy`):
+    /// each split a shard reads runs a generator (and idleness timer) of its own, and the
+    /// shard's watermark is the minimum over its splits that are neither idle nor done
+    /// (idle when all are). A shard reads several splits after a restore on fewer shards:
+    /// event time then waits for the slowest of them, where
+    /// [`DataStream::assign_timestamps_and_watermarks`] after the source would follow the
+    /// fastest and make the others' records late.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// use spate::io::{Source, SourceOutput, SourceSplit, SourceStatus};
+    ///
+    /// /// Readings `(sensor, time)`: split `i` of `n` reads sensors `i, i+n, …`.
+    /// struct Readings;
+    /// struct Sensor { id: u64, t: i64 }
+    /// impl SourceSplit<(u64, i64)> for Sensor {
+    ///     fn poll(&mut self, out: &mut SourceOutput<'_, (u64, i64)>) -> Result<SourceStatus, SpateError> {
+    ///         out.emit((self.id, self.t));
+    ///         self.t += 1;
+    ///         Ok(if self.t == 30 { SourceStatus::Done } else { SourceStatus::More })
+    ///     }
+    /// }
+    /// impl Source<(u64, i64)> for Readings {
+    ///     fn split(&mut self, shard: usize, _n: usize) -> Result<Box<dyn SourceSplit<(u64, i64)>>, SpateError> {
+    ///         Ok(Box::new(Sensor { id: shard as u64, t: 0 }))
+    ///     }
+    /// }
+    ///
+    /// let env = Env::new().shards(2);
+    /// let strategy = WatermarkStrategy::for_monotonous_timestamps()
+    ///     .with_timestamp_assigner(|r: &(u64, i64)| r.1)
+    ///     .punctuated();
+    /// let counts = env
+    ///     .from_source("readings", Readings, strategy)
+    ///     .key_by(|r: &(u64, i64)| r.0)
+    ///     .window(spate::window::TumblingWindows::of(10))
+    ///     .aggregate(spate::window::Count)
+    ///     .collect();
+    /// env.execute().unwrap();
+    /// assert_eq!(counts.sorted(), vec![10; 6]); // 3 windows of 10 readings per sensor
+    /// ```
+    pub fn from_source<T, S, A, G>(
+        &self,
+        name: &str,
+        source: S,
+        strategy: WatermarkStrategy<T, A, G>,
+    ) -> DataStream<T>
+    where
+        T: Data,
+        S: Source<T>,
+        A: TimestampAssigner<T>,
+        G: WatermarkGenerator<T>,
+    {
+        let interval_ms = self.inner.borrow().watermark_interval_ms;
+        let per_split = FromStrategy {
+            strategy,
+            interval_ms,
+        };
+        let id = self.add_node(
+            name.to_string(),
+            Vec::new(),
+            Box::new(SourceFactory::<S, T>(source, Some(Box::new(per_split)))),
         );
         DataStream::new(self.clone(), id, 0)
     }

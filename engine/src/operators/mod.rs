@@ -23,6 +23,7 @@ pub(crate) mod process;
 pub(crate) mod reduce;
 pub(crate) mod sink;
 pub(crate) mod source;
+pub(crate) mod split_watermarks;
 pub(crate) mod timer_driver;
 pub(crate) mod timestamps;
 pub(crate) mod unary;

@@ -4,6 +4,7 @@ use std::any::Any;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::split_watermarks::{MakeSplitWatermarks, SplitWatermarks};
 use super::{Batch, OperatorGuard, Output};
 use crate::error::{Result, SpateError};
 use crate::graph::{flush_all, Instantiate, NodeFactory, ShardBuild, ShardNode, Wired};
@@ -143,6 +144,10 @@ struct ShardSplits<T> {
     /// The source's split count.
     count: usize,
     next: usize,
+    /// The split (its place in `splits`) whose records the last poll's batch holds.
+    emitted: Option<usize>,
+    /// Splits (places in `splits`) found done by polls since the caller last took them.
+    ended: Vec<usize>,
 }
 
 impl<T: 'static> ShardSplits<T> {
@@ -163,8 +168,10 @@ impl<T: 'static> ShardSplits<T> {
 
     /// Polls the next split that is not done; an idle one passes the turn on, so the shard
     /// idles only when every split does.
+    /// The records of one poll come from one split (`emitted`).
     fn poll(&mut self, out: &mut SourceOutput<'_, T>) -> Result<SourceStatus> {
         let n = self.splits.len();
+        self.emitted = None;
         for _ in 0..n {
             let i = self.next % n;
             self.next = (i + 1) % n;
@@ -172,9 +179,13 @@ impl<T: 'static> ShardSplits<T> {
             if *done {
                 continue;
             }
+            self.emitted = Some(i);
             match split.poll(out)? {
                 SourceStatus::More => return Ok(SourceStatus::More),
-                SourceStatus::Done => *done = true,
+                SourceStatus::Done => {
+                    *done = true;
+                    self.ended.push(i);
+                }
                 SourceStatus::Idle => {}
             }
             if !out.batch.is_empty() {
@@ -191,7 +202,11 @@ impl<T: 'static> ShardSplits<T> {
     }
 }
 
-pub(crate) struct SourceFactory<S, T>(pub(crate) S, pub(crate) std::marker::PhantomData<fn() -> T>);
+/// A source node: the source and, with `Env::from_source`, its per-split watermarks.
+pub(crate) struct SourceFactory<S, T>(
+    pub(crate) S,
+    pub(crate) Option<Box<dyn MakeSplitWatermarks<T>>>,
+);
 
 impl<T: Clone + Send + 'static, S: Source<T>> NodeFactory for SourceFactory<S, T> {
     fn checkpoint_role(&mut self) -> std::result::Result<(), String> {
@@ -237,15 +252,21 @@ impl<T: Clone + Send + 'static, S: Source<T>> NodeFactory for SourceFactory<S, T
                 cx.node
             )));
         }
-        Ok(Box::new(SourceShard(ShardSplits {
-            splits,
-            count,
-            next: 0,
-        })))
+        let watermarks = self.1.as_ref().map(|m| m.make(splits.len()));
+        Ok(Box::new(SourceShard(
+            ShardSplits {
+                splits,
+                count,
+                next: 0,
+                emitted: None,
+                ended: Vec::new(),
+            },
+            watermarks,
+        )))
     }
 }
 
-struct SourceShard<T>(ShardSplits<T>);
+struct SourceShard<T>(ShardSplits<T>, Option<Box<dyn SplitWatermarks<T>>>);
 
 struct NoInputs;
 impl Wired for NoInputs {
@@ -268,7 +289,8 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
         let reach = cx.down_reach.clone();
         let (cancel, batch_size, node) = (cx.cfg.cancel.clone(), cx.cfg.batch_size, cx.node);
         let low_latency = cx.cfg.low_latency;
-        let mut split = self.0;
+        let (mut split, mut watermarks) = (self.0, self.1);
+        let clock = cx.cfg.clock.clone();
         let ckpt = cx.snapshots.clone().map(|s| {
             let id = s.register(node);
             (s, id)
@@ -304,7 +326,19 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
                     };
                     let status = split.poll(&mut so)?;
                     let barrier = so.barrier;
-                    out.give_batch(&mut batch)?;
+                    match &mut watermarks {
+                        None => out.give_batch(&mut batch)?,
+                        Some(w) => {
+                            if let Some(slot) = split.emitted {
+                                w.on_batch(slot, &mut batch, &mut out)?;
+                            }
+                            for slot in split.ended.drain(..) {
+                                w.on_done(slot, &mut out)?;
+                            }
+                            w.on_time(clock.now_ms(), &mut out)?;
+                            out.flush()?;
+                        }
+                    }
                     if let Some(e) = barrier {
                         out.barrier(e)?;
                     }
@@ -388,6 +422,8 @@ mod tests {
                 })
                 .collect(),
             next: 0,
+            emitted: None,
+            ended: Vec::new(),
         }
     }
 
@@ -403,12 +439,16 @@ mod tests {
     #[test]
     fn an_idle_split_passes_its_turn_and_the_shard_idles_only_when_all_do() {
         let mut s = splits(vec![(vec![1], vec![1, 2]), (vec![5, 6], vec![2])]);
-        // Split 0 idle: split 1's records come in the same poll.
+        // Split 0 idle: split 1's records come in the same poll (and are said to be its).
         assert_eq!(poll(&mut s, 1), (SourceStatus::More, vec![5]));
+        assert_eq!(s.emitted, Some(1));
         // Split 0 idle again, split 1 idle: the shard idles.
         assert_eq!(poll(&mut s, 1), (SourceStatus::Idle, vec![]));
+        // Split 0's last record: it is done.
         assert_eq!(poll(&mut s, 1), (SourceStatus::More, vec![1]));
+        assert_eq!((s.emitted, s.ended.clone()), (Some(0), vec![0]));
         assert_eq!(poll(&mut s, 1), (SourceStatus::Done, vec![6]));
+        assert_eq!((s.emitted, s.ended.clone()), (Some(1), vec![0, 1]));
     }
 
     #[test]
