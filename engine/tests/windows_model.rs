@@ -148,17 +148,6 @@ fn model(input: &[Rec], kind: Kind, delay: i64, lateness: i64) -> (Vec<Fired>, V
     (fired, late)
 }
 
-fn run(
-    input: Vec<Rec>,
-    kind: Kind,
-    delay: i64,
-    lateness: i64,
-    shards: usize,
-    batch: usize,
-) -> (Vec<Fired>, Vec<Rec>) {
-    run_with(input, kind, delay, lateness, shards, batch, Via::Process)
-}
-
 /// How the job under test reads and windows its input.
 #[derive(Clone, Copy, PartialEq)]
 enum Via {
@@ -315,6 +304,8 @@ fn kinds() -> impl Strategy<Value = Kind> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
+    /// Also with watermarks generated per split (`Env::from_source`) by the one split that
+    /// has records: the same results as an assigner after the source.
     #[test]
     fn windows_match_flinks_semantics(
         input in prop::collection::vec((0u8..4, 0i64..300, -20i64..20), 0..80),
@@ -324,24 +315,10 @@ proptest! {
     ) {
         let expected = model(&input, kind, delay, lateness);
         for (shards, batch) in common::configs() {
-            let got = run(input.clone(), kind, delay, lateness, shards, batch);
-            prop_assert_eq!(&got, &expected, "{:?}, delay {}, lateness {}, {} shards, batch {}", kind, delay, lateness, shards, batch);
-        }
-    }
-
-    /// Watermarks generated per split (`Env::from_source`) by the one split that has
-    /// records give the same results as an assigner after the source.
-    #[test]
-    fn windows_match_flinks_semantics_with_per_split_watermarks(
-        input in prop::collection::vec((0u8..4, 0i64..300, -20i64..20), 0..80),
-        kind in kinds(),
-        delay in 0i64..40,
-        lateness in prop_oneof![Just(0i64), 0i64..60],
-    ) {
-        let expected = model(&input, kind, delay, lateness);
-        for (shards, batch) in common::configs() {
-            let got = run_with(input.clone(), kind, delay, lateness, shards, batch, Via::PerSplit);
-            prop_assert_eq!(&got, &expected, "{:?}, delay {}, lateness {}, {} shards, batch {}", kind, delay, lateness, shards, batch);
+            for via in [Via::Process, Via::PerSplit] {
+                let got = run_with(input.clone(), kind, delay, lateness, shards, batch, via);
+                prop_assert_eq!(&got, &expected, "{:?}, delay {}, lateness {}, {} shards, batch {}, per split {}", kind, delay, lateness, shards, batch, via == Via::PerSplit);
+            }
         }
     }
 
