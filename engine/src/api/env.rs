@@ -143,9 +143,9 @@ impl Env {
     }
 
     /// The CPUs the job runs on, in the order its shards are pinned to them (default:
-    /// every CPU the thread calling `execute` may run on, as
-    /// `std::thread::available_parallelism` counts them, so a process started under
-    /// `taskset` keeps to its CPUs). With more shards than cores the shards are not pinned
+    /// every CPU in the affinity mask of the thread calling `execute`, so a process started
+    /// under `taskset` keeps to its CPUs; a CPU quota of a container does not narrow it, as
+    /// it does `std::thread::available_parallelism` and so the default shard count). With more shards than cores the shards are not pinned
     /// and share the cores; the job's other threads (snapshot writers, the checkpoint
     /// coordinator) run on them too. A core the calling thread may not run on, a core
     /// listed twice or an empty list fails the job with [`SpateError::Config`].
@@ -169,14 +169,16 @@ impl Env {
         self
     }
 
-    /// The CPUs the calling thread may run on, ascending: the default of [`Env::cores`]
-    /// and what it accepts (empty where the kernel does not say).
+    /// The CPUs the calling thread may run on (its affinity mask), ascending: the default
+    /// of [`Env::cores`] and what it accepts (empty where neither the kernel nor the
+    /// machine's topology says).
     ///
     /// # Examples
     ///
     /// ```
     /// let cores = spate::prelude::Env::allowed_cores();
-    /// assert_eq!(cores.len(), std::thread::available_parallelism().unwrap().get());
+    /// // A container's CPU quota may lower `available_parallelism` below the mask.
+    /// assert!(cores.len() >= std::thread::available_parallelism().unwrap().get());
     /// ```
     pub fn allowed_cores() -> Vec<usize> {
         crate::runtime::cpus::allowed()
@@ -352,7 +354,8 @@ impl Env {
     /// (idle when all are). A shard reads several splits after a restore on fewer shards:
     /// event time then waits for the slowest of them, where
     /// [`DataStream::assign_timestamps_and_watermarks`] after the source would follow the
-    /// fastest and make the others' records late.
+    /// fastest and make the others' records late. Periodic emission follows
+    /// [`Env::watermark_interval_ms`] as set before this call.
     ///
     /// # Examples
     ///

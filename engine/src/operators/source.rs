@@ -329,12 +329,19 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
                     match &mut watermarks {
                         None => out.give_batch(&mut batch)?,
                         Some(w) => {
-                            if let Some(slot) = split.emitted {
-                                w.on_batch(slot, &mut batch, &mut out)?;
-                            }
-                            for slot in split.ended.drain(..) {
+                            // Splits found done before the one whose records these are stop
+                            // holding the watermark back first.
+                            let emitted = split.emitted;
+                            for &slot in split.ended.iter().filter(|s| Some(**s) != emitted) {
                                 w.on_done(slot, &mut out)?;
                             }
+                            if let Some(slot) = emitted {
+                                w.on_batch(slot, &mut batch, &mut out)?;
+                                if split.ended.contains(&slot) {
+                                    w.on_done(slot, &mut out)?;
+                                }
+                            }
+                            split.ended.clear();
                             w.on_time(clock.now_ms(), &mut out)?;
                             out.flush()?;
                         }

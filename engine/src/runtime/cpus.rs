@@ -1,11 +1,28 @@
-//! The CPUs a job runs on (`Env::cores`, else the CPUs the starting thread may run on, as
-//! `std::thread::available_parallelism` counts them): its shards are pinned to them in
-//! order, and its other threads (snapshot writers, the checkpoint coordinator) run on them
-//! too, so that a job embedded in a process confined by `taskset` or by the application
-//! stays on the cores it was given.
+//! The CPUs a job runs on (`Env::cores`, else the starting thread's affinity mask, which
+//! `taskset` sets): its shards are pinned to them in order, and its other threads (snapshot
+//! writers, the checkpoint coordinator) run on them too, so that a job embedded in a process
+//! confined by `taskset` or by the application stays on the cores it was given.
 
-/// The CPUs the calling thread may run on, ascending (empty if the kernel does not say).
+/// The CPUs the calling thread may run on, ascending; where the kernel does not say (a mask
+/// wider than `CPU_SETSIZE`), the online CPUs glommio finds; empty if neither is known.
 pub(crate) fn allowed() -> Vec<usize> {
+    let mask = affinity();
+    if mask.is_empty() {
+        return online().unwrap_or_default();
+    }
+    mask
+}
+
+/// The online CPUs, from the machine's topology as glommio reads it (`None` where `/sys`
+/// does not tell): the CPUs a shard can be pinned to.
+pub(crate) fn online() -> Option<Vec<usize>> {
+    glommio::CpuSet::online()
+        .ok()
+        .map(|s| s.iter().map(|l| l.cpu).collect())
+}
+
+/// The calling thread's affinity mask, ascending (empty if the kernel does not say).
+fn affinity() -> Vec<usize> {
     // SAFETY: a zeroed `cpu_set_t` is a valid empty set; `sched_getaffinity(0, ..)` writes
     // the calling thread's mask into it (within its size); `CPU_ISSET` reads inside it for
     // every index below `CPU_SETSIZE`.

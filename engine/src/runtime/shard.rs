@@ -64,7 +64,17 @@ pub(crate) fn run_job(plan: JobPlan) -> (JobState, Result<Vec<ShardCounts>>) {
     };
     let shards = instances.len();
     let cpus = cfg.cpus.clone();
-    let pin = shards <= cpus.len();
+    // Pinned only to CPUs glommio can place an executor on (it checks them against the
+    // topology it reads from /sys; where it cannot, shards run unpinned on the job's cores).
+    let online = super::cpus::online().unwrap_or_default();
+    let pin = shards <= cpus.len() && cpus[..shards].iter().all(|c| online.contains(c));
+    if shards > cpus.len() && !cpus.is_empty() {
+        tracing::warn!(
+            shards,
+            cores = cpus.len(),
+            "more shards than cores: the shards share the job's cores unpinned (Env::cores)"
+        );
+    }
     let startup = Arc::new(Barrier::new(shards));
     let startup_failed = Arc::new(AtomicBool::new(false));
     let mut state = JobState::Building;
