@@ -14,5 +14,6 @@ pub use crate::operators::source::{Source, SourceOutput, SourceSplit, SourceStat
 pub(crate) use lines::LinesSource;
 pub use sinks::{write_csv_field, Collected, CsvRow};
 pub(crate) use sinks::{CollectSink, CsvSink, LinesSink, PrintSink, StdoutLines};
-pub(crate) use sources::{GenerateSource, IterSource};
+pub use sources::GenerateSource;
+pub(crate) use sources::IterSource;
 pub(crate) use transactional::{publish_staged, TxnLinesSink};

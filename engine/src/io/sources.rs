@@ -86,15 +86,38 @@ impl<T: Clone + Send + 'static> Source<T> for IterSource<T> {
     }
 }
 
-/// `f(seq)` for sequence numbers `start..end`, shard `s` of `n` taking `start+s, start+s+n, …`.
-pub(crate) struct GenerateSource<F> {
+/// The source `Env::generate` reads: `f(seq)` for sequence numbers `start..start+count`
+/// (endless with `None`), split `s` of `n` taking `start+s, start+s+n, …`; replayable from
+/// any sequence number and re-splittable on another shard count. Public so that
+/// `Env::from_source` can read it with watermarks per split.
+///
+/// # Examples
+///
+/// ```
+/// use spate::io::GenerateSource;
+/// use spate::prelude::*;
+/// let env = Env::new().shards(2);
+/// // Event time = the sequence number; each split's watermarks follow its own records.
+/// let strategy = WatermarkStrategy::for_monotonous_timestamps()
+///     .with_timestamp_assigner(|s: &u64| *s as i64)
+///     .punctuated();
+/// let counts = env
+///     .from_source("seq", GenerateSource::new(0, Some(40), |s| s), strategy)
+///     .window_all(spate::window::TumblingWindows::of(10))
+///     .aggregate(spate::window::Count)
+///     .collect();
+/// env.execute().unwrap();
+/// assert_eq!(counts.sorted(), vec![10; 4]);
+/// ```
+pub struct GenerateSource<F> {
     start: u64,
     end: u64,
     f: F,
 }
 
 impl<F> GenerateSource<F> {
-    pub(crate) fn new(start: u64, count: Option<u64>, f: F) -> Self {
+    /// `f(seq)` for `count` sequence numbers from `start` (endless with `None`).
+    pub fn new(start: u64, count: Option<u64>, f: F) -> Self {
         let end = count.map_or(u64::MAX, |c| start.saturating_add(c));
         GenerateSource { start, end, f }
     }
