@@ -27,6 +27,8 @@ use crate::time::{Clock, SystemClock, TimestampAssigner, WatermarkGenerator, Wat
 pub(crate) struct EnvInner {
     pub(crate) nodes: Vec<NodeSpec>,
     shards: usize,
+    /// `Env::shards` was called (else `Env::cores` sets the shard count).
+    shards_set: bool,
     batch_size: usize,
     max_parallelism: usize,
     channel_capacity: usize,
@@ -118,6 +120,7 @@ impl Env {
             inner: Rc::new(RefCell::new(EnvInner {
                 nodes: Vec::new(),
                 shards: cores,
+                shards_set: false,
                 batch_size: 1024,
                 max_parallelism: 128,
                 channel_capacity: 16,
@@ -138,17 +141,22 @@ impl Env {
 
     /// Runs the job on `n` shards (threads, each pinned to a core when `n` ≤ cores).
     pub fn shards(self, n: usize) -> Self {
-        self.inner.borrow_mut().shards = n;
+        let mut inner = self.inner.borrow_mut();
+        inner.shards = n;
+        inner.shards_set = true;
+        drop(inner);
         self
     }
 
-    /// The CPUs the job runs on, in the order its shards are pinned to them (default:
+    /// The CPUs the job runs on, in the order its shards are pinned to them. Default:
     /// every CPU in the affinity mask of the thread calling `execute`, so a process started
-    /// under `taskset` keeps to its CPUs; a CPU quota of a container does not narrow it, as
-    /// it does `std::thread::available_parallelism` and so the default shard count). With more shards than cores the shards are not pinned
-    /// and share the cores; the job's other threads (snapshot writers, the checkpoint
-    /// coordinator) run on them too. A core the calling thread may not run on, a core
-    /// listed twice or an empty list fails the job with [`SpateError::Config`].
+    /// under `taskset` keeps to its CPUs (a container's CPU quota does not narrow the mask;
+    /// it narrows `std::thread::available_parallelism`, the default shard count). Unless
+    /// [`Env::shards`] says otherwise, the job then runs one shard per listed core. With
+    /// more shards than cores the shards are not pinned and share the cores; the job's
+    /// other threads (snapshot writers, the checkpoint coordinator) run on them too. A
+    /// core the calling thread may not run on, a core listed twice or an empty list fails
+    /// the job with [`SpateError::Config`].
     ///
     /// # Examples
     ///
@@ -156,7 +164,9 @@ impl Env {
     /// use spate::prelude::*;
     /// // The last CPU this thread may run on (in a container it need not be CPU 0).
     /// let core = *Env::allowed_cores().last().unwrap();
-    /// let env = Env::new().shards(1).cores([core]);
+    /// let env = Env::new().cores([core]);
+    /// assert_eq!(env.shard_count(), 1); // one shard per core listed
+    /// assert_eq!(Env::new().shards(3).cores([core]).shard_count(), 3); // 3 on one core
     /// let out = env.from_iter(1..=3u32).map(|x| x * 2).collect();
     /// env.execute().unwrap();
     /// assert_eq!(out.sorted(), vec![2, 4, 6]);
@@ -165,7 +175,13 @@ impl Env {
     /// assert!(matches!(listed_twice.execute(), Err(SpateError::Config(_))));
     /// ```
     pub fn cores(self, cpus: impl IntoIterator<Item = usize>) -> Self {
-        self.inner.borrow_mut().cores = Some(cpus.into_iter().collect());
+        let mut inner = self.inner.borrow_mut();
+        let cpus: Vec<usize> = cpus.into_iter().collect();
+        if !inner.shards_set && !cpus.is_empty() {
+            inner.shards = cpus.len();
+        }
+        inner.cores = Some(cpus);
+        drop(inner);
         self
     }
 
