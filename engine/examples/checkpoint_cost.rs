@@ -161,6 +161,15 @@ impl spate::io::Sink<u64> for Discard {
     }
 }
 
+/// The MB each checkpoint's manifest lists, in order.
+fn mb_listed(c: &[spate::checkpoint::CompletedCheckpoint]) -> String {
+    let mb: Vec<String> = c
+        .iter()
+        .map(|c| format!("{:.1}", c.bytes as f64 / 1e6))
+        .collect();
+    mb.join(" ")
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -243,11 +252,7 @@ fn main() {
             r.cpu_ns,
             r.checkpoints.len(),
             ms.join(" "),
-            r.checkpoints
-                .iter()
-                .map(|c| format!("{:.1}", c.bytes as f64 / 1e6))
-                .collect::<Vec<_>>()
-                .join(" ")
+            mb_listed(&r.checkpoints)
         );
         return;
     }
@@ -374,11 +379,7 @@ fn side_by_side(
                 with.rate / 1e6,
                 r * 100.0,
                 with.checkpoints.len(),
-                with.checkpoints
-                    .iter()
-                    .map(|c| format!("{:.1}", c.bytes as f64 / 1e6))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                mb_listed(&with.checkpoints)
             );
             ratios.push(r);
             ckpts.extend(with.checkpoints);

@@ -26,9 +26,8 @@ use crate::time::{Clock, SystemClock, TimestampAssigner, WatermarkGenerator, Wat
 
 pub(crate) struct EnvInner {
     pub(crate) nodes: Vec<NodeSpec>,
-    shards: usize,
-    /// `Env::shards` was called (else `Env::cores` sets the shard count).
-    shards_set: bool,
+    /// `Env::shards` (else one per core of `Env::cores`, else per available core).
+    shards: Option<usize>,
     batch_size: usize,
     max_parallelism: usize,
     channel_capacity: usize,
@@ -106,6 +105,15 @@ impl JobResult {
 }
 
 impl EnvInner {
+    /// The shards the job runs on: as set, else one per listed core, else one per
+    /// available core.
+    fn shard_count(&self) -> usize {
+        self.shards.unwrap_or_else(|| match &self.cores {
+            Some(c) if !c.is_empty() => c.len(),
+            _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        })
+    }
+
     pub(crate) fn max_parallelism_value(&self) -> usize {
         self.max_parallelism
     }
@@ -115,12 +123,10 @@ impl Env {
     /// A new job with one shard per available core, batches of 1,024 records and 128 key
     /// groups.
     pub fn new() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Env {
             inner: Rc::new(RefCell::new(EnvInner {
                 nodes: Vec::new(),
-                shards: cores,
-                shards_set: false,
+                shards: None,
                 batch_size: 1024,
                 max_parallelism: 128,
                 channel_capacity: 16,
@@ -141,10 +147,7 @@ impl Env {
 
     /// Runs the job on `n` shards (threads, each pinned to a core when `n` ≤ cores).
     pub fn shards(self, n: usize) -> Self {
-        let mut inner = self.inner.borrow_mut();
-        inner.shards = n;
-        inner.shards_set = true;
-        drop(inner);
+        self.inner.borrow_mut().shards = Some(n);
         self
     }
 
@@ -175,13 +178,7 @@ impl Env {
     /// assert!(matches!(listed_twice.execute(), Err(SpateError::Config(_))));
     /// ```
     pub fn cores(self, cpus: impl IntoIterator<Item = usize>) -> Self {
-        let mut inner = self.inner.borrow_mut();
-        let cpus: Vec<usize> = cpus.into_iter().collect();
-        if !inner.shards_set && !cpus.is_empty() {
-            inner.shards = cpus.len();
-        }
-        inner.cores = Some(cpus);
-        drop(inner);
+        self.inner.borrow_mut().cores = Some(cpus.into_iter().collect());
         self
     }
 
@@ -254,7 +251,7 @@ impl Env {
 
     /// The configured number of shards.
     pub fn shard_count(&self) -> usize {
-        self.inner.borrow().shards
+        self.inner.borrow().shard_count()
     }
 
     pub(crate) fn add_node(
@@ -473,7 +470,7 @@ impl Env {
         let (mut nodes, mut cfg, io_memory, idle_spin, ckpt) = {
             let mut inner = self.inner.borrow_mut();
             let cfg = JobConfig {
-                shards: inner.shards,
+                shards: inner.shard_count(),
                 batch_size: inner.batch_size,
                 max_parallelism: inner.max_parallelism,
                 channel_capacity: inner.channel_capacity,

@@ -329,20 +329,9 @@ impl<T: Clone + Send + 'static> ShardNode for SourceShard<T> {
                     match &mut watermarks {
                         None => out.give_batch(&mut batch)?,
                         Some(w) => {
-                            // Splits found done before the one whose records these are stop
-                            // holding the watermark back first.
-                            let emitted = split.emitted;
-                            for &slot in split.ended.iter().filter(|s| Some(**s) != emitted) {
-                                w.on_done(slot, &mut out)?;
-                            }
-                            if let Some(slot) = emitted {
-                                w.on_batch(slot, &mut batch, &mut out)?;
-                                if split.ended.contains(&slot) {
-                                    w.on_done(slot, &mut out)?;
-                                }
-                            }
+                            let (emitted, now) = (split.emitted, clock.now_ms());
+                            w.on_poll(emitted, &split.ended, &mut batch, now, &mut out)?;
                             split.ended.clear();
-                            w.on_time(clock.now_ms(), &mut out)?;
                             out.flush()?;
                         }
                     }

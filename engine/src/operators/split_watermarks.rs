@@ -23,6 +23,29 @@ pub(crate) trait SplitWatermarks<T>: Send {
     fn on_done(&mut self, slot: usize, out: &mut Output<T>) -> Result<()>;
     /// The periodic emission and idleness checks, when due at processing time `now`.
     fn on_time(&mut self, now: Timestamp, out: &mut Output<T>) -> Result<()>;
+
+    /// After one poll of the shard's splits: the records of `batch` came from split
+    /// `emitted`, and the splits `ended` were found done (those before the one that
+    /// emitted stop holding the watermark back first).
+    fn on_poll(
+        &mut self,
+        emitted: Option<usize>,
+        ended: &[usize],
+        batch: &mut Batch<T>,
+        now: Timestamp,
+        out: &mut Output<T>,
+    ) -> Result<()> {
+        for &slot in ended.iter().filter(|s| Some(**s) != emitted) {
+            self.on_done(slot, out)?;
+        }
+        if let Some(slot) = emitted {
+            self.on_batch(slot, batch, out)?;
+            if ended.contains(&slot) {
+                self.on_done(slot, out)?;
+            }
+        }
+        self.on_time(now, out)
+    }
 }
 
 /// Makes a shard's [`SplitWatermarks`] for the splits it reads.
@@ -123,8 +146,10 @@ pub(crate) struct PerSplit<A, G> {
     splits: Vec<Split<A, G>>,
     combined: Combined,
     punctuated: bool,
-    /// Periodic emission interval; 0 or less: none.
+    /// Periodic emission interval.
     interval_ms: i64,
+    /// Periodic emission or idleness checks are on (`WatermarkStrategy::periodic`).
+    periodic: bool,
     next_emit_at: Option<Timestamp>,
 }
 
@@ -172,8 +197,7 @@ where
     }
 
     fn on_time(&mut self, now: Timestamp, out: &mut Output<T>) -> Result<()> {
-        let idleness = self.splits.iter().any(|s| s.idleness.is_some());
-        if self.interval_ms <= 0 || (self.punctuated && !idleness) {
+        if !self.periodic {
             return Ok(());
         }
         match self.next_emit_at {
@@ -226,6 +250,7 @@ where
             combined: Combined::new(splits),
             punctuated: s.punctuated,
             interval_ms: self.interval_ms,
+            periodic: s.periodic(self.interval_ms),
             next_emit_at: None,
         })
     }

@@ -50,7 +50,7 @@ impl<T, A, G> AssignTimestamps<T, A, G> {
 
     /// Whether a processing-time timer drives this operator.
     fn periodic(&self) -> bool {
-        self.interval_ms > 0 && (!self.strategy.punctuated || self.idleness.is_some())
+        self.strategy.periodic(self.interval_ms)
     }
 }
 

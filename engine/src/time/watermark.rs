@@ -127,6 +127,12 @@ impl<T, A, G> WatermarkStrategy<T, A, G> {
         }
     }
 
+    /// Whether emission at watermark interval `interval_ms` (0 or less: none) is needed:
+    /// for a periodic generator, or to check idleness.
+    pub(crate) fn periodic(&self, interval_ms: i64) -> bool {
+        interval_ms > 0 && (!self.punctuated || self.idle_timeout_ms.is_some())
+    }
+
     /// Asks the generator for a watermark after every record instead of periodically:
     /// deterministic results for tests, at a per-record cost.
     pub fn punctuated(mut self) -> Self {
